@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 METHODS = ("GET", "POST")
 
 # key -> (required, default). The URL keys' hosts must appear in allowed_hosts.
@@ -207,10 +208,10 @@ def _parse_app(raw: object, file: str, where: str, environ: Mapping[str, str],
     if isinstance(allowed, list):
         for key in URL_KEYS:
             url = values.get(key)
-            if isinstance(url, str) and urlsplit(url).hostname and not _host_allowed(
-                    urlsplit(url).hostname, tuple(allowed)):
+            host = urlsplit(url).hostname if isinstance(url, str) else None
+            if host and not _host_allowed(host, tuple(allowed)):
                 errors.append(MappingError(file, f"{where}.{key}",
-                                           f"host {urlsplit(url).hostname!r} is not in allowed_hosts"))
+                                           f"host {host!r} is not in allowed_hosts"))
     if len(errors) > start:
         return None
     return PlivoApp(
@@ -260,8 +261,9 @@ def check_mappings(path: str | os.PathLike[str], environ: Mapping[str, str] | No
     seen_names: dict[str, PlivoApp] = {}
     for app in apps:
         if app.name in seen_names:
+            first = seen_names[app.name].source
             errors.append(MappingError(app.source, f"app {app.name!r}.name",
-                                       f"duplicate app name (also in {seen_names[app.name].source})"))
+                                       f"duplicate app name (also in {first})"))
         seen_names.setdefault(app.name, app)
         for n in app.numbers:
             if n in seen_numbers:
