@@ -1,0 +1,193 @@
+"""Attribute value types, checked as Plivo checks them, and the one table of Plivo's defaults.
+
+Each `AttributeType` turns the attribute's text into a Python value or raises ValueError with the
+reason. Defaults are Plivo's own (hosted service where it differs from the open-source framework;
+see docs and reference/plivo.md), written as the text Plivo would have received, so that a default
+goes through the same check as a value the app wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class AttributeType:
+    """Parses one attribute's text; `describe` is used in error messages and the README."""
+
+    describe = "text"
+
+    def parse(self, text: str) -> object:
+        return text
+
+
+@dataclass(frozen=True)
+class Text(AttributeType):
+    describe = "text"
+
+    def parse(self, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True)
+class Boolean(AttributeType):
+    """Plivo booleans: exactly `true` or `false` (the framework compares with == 'true')."""
+
+    describe = "true or false"
+
+    def parse(self, text: str) -> bool:
+        if text == "true":
+            return True
+        if text == "false":
+            return False
+        raise ValueError(f"{text!r} is not a boolean: must be exactly true or false")
+
+
+@dataclass(frozen=True)
+class Integer(AttributeType):
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @property
+    def describe(self) -> str:  # type: ignore[override]
+        if self.minimum is not None and self.maximum is not None:
+            return f"an integer from {self.minimum} to {self.maximum}"
+        if self.minimum is not None:
+            return f"an integer >= {self.minimum}"
+        return "an integer"
+
+    def parse(self, text: str) -> int:
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+            raise ValueError(f"{text!r} is not an integer")
+        value = int(text)
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{value} is out of range: must be {self.describe}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{value} is out of range: must be {self.describe}")
+        return value
+
+
+@dataclass(frozen=True)
+class Method(AttributeType):
+    describe = "GET or POST"
+
+    def parse(self, text: str) -> str:
+        if text in ("GET", "POST"):
+            return text
+        raise ValueError(f"{text!r} is not an HTTP method Plivo uses: must be GET or POST")
+
+
+def is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text
+
+
+@dataclass(frozen=True)
+class Url(AttributeType):
+    """An absolute http(s) URL. An empty value means 'not set' (Plivo ignores it)."""
+
+    describe = "an absolute http(s) URL"
+
+    def parse(self, text: str) -> str | None:
+        text = text.strip()
+        if not text:
+            return None
+        if not is_http_url(text):
+            raise ValueError(f"{text!r} is not an absolute http(s) URL")
+        return text
+
+
+@dataclass(frozen=True)
+class Enum(AttributeType):
+    values: tuple[str, ...] = ()
+
+    @property
+    def describe(self) -> str:  # type: ignore[override]
+        return "one of " + ", ".join(self.values)
+
+    def parse(self, text: str) -> str:
+        if text in self.values:
+            return text
+        raise ValueError(f"{text!r} is not allowed: must be {self.describe}")
+
+
+@dataclass(frozen=True)
+class Sound(AttributeType):
+    """enterSound/exitSound: "", beep:1, beep:2, or a URL returning Play/Speak/Wait XML."""
+
+    describe = '"", beep:1, beep:2 or an absolute http(s) URL'
+
+    def parse(self, text: str) -> str:
+        text = text.strip()
+        if text in ("", "beep:1", "beep:2") or is_http_url(text):
+            return text
+        raise ValueError(f"{text!r} is not a sound: must be {self.describe}")
+
+
+@dataclass(frozen=True)
+class DigitPatterns(AttributeType):
+    """digitsMatch: comma-separated patterns of DTMF keys (0-9 * #)."""
+
+    describe = "comma-separated patterns of digits, * and #"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        patterns = tuple(p.strip() for p in text.split(",") if p.strip())
+        for p in patterns:
+            if not re.fullmatch(r"[0-9*#]+", p):
+                raise ValueError(f"pattern {p!r} may only contain digits, * and #")
+        return patterns
+
+
+@dataclass(frozen=True)
+class Digits(AttributeType):
+    """sendDigits: DTMF keys plus w/W (pauses of 0.5 s / 1 s)."""
+
+    describe = "digits, *, #, A-D, w and W"
+
+    def parse(self, text: str) -> str:
+        if re.fullmatch(r"[0-9*#A-Dabcd wW]*", text):
+            return text
+        raise ValueError(f"{text!r} may only contain digits, *, #, A-D, w and W")
+
+
+BOOLEAN = Boolean()
+TEXT = Text()
+METHOD = Method()
+URL = Url()
+SOUND = Sound()
+COUNT = Integer(minimum=1)
+
+# Plivo's defaults, one table: element -> attribute -> the text Plivo assumes when it is absent.
+# Attributes absent from an element's row have no default (None in the model).
+DEFAULTS: dict[str, dict[str, str]] = {
+    "Conference": {
+        "muted": "false",
+        "enterSound": "",
+        "exitSound": "",
+        "startConferenceOnEnter": "true",
+        "endConferenceOnExit": "false",
+        "stayAlone": "true",
+        "waitSound": "",
+        "maxMembers": "200",
+        "record": "false",
+        "recordFileFormat": "mp3",
+        "timeLimit": "0",
+        "hangupOnStar": "false",
+        "method": "POST",
+        "callbackMethod": "POST",
+        "digitsMatch": "",
+        "floorEvent": "false",
+        "redirect": "true",
+        "relayDTMF": "true",
+        "sendDigits": "",
+        "recordWhenAlone": "",
+        "transcriptionType": "auto",
+        "transcriptionMethod": "GET",
+    },
+    "Speak": {"voice": "WOMAN", "language": "en-US", "loop": "1"},
+    "Play": {"loop": "1"},
+    "Wait": {"length": "1", "silence": "false", "minSilence": "2000", "beep": "false"},
+    "Redirect": {"method": "POST"},
+    "Hangup": {"reason": "", "schedule": "0"},
+}

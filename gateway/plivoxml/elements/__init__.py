@@ -1,0 +1,43 @@
+"""The registry of Plivo elements: supported ones by class, the rest of the SDK's by name.
+
+Supported elements are parsed into typed models; the other elements of the Plivo SDK parse into
+`UnsupportedElement` and are reported, never silently dropped; anything else is an error, as on
+Plivo ("unrecognized element").
+"""
+
+from __future__ import annotations
+
+from ..model import Element
+from .conference import Conference
+from .hangup import Hangup
+from .play import Play
+from .redirect import Redirect
+from .speak import SSML_TAGS, Speak, Ssml
+from .wait import Wait
+
+SUPPORTED: dict[str, type[Element]] = {
+    cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup)
+}
+
+# Plivo SDK elements not translated yet, with the children the SDK allows in each.
+NOT_YET: dict[str, tuple[str, ...]] = {
+    "Dial": ("Number", "User"),
+    "Number": (),
+    "User": (),
+    "DTMF": (),
+    "GetDigits": ("Speak", "Play", "Wait"),
+    "GetInput": ("Speak", "Play", "Wait"),
+    "Message": (),
+    "MultiPartyCall": (),
+    "PreAnswer": ("Speak", "Play", "Wait", "GetDigits", "Redirect", "Message", "DTMF"),
+    "Record": (),
+    "Stream": (),
+}
+
+# What <Response> may contain directly (the SDK's ResponseElement nestables).
+RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Hangup", "Message",
+                     "Play", "PreAnswer", "Record", "Redirect", "Speak", "Wait", "MultiPartyCall",
+                     "Stream")
+
+__all__ = ["NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference", "Hangup",
+           "Play", "Redirect", "Speak", "Ssml", "Wait"]

@@ -1,0 +1,30 @@
+"""The TwiML under construction for one translation, with its report and side effects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ..plivoxml.model import Note, Status
+from .context import TranslationContext
+from .outcome import ScheduledHangup
+
+
+@dataclass
+class TwimlBuilder:
+    """Collects verbs (through twilio's VoiceResponse), report notes and gateway side effects."""
+
+    context: TranslationContext
+    response: VoiceResponse = field(default_factory=VoiceResponse)
+    notes: list[Note] = field(default_factory=list)
+    effects: list[ScheduledHangup] = field(default_factory=list)
+    verbs: int = 0  # verbs added so far; Reject is only possible before any
+
+    def note(self, element: str, status: Status, message: str, *, line: int | None = None,
+             attribute: str | None = None) -> None:
+        self.notes.append(Note(element, status, message, line=line, attribute=attribute))
+
+    @property
+    def nothing_played_yet(self) -> bool:
+        return self.context.first_in_call and self.verbs == 0

@@ -1,0 +1,65 @@
+"""What a translation needs to know about its surroundings, as plain data (no I/O).
+
+`GatewayUrls` builds the gateway's own callback URLs that go into TwiML; `TranslationContext`
+adds the account that scopes conference rooms. The CLI uses the placeholder base `{gateway}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+PLACEHOLDER_BASE = "{gateway}"
+
+# The gateway endpoints that TwiML points at. Paths are part of the contract with Twilio's
+# configuration (voice and status URLs) and with the webhook blueprint, which imports these.
+VOICE_PATH = "/twilio/voice"
+STATUS_PATH = "/twilio/status"
+CONTINUE_PATH = "/twilio/continue"
+CONFERENCE_LEFT_PATH = "/twilio/conference/left"
+CONFERENCE_EVENTS_PATH = "/twilio/conference/events"
+CONFERENCE_RECORDING_PATH = "/twilio/conference/recording"
+CONFERENCE_WAIT_PATH = "/twilio/conference/wait"
+MEDIA_PATH = "/twilio/media"
+
+
+@dataclass(frozen=True)
+class GatewayUrls:
+    """Absolute URLs of the gateway's Twilio-facing endpoints, under its public base URL."""
+
+    base: str = PLACEHOLDER_BASE
+
+    def url(self, path: str, **query: str | int) -> str:
+        tail = ("?" + urlencode(query)) if query else ""
+        return self.base.rstrip("/") + path + tail
+
+    def continue_(self, step: int) -> str:
+        return self.url(CONTINUE_PATH, step=step)
+
+    def conference_left(self, step: int) -> str:
+        return self.url(CONFERENCE_LEFT_PATH, step=step)
+
+    @property
+    def conference_events(self) -> str:
+        return self.url(CONFERENCE_EVENTS_PATH)
+
+    @property
+    def conference_recording(self) -> str:
+        return self.url(CONFERENCE_RECORDING_PATH)
+
+    def conference_wait(self, step: int) -> str:
+        return self.url(CONFERENCE_WAIT_PATH, step=step)
+
+
+@dataclass(frozen=True)
+class TranslationContext:
+    """The mapping's account (scopes rooms), the gateway's URLs, and the call's step counter.
+
+    `step` numbers the documents a call has run; it goes into the URLs that hand control back to
+    the gateway so that a late or repeated request for an older step is recognised.
+    """
+
+    account: str
+    urls: GatewayUrls = GatewayUrls()
+    step: int = 0
+    first_in_call: bool = True  # nothing has been played to the caller yet (Reject is possible)
