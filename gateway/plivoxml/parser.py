@@ -24,6 +24,7 @@ MAX_BYTES = 1 << 20
 MAX_DEPTH = 16
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 _local = threading.local()
 
@@ -93,10 +94,10 @@ class _Walker:
                 values[name] = attribute_type.parse(texts[name])
             except ValueError as exc:
                 raise PlivoXMLError(str(exc), line=line, element=tag, attribute=name) from None
-        body = self.body(node, cls, depth)
         children: tuple[Element, ...] = ()
-        if cls.BODY != "ssml":
+        if cls.BODY != "ssml":  # SSML children belong to the body
             children = tuple(self.element(c, tag, cls.CHILDREN, depth + 1) for c in node)
+        body = self.body(node, cls, depth)
         return cls.build(line=line, values=values, body=body, children=children)
 
     def body(self, node: etree._Element, cls: type[Element], depth: int) -> object:
@@ -154,7 +155,11 @@ def _flatten(parts: tuple[str | Ssml, ...]):
 
 def parse_document(source: str | bytes, *, max_bytes: int = MAX_BYTES) -> Document:
     """Parse and validate a whole Plivo XML document; raise PlivoXMLError on the first problem."""
-    data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
+    if isinstance(source, str):
+        # Already decoded text: its declaration's encoding no longer applies.
+        data = _DECLARATION.sub("", source, count=1).encode("utf-8")
+    else:
+        data = bytes(source)
     if len(data) > max_bytes:
         raise PlivoXMLError(f"document is {len(data)} bytes, more than the {max_bytes} allowed")
     if not data.strip():

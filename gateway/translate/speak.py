@@ -95,7 +95,9 @@ def _nest_content(parent: TwiML, parts: tuple[str | Ssml, ...], dropped: list[st
         if text:
             parent.nest(text)
             text = ""
-        child = parent.nest(SSML_CLASSES[part.tag](**dict(part.attributes)))
+        cls, attributes = SSML_CLASSES[part.tag], dict(part.attributes)
+        # twilio's SSML classes take their words first, except <break>; words come as children.
+        child = parent.nest(cls(**attributes) if cls is SsmlBreak else cls(None, **attributes))
         _nest_content(child, part.children, dropped)
     if text:
         parent.nest(text)

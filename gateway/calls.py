@@ -1,0 +1,75 @@
+"""The state of one call, as the gateway remembers it between Twilio's requests.
+
+A call is keyed by Twilio's CallSid. It remembers which app it belongs to, the Plivo session
+parameters every request to the app carries, and where it is in its Plivo documents: the XML of
+the document being run and the index to resume at when Twilio hands control back (the
+continuation), plus the step counter that numbers the stretches of TwiML it was given.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from .state import Store
+
+CALL_TTL = 26 * 3600.0       # longer than Twilio's longest call (24 h with the setting on)
+ENDED_CALL_TTL = 3600.0      # kept a while after the end, for late callbacks
+
+
+@dataclass
+class CallRecord:
+    call_sid: str
+    app: str                               # the mapping's app name
+    call_uuid: str
+    params: dict[str, str]                 # Plivo session params sent with every app request
+    started_at: float = field(default_factory=time.time)
+    answered_at: float | None = None
+    step: int = 0                          # stretches of TwiML given to Twilio so far
+    played: bool = False                   # something was played: the call is answered
+    document: str | None = None            # Plivo XML being run (None: nothing left to run)
+    document_url: str | None = None
+    resume_at: int | None = None
+    ended: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CallRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _key(call_sid: str) -> str:
+    return f"call:{call_sid}"
+
+
+class Calls:
+    """Call records in the shared store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def create(self, record: CallRecord) -> bool:
+        """False when Twilio already started this call (a repeated voice webhook)."""
+        return self.store.put_if_absent(_key(record.call_sid), asdict(record), CALL_TTL)
+
+    def get(self, call_sid: str) -> CallRecord | None:
+        data = self.store.get(_key(call_sid))
+        return CallRecord.from_dict(data) if data else None
+
+    def save(self, record: CallRecord) -> None:
+        ttl = ENDED_CALL_TTL if record.ended else CALL_TTL
+        self.store.put(_key(record.call_sid), asdict(record), ttl)
+
+    def mark_ended(self, call_sid: str) -> CallRecord | None:
+        """Atomically flag the call as ended; returns it only the first time (None after)."""
+        first: list[bool] = []
+
+        def end(current: dict | None) -> dict | None:
+            first.clear()
+            if current is None or current.get("ended"):
+                return current
+            first.append(True)
+            return {**current, "ended": True}
+
+        data = self.store.update(_key(call_sid), end, ENDED_CALL_TTL)
+        return CallRecord.from_dict(data) if data and first else None

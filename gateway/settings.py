@@ -1,0 +1,89 @@
+"""Configuration: read once from the environment into one typed, validated `Settings` object.
+
+Missing or invalid settings stop the start with a message naming the variable. Secrets (the
+Twilio auth token) are kept out of `repr` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_STORE_URL = "sqlite:///gateway.db"
+DEFAULT_MAPPINGS = "mappings"
+DEFAULT_PORT = 8000
+DEFAULT_WEBHOOK_BUDGET = 13.0  # seconds; Twilio gives up on a webhook after 15 s
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; `variable` names the environment variable."""
+
+    def __init__(self, variable: str, reason: str):
+        self.variable = variable
+        self.reason = reason
+        super().__init__(f"{variable}: {reason}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    twilio_account_sid: str
+    twilio_auth_token: str = field(repr=False)
+    public_url: str
+    mappings_path: Path = Path(DEFAULT_MAPPINGS)
+    store_url: str = DEFAULT_STORE_URL
+    port: int = DEFAULT_PORT
+    twilio_api_base_url: str | None = None
+    webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(name, "is not set")
+            return value
+
+        sid = required("TWILIO_ACCOUNT_SID")
+        if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+            raise SettingsError("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hex digits")
+        token = required("TWILIO_AUTH_TOKEN")
+        public_url = _http_url("GATEWAY_PUBLIC_URL", required("GATEWAY_PUBLIC_URL"))
+        api_base = env.get("TWILIO_API_BASE_URL", "").strip() or None
+        if api_base:
+            api_base = _http_url("TWILIO_API_BASE_URL", api_base)
+        store_url = env.get("GATEWAY_STORE_URL", "").strip() or DEFAULT_STORE_URL
+        if not re.match(r"^(sqlite:///.+|rediss?://.+)$", store_url):
+            raise SettingsError("GATEWAY_STORE_URL", "must be sqlite:///PATH or "
+                                "redis://HOST:PORT/DB")
+        port_text = env.get("PORT", "").strip() or str(DEFAULT_PORT)
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SettingsError("PORT", f"{port_text!r} is not a TCP port number")
+        budget_text = env.get("GATEWAY_WEBHOOK_BUDGET", "").strip() or str(DEFAULT_WEBHOOK_BUDGET)
+        try:
+            budget = float(budget_text)
+        except ValueError:
+            raise SettingsError("GATEWAY_WEBHOOK_BUDGET", "must be a number of seconds") from None
+        if not 0.5 <= budget <= 14.5:
+            raise SettingsError("GATEWAY_WEBHOOK_BUDGET", "must be between 0.5 and 14.5 seconds "
+                                "(Twilio waits 15 s)")
+        mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
+        if not mappings.exists():
+            raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
+        return cls(
+            twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
+            mappings_path=mappings, store_url=store_url, port=int(port_text),
+            twilio_api_base_url=api_base, webhook_budget=budget,
+        )
+
+
+def _http_url(variable: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(variable, f"{value!r} must be an absolute http(s) URL without query")
+    return value.rstrip("/")
