@@ -50,6 +50,7 @@ class Translation:
     resume_at: int | None
     handback: Element | None
     effects: tuple[ScheduledHangup, ...] = ()
+    verbs: int = 0
 
 
 def translate(document: Document, context: TranslationContext, start: int = 0) -> Translation:
@@ -80,6 +81,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
         resume_at=resume_at,
         handback=handback,
         effects=tuple(builder.effects),
+        verbs=builder.verbs,
     )
 
 

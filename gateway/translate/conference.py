@@ -56,6 +56,7 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
         "status_callback": ctx.urls.conference_events,
         "status_callback_method": "POST",
         "status_callback_event": ALL_CONFERENCE_EVENTS,
+        "participant_label": ctx.participant_label,
     }
     if conference.wait_sound:
         attributes["wait_method"] = "POST"

@@ -63,3 +63,9 @@ class TranslationContext:
     urls: GatewayUrls = GatewayUrls()
     step: int = 0
     first_in_call: bool = True  # nothing has been played to the caller yet (Reject is possible)
+    call_sid: str = "{CallSid}"
+
+    @property
+    def participant_label(self) -> str:
+        """Unique in any room: names the member (call and step) in Twilio's events."""
+        return f"{self.call_sid}-{self.step}"
