@@ -1,0 +1,353 @@
+"""The SQLite backend: shared state for every worker process and thread on one machine.
+
+One database file in WAL mode, so readers never wait for the writer. Each thread of each process
+gets its own connection (a connection must never cross a fork or be shared between threads that
+run at once); writers that read first (`put_if_absent`, `update`, `incr`) take the write lock up
+front with `BEGIN IMMEDIATE`, so two workers cannot both read the old value. Waiting for that
+lock is bounded by `busy_timeout`; past it the caller gets `StoreUnavailable`.
+
+Expiry is by wall-clock time (the only clock every process shares): expired rows are invisible at
+once and deleted in small batches every few hundred writes or every minute, by whichever process
+writes next.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from .base import (
+    StoreUnavailable,
+    Updater,
+    check_key,
+    check_ttl,
+    decode_value,
+    encode_value,
+)
+
+DEFAULT_BUSY_TIMEOUT = 5.0  # seconds; well inside Twilio's 15 s webhook budget
+DEFAULT_PURGE_EVERY = 500  # writes between purges of expired rows
+DEFAULT_PURGE_INTERVAL = 60.0  # seconds; purge at least this often while writes happen
+PURGE_BATCH = 1000  # rows per purge, so a purge never holds the write lock for long
+OPPORTUNISTIC_PURGE_WAIT_MS = 50
+SCAN_BATCH = 200
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS kv ("
+    " key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at)",
+    "CREATE TABLE IF NOT EXISTS counters ("
+    " key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS counters_expires ON counters (expires_at)",
+)
+
+
+class _Connection:
+    """One thread's connection, tagged with the process that opened it."""
+
+    __slots__ = ("__weakref__", "conn", "pid", "store")
+
+    def __init__(self, conn: sqlite3.Connection, store: SqliteStore):
+        self.conn = conn
+        self.pid = os.getpid()
+        self.store = store
+
+
+# Connections of this process, for close(); weak so a finished thread's connection goes with it.
+_live: weakref.WeakSet[_Connection] = weakref.WeakSet()
+# Connections inherited through fork. They are kept referenced and never touched, because even
+# closing a connection opened by another process can disturb that process's locks.
+_inherited: list[_Connection] = []
+
+
+def _forget_parent_connections() -> None:
+    _inherited.extend(_live)
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+class SqliteStore:
+    """`Store` on one SQLite file; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        url: str | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        purge_every: int = DEFAULT_PURGE_EVERY,
+        purge_interval: float = DEFAULT_PURGE_INTERVAL,
+    ):
+        self.path = Path(path)
+        self.url = url or f"sqlite:///{self.path}"
+        self._busy_timeout = busy_timeout
+        self._purge_every = purge_every
+        self._purge_interval = purge_interval
+        self._local = threading.local()
+        self._writes = 0
+        self._last_purge = time.time()
+        self._closed = False
+        self._create()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
+
+    # -- the Store interface -----------------------------------------------------------------
+
+    def get(self, key: str) -> dict | None:
+        check_key(key)
+        with self._errors():
+            row = self._conn().execute(
+                "SELECT value FROM kv WHERE key = ? AND expires_at > ?", (key, time.time())
+            ).fetchone()
+        return None if row is None else decode_value(row[0])
+
+    def put(self, key: str, value: dict, ttl: float) -> None:
+        check_key(key)
+        text, expires_at = encode_value(value), time.time() + check_ttl(ttl)
+        with self._errors():
+            self._write(self._conn(), key, text, expires_at)
+        self._wrote()
+
+    def put_if_absent(self, key: str, value: dict, ttl: float) -> bool:
+        check_key(key)
+        text, ttl = encode_value(value), check_ttl(ttl)
+        with self._errors(), self._transaction() as conn:
+            now = time.time()
+            live = conn.execute(
+                "SELECT 1 FROM kv WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            if live is None:
+                self._write(conn, key, text, now + ttl)
+        if live is None:
+            self._wrote()
+        return live is None
+
+    def update(self, key: str, fn: Updater, ttl: float) -> dict | None:
+        check_key(key)
+        ttl = check_ttl(ttl)
+        with self._errors(), self._transaction() as conn:
+            now = time.time()
+            row = conn.execute(
+                "SELECT value FROM kv WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            new = fn(None if row is None else decode_value(row[0]))
+            if new is None:
+                conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+            else:
+                self._write(conn, key, encode_value(new), now + ttl)
+        self._wrote()
+        return new
+
+    def incr(self, key: str, ttl: float) -> int:
+        check_key(key)
+        ttl = check_ttl(ttl)
+        with self._errors(), self._transaction() as conn:
+            now = time.time()
+            (value,) = conn.execute(
+                "INSERT INTO counters (key, value, expires_at) VALUES (?, 1, ?)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " value = CASE WHEN counters.expires_at > ? THEN counters.value + 1 ELSE 1 END,"
+                " expires_at = excluded.expires_at"
+                " RETURNING value",
+                (key, now + ttl, now),
+            ).fetchone()
+        self._wrote()
+        return value
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        with self._errors(), self._transaction() as conn:
+            conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+            conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, dict]]:
+        if not isinstance(prefix, str):
+            raise TypeError(f"scan prefix is text, not {type(prefix).__name__}")
+        # Keyset pagination in short reads: no read transaction stays open while the caller
+        # works on a batch (it may write to the store meanwhile).
+        upper = _prefix_upper_bound(prefix)
+        after: str | None = None
+        while True:
+            sql = ["SELECT key, value FROM kv WHERE expires_at > ?"]
+            args: list[object] = [time.time()]
+            if after is None:
+                sql.append("AND key >= ?")
+                args.append(prefix)
+            else:
+                sql.append("AND key > ?")
+                args.append(after)
+            if upper is not None:
+                sql.append("AND key < ?")
+                args.append(upper)
+            sql.append("ORDER BY key LIMIT ?")
+            args.append(SCAN_BATCH)
+            with self._errors():
+                rows = self._conn().execute(" ".join(sql), args).fetchall()
+            for key, text in rows:
+                # Keys with the prefix sort together right after it; the first one without
+                # it ends the scan (this also covers prefixes with no computable upper bound).
+                if not key.startswith(prefix):
+                    return
+                yield key, decode_value(text)
+            if len(rows) < SCAN_BATCH:
+                return
+            after = rows[-1][0]
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1 FROM kv LIMIT 1").fetchall()
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+        pid = os.getpid()
+        for holder in list(_live):
+            if holder.pid == pid and holder.store is self:
+                holder.conn.close()
+                _live.discard(holder)
+        self._local.__dict__.clear()
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def purge_expired(self, limit: int = PURGE_BATCH) -> int:
+        """Delete up to `limit` expired rows from each table; returns how many went."""
+        removed = 0
+        with self._errors(), self._transaction() as conn:
+            now = time.time()
+            for table in ("kv", "counters"):
+                removed += conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN"
+                    f" (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)",
+                    (now, limit),
+                ).rowcount
+        self._last_purge = time.time()
+        return removed
+
+    def row_count(self) -> int:
+        """Rows physically present, expired or not (values and counters)."""
+        with self._errors():
+            conn = self._conn()
+            return sum(
+                conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("kv", "counters")
+            )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the directory of {self.url}: {exc}") from exc
+        # Set up with a connection of its own and close it, so nothing opened here survives a
+        # fork (gunicorn's master may open the store before forking its workers).
+        with self._errors():
+            conn = self._connect()
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # only so close() may close it from another thread
+        )
+        # In WAL mode NORMAL survives any process crash; only a power cut can lose the
+        # last commits.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable(f"{self.url} is closed")
+        holder: _Connection | None = getattr(self._local, "holder", None)
+        if holder is None or holder.pid != os.getpid():
+            holder = _Connection(self._connect(), self)
+            _live.add(holder)
+            self._local.holder = holder
+        return holder.conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                # The original error matters more; SQLite rolls back on close anyway.
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:  # locked too long, unreadable, disk full...
+            raise StoreUnavailable(f"{self.url}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"{self.url}: {exc}") from exc
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, key: str, text: str, expires_at: float) -> None:
+        conn.execute(
+            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            " value = excluded.value, expires_at = excluded.expires_at",
+            (key, text, expires_at),
+        )
+
+    def _wrote(self) -> None:
+        """Count a write; now and then, delete expired rows (best effort)."""
+        self._writes += 1
+        due = self._writes >= self._purge_every
+        if not due and time.time() - self._last_purge < self._purge_interval:
+            return
+        self._writes = 0
+        self._last_purge = time.time()
+        # Housekeeping must neither fail the caller's write, which is already committed, nor
+        # make a webhook wait: if another writer holds the lock, give up quickly and let a later
+        # write purge.
+        with suppress(sqlite3.Error, StoreUnavailable):
+            conn = self._conn()
+            conn.execute(f"PRAGMA busy_timeout = {OPPORTUNISTIC_PURGE_WAIT_MS}")
+            try:
+                self.purge_expired()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`, or None.
+
+    SQLite compares TEXT as UTF-8 bytes, which is code point order, so bumping the last code
+    point that can be bumped gives an exclusive upper bound for an indexed range scan.
+    """
+    chars = list(prefix)
+    while chars:
+        point = ord(chars.pop()) + 1
+        if 0xD800 <= point <= 0xDFFF:  # surrogates cannot be encoded: jump past them
+            point = 0xE000
+        if point <= 0x10FFFF:
+            return "".join(chars) + chr(point)
+    return None
