@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "check-mappings": ("gateway.mappings", "main", "validate mappings/*.toml"),
     "simulate": ("gateway.sim.cli", "simulate_main", "run a scenario against a gateway"),
     "demo": ("gateway.sim.demo", "main", "run the seed examples end to end, locally"),
+    "worker": ("gateway.jobs", "worker_main", "run the job worker (callbacks, timers)"),
     "deliveries": ("gateway.jobs", "deliveries_main", "list or replay failed deliveries"),
 }
 

@@ -20,6 +20,7 @@ CONFERENCE_LEFT_PATH = "/twilio/conference/left"
 CONFERENCE_EVENTS_PATH = "/twilio/conference/events"
 CONFERENCE_RECORDING_PATH = "/twilio/conference/recording"
 CONFERENCE_WAIT_PATH = "/twilio/conference/wait"
+CONFERENCE_ANNOUNCE_PATH = "/twilio/conference/announce"
 MEDIA_PATH = "/twilio/media"
 
 

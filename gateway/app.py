@@ -1,0 +1,39 @@
+"""The Flask application: `create_app()` wires the runtime, the Twilio blueprint and /healthz.
+
+gunicorn runs `gateway.app:create_app()`; tests may pass their own Settings.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, jsonify
+
+from .runtime import Runtime, build_runtime, configure_logging
+from .settings import Settings
+from .spool import Spool
+from .twilio_side.webhooks import EVENT_HANDLERS, blueprint, flat
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    configure_logging()
+    runtime = runtime or build_runtime(settings or Settings.from_env())
+    app = Flask("gateway")
+    app.extensions["gateway"] = runtime
+    spool = Spool(os.environ.get("GATEWAY_SPOOL", "").strip() or "gateway-spool.db")
+    app.extensions["gateway.spool"] = spool
+    app.register_blueprint(blueprint)
+
+    @app.get("/healthz")
+    def healthz():
+        healthy = runtime.store.ping()
+        if healthy and len(spool):
+            try:
+                spool.drain(lambda kind, params: EVENT_HANDLERS[kind](runtime, flat(params)))
+            except Exception:  # still failing: stay unhealthy, keep the rest spooled
+                healthy = False
+        body = {"status": "ok" if healthy else "unhealthy", "store": runtime.store.url,
+                "spooled_events": len(spool)}
+        return jsonify(body), 200 if healthy else 503
+
+    return app

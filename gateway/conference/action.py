@@ -1,0 +1,80 @@
+"""The member leaves the room (Twilio's Dial action): Plivo's action URL and the rest.
+
+As Plivo: if the caller hung up, nothing is requested. If the member never got in (the room was
+full), the Conference is skipped, its action too, and the next element runs. Otherwise, with an
+action URL, it is requested with ConferenceName, ConferenceUUID, ConferenceMemberID (and
+RecordUrl when recorded); `redirect="true"` (the default): its XML replaces the rest of the
+document; `redirect="false"`: the request is delivered in the background, its answer ignored,
+and the document goes on. Without an action URL the document goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from .. import deliveries
+from ..runner import CallRunner
+from .callbacks import action_params
+from .members import Member, Members
+
+log = logging.getLogger("gateway.conference")
+
+JOIN_WAIT = 2.0  # how long the action waits for a late join event before going on without IDs
+REFUSED = {"failed", "busy", "no-answer", "canceled"}
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+class ConferenceExit:
+    def __init__(self, *, runner: CallRunner, members: Members, store):
+        self.runner = runner
+        self.members = members
+        self.store = store
+
+    def member_left(self, twilio: Mapping[str, str], step: int | None) -> str:
+        call_sid = twilio.get("CallSid", "")
+        deadline = time.monotonic() + self.runner.budget
+        call, app = self.runner.load(call_sid)
+        if twilio.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer"):
+            # The caller hung up: Plivo requests no action URL after a hang-up.
+            return EMPTY_TWIML
+        member = self.members.get(f"{call_sid}-{step if step is not None else call.step}")
+        if member is None:
+            log.warning("call %s: left a room the gateway has no record of; going on",
+                        call_sid)
+            return self.runner.continue_document(call, app, deadline)
+        if member.state == "pending":
+            if twilio.get("DialCallStatus") in REFUSED:
+                log.info("call %s: not admitted to room %r (full?): Conference and its action "
+                         "skipped", call_sid, member.room)
+                return self.runner.continue_document(call, app, deadline)
+            member = self.wait_for_join(member)
+        action = member.settings.get("action")
+        if not action:
+            return self.runner.continue_document(call, app, deadline)
+        room = self.members.room(member.conference_sid) if member.conference_sid else None
+        params = action_params(member, room.recording if room else None)
+        method = member.settings.get("method", "POST")
+        if member.settings.get("redirect", True):
+            fetched = self.runner.fetch_with_fallback_free(call, app, action, method, params,
+                                                           deadline)
+            return self.runner.run(call, app, fetched, start=0)
+        transition = self.members.number_callback(member.label, "action", only_if_joined=False)
+        for number, kind in transition.numbered:
+            deliveries.enqueue(self.store, f"member:{member.label}", number, {
+                "url": action, "method": method, "app": app.name, "kind": kind,
+                "params": params})
+        return self.runner.continue_document(call, app, deadline)
+
+    def wait_for_join(self, member: Member) -> Member:
+        """The join event may still be on its way: give it a moment, bounded."""
+        until = time.monotonic() + JOIN_WAIT
+        while time.monotonic() < until:
+            time.sleep(0.05)
+            latest = self.members.get(member.label)
+            if latest is not None and latest.state != "pending":
+                return latest
+        log.warning("call %s: no join event for room %r yet; action sent without member IDs",
+                    member.call_sid, member.room)
+        return member

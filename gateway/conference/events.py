@@ -1,0 +1,231 @@
+"""Twilio's conference and recording events -> Plivo's callbacks, and the emulations they drive.
+
+Twilio sends every event of a room to one gateway URL (it keeps only the first participant's
+statusCallback); each member's Plivo settings come from the store. Duplicates are dropped by
+(ConferenceSid, SequenceNumber, event). Reordering is absorbed by the member state machine: a
+leave processed before its join first completes the join, so enter always precedes exit, and a
+stale speech event never takes the floor back.
+
+Emulations: stayAlone=false (end the room when it drops to one after having two), timeLimit (a
+durable timer that ends the room), enterSound/exitSound URLs (a REST announcement to the room).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from .. import deliveries, jobs
+from ..translate.context import CONFERENCE_ANNOUNCE_PATH, GatewayUrls
+from .callbacks import member_callback, record_callback
+from .members import Member, Members
+
+log = logging.getLogger("gateway.conference")
+
+PARTICIPANT_GONE = {"participant_hung_up"}
+
+
+def member_stream(member: Member) -> str:
+    return f"member:{member.label}"
+
+
+class ConferenceEvents:
+    def __init__(self, *, store, members: Members, calls, mappings, urls: GatewayUrls):
+        self.store = store
+        self.members = members
+        self.calls = calls
+        self.mappings = mappings
+        self.urls = urls
+
+    # -- entry points --------------------------------------------------------------------------
+    def handle(self, event: Mapping[str, str]) -> str:
+        """Process one conference status callback; returns what was done (for logs/tests)."""
+        conference_sid = event.get("ConferenceSid", "")
+        name = event.get("StatusCallbackEvent", "")
+        if not conference_sid or not name:
+            log.warning("conference event without ConferenceSid/StatusCallbackEvent: ignored")
+            return "ignored"
+        sequence = event.get("SequenceNumber", "")
+        dedupe = f"{sequence}:{event.get('CallSid', '')}" if sequence else (
+            f"{event.get('CallSid', '')}:{event.get('Timestamp', '')}")
+        if not self.members.first_seen(conference_sid, dedupe, name):
+            log.info("conference %s: duplicate %s #%s dropped", conference_sid, name, sequence)
+            return "duplicate"
+        handler = {
+            "participant-join": self.participant_joined,
+            "participant-leave": self.participant_left,
+            "participant-speech-start": self.participant_speaking,
+            "conference-start": self.conference_started,
+            "conference-end": self.conference_ended,
+        }.get(name)
+        if handler is None:
+            return "not-needed"
+        return handler(event)
+
+    def member_for(self, event: Mapping[str, str]) -> Member | None:
+        label = event.get("ParticipantLabel", "")
+        member = self.members.get(label) if label else None
+        if member is None and event.get("CallSid"):
+            call = self.calls.get(event["CallSid"])
+            if call is not None:
+                member = self.members.get(f"{call.call_sid}-{call.step}")
+        if member is None:
+            log.warning("conference %s: %s for unknown call %s: nothing sent",
+                        event.get("ConferenceSid"), event.get("StatusCallbackEvent"),
+                        event.get("CallSid", "-"))
+        return member
+
+    # -- participants --------------------------------------------------------------------------
+    def participant_joined(self, event: Mapping[str, str]) -> str:
+        member = self.member_for(event)
+        if member is None:
+            return "unknown"
+        return "joined" if self.join(member, event["ConferenceSid"]) else "already-joined"
+
+    def join(self, member: Member, conference_sid: str) -> bool:
+        app = self.mappings.app_named(member.app)
+        account = app.account if app else ""
+        self.members.open_room(conference_sid, member.twilio_room, account, member.room)
+        room = self.members.enter_room(conference_sid, member.label,
+                                       member.settings.get("stay_alone", True))
+        if room is None:
+            return False
+        settings = member.settings
+        kinds = ("enter",) if settings.get("callback_url") else ()
+        transition = self.members.mark_joined(member.label, conference_sid,
+                                              room.members[member.label], kinds)
+        if not transition.changed or transition.member is None:
+            return False
+        joined = transition.member
+        self.send(joined, transition.numbered)
+        if settings.get("enter_sound", "").startswith("http"):
+            self.announce(conference_sid, joined, "enter")
+        if settings.get("time_limit", 0) > 0:
+            self.start_time_limit(conference_sid, settings["time_limit"])
+        return True
+
+    def participant_left(self, event: Mapping[str, str]) -> str:
+        member = self.member_for(event)
+        if member is None:
+            return "unknown"
+        conference_sid = event["ConferenceSid"]
+        if member.state == "pending":  # the join event is late or lost: join first
+            self.join(member, conference_sid)
+        hung_up = event.get("ReasonParticipantLeft") in PARTICIPANT_GONE or event.get(
+            "ParticipantCallStatus") == "completed"
+        kinds = ("exit",) if member.settings.get("callback_url") else ()
+        transition = self.members.mark_left(member.label, kinds)
+        if not transition.changed or transition.member is None:
+            return "already-left"
+        self.send(transition.member, transition.numbered,
+                  call_status="completed" if hung_up else "in-progress")
+        room = self.members.leave_room(conference_sid, member.label)
+        if room is None or room.ended:
+            return "left"
+        if room.present and member.settings.get("exit_sound", "").startswith("http"):
+            self.announce(conference_sid, transition.member, "exit")
+        if room.min_two and room.peak >= 2 and len(room.present) == 1:
+            log.info("conference %s: one member left alone and stayAlone=false: ending it",
+                     conference_sid)
+            jobs.schedule("end_conference", {"conference_sid": conference_sid},
+                          job_id=f"end:{conference_sid}", store=self.store)
+        return "left"
+
+    def participant_speaking(self, event: Mapping[str, str]) -> str:
+        member = self.member_for(event)
+        if member is None:
+            return "unknown"
+        try:
+            sequence = int(event.get("SequenceNumber") or 0)
+        except ValueError:
+            sequence = 0
+        if not self.members.take_floor(event["ConferenceSid"], member.label, sequence):
+            return "no-floor-change"
+        if not (member.settings.get("floor_event") and member.settings.get("callback_url")):
+            return "floor"
+        transition = self.members.number_callback(member.label, "floor")
+        if transition.member is not None:
+            self.send(transition.member, transition.numbered)
+        return "floor"
+
+    # -- the room ------------------------------------------------------------------------------
+    def conference_started(self, event: Mapping[str, str]) -> str:
+        self.members.update_room(event["ConferenceSid"], lambda room: (
+            room if room.started_at else _set(room, started_at=time.time())))
+        return "started"
+
+    def conference_ended(self, event: Mapping[str, str]) -> str:
+        self.members.update_room(event["ConferenceSid"], lambda room: _set(room, ended=True))
+        return "ended"
+
+    def start_time_limit(self, conference_sid: str, seconds: int) -> None:
+        booked: list[float] = []
+
+        def book(room):
+            booked.clear()
+            if room.time_limit_at is not None:
+                return None
+            room.time_limit_at = (room.started_at or time.time()) + seconds
+            booked.append(room.time_limit_at)
+            return room
+
+        self.members.update_room(conference_sid, book)
+        if booked:
+            jobs.schedule("end_conference", {"conference_sid": conference_sid},
+                          job_id=f"timelimit:{conference_sid}",
+                          delay=max(0.0, booked[0] - time.time()), store=self.store)
+
+    def announce(self, conference_sid: str, member: Member, sound: str) -> None:
+        url = self.urls.url(CONFERENCE_ANNOUNCE_PATH, member=member.label, sound=sound)
+        jobs.schedule("announce", {"conference_sid": conference_sid, "url": url},
+                      store=self.store)
+
+    # -- recordings ----------------------------------------------------------------------------
+    def recording(self, event: Mapping[str, str]) -> str:
+        conference_sid = event.get("ConferenceSid", "")
+        status = event.get("RecordingStatus", "")
+        if not conference_sid:
+            return "ignored"
+        if not self.members.first_seen(conference_sid, f"{event.get('RecordingSid')}:{status}",
+                                       "recording"):
+            return "duplicate"
+        recording = {k: event.get(k, "") for k in (
+            "RecordingSid", "RecordingUrl", "RecordingStatus", "RecordingDuration",
+            "RecordingStartTime", "RecordingChannels", "RecordingSource")}
+        room = self.members.update_room(conference_sid, lambda r: _set(r, recording=recording))
+        if room is None:
+            log.warning("recording %s for unknown conference %s: nothing sent",
+                        event.get("RecordingSid"), conference_sid)
+            return "unknown"
+        if status != "completed":
+            return "noted"
+        sent: set[tuple[str, str]] = set()
+        for label in room.members:
+            member = self.members.get(label)
+            if member is None or not member.settings.get("record"):
+                continue
+            url, method = member.settings.get("callback_url"), member.settings["callback_method"]
+            if not url or (url, method) in sent:
+                continue
+            sent.add((url, method))
+            deliveries.enqueue_next(self.store, f"record:{conference_sid}", {
+                "url": url, "method": method, "app": member.app, "kind": "record",
+                "params": record_callback(member.room, conference_sid, recording,
+                                          member.settings["record_file_format"])})
+        return "recorded"
+
+    # -- delivery ------------------------------------------------------------------------------
+    def send(self, member: Member, numbered, *, call_status: str = "in-progress") -> None:
+        settings = member.settings
+        for number, kind in numbered:
+            params = member_callback(member, kind, call_status=call_status)
+            deliveries.enqueue(self.store, member_stream(member), number, {
+                "url": settings["callback_url"], "method": settings["callback_method"],
+                "app": member.app, "kind": kind, "params": params})
+
+
+def _set(room, **changes):
+    for key, value in changes.items():
+        setattr(room, key, value)
+    return room

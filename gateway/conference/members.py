@@ -1,0 +1,219 @@
+"""Rooms and members in the shared store, changed only by atomic, idempotent transitions.
+
+A member is one call's stay in one room, created when the gateway hands Twilio a Conference
+(state `pending`), `joined` when Twilio reports it in the room, `left` when it leaves. It is keyed
+by the participantLabel the gateway gave Twilio (CallSid-step), so every event finds the right
+member. A room is keyed by Twilio's ConferenceSid; it assigns member IDs 1, 2, 3... in the order
+joins are processed, whatever worker or machine processes them, with no gap or duplicate.
+
+Callbacks for one member are numbered in the same transition that decides them, so they are
+delivered in that order (an enter never after its exit) even when events arrive out of order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from ..state import Store
+
+MEMBER_TTL = 26 * 3600.0
+ROOM_TTL = 26 * 3600.0
+ENDED_TTL = 3600.0
+
+
+@dataclass
+class Member:
+    label: str                      # CallSid-step, the Twilio participantLabel
+    call_sid: str
+    step: int
+    app: str
+    room: str                       # the room as the app wrote it
+    twilio_room: str
+    settings: dict                  # the Conference element's attributes (model field names)
+    call_params: dict               # Plivo session params of the call
+    state: str = "pending"          # pending -> joined -> left
+    conference_sid: str | None = None
+    member_id: int | None = None
+    joined_at: float | None = None
+    left_at: float | None = None
+    callbacks: int = 0              # callbacks numbered so far (their order of delivery)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Member:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Room:
+    conference_sid: str
+    twilio_room: str
+    account: str
+    room: str
+    members: dict[str, int] = field(default_factory=dict)   # label -> member ID
+    present: list[str] = field(default_factory=list)        # labels in the room now
+    peak: int = 0                    # most members present at once
+    min_two: bool = False            # a member had stayAlone=false (Plivo's mintwo)
+    floor: str | None = None         # label of the floor holder
+    floor_sequence: int = 0          # SequenceNumber of the event that gave the floor
+    started_at: float | None = None
+    ended: bool = False
+    time_limit_at: float | None = None  # when the room's timeLimit ends it
+    recording: dict | None = None    # Twilio's recording parameters, once known
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Room:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one atomic change decided: the member after it, and the callbacks it numbered."""
+
+    member: Member | None
+    numbered: tuple[tuple[int, str], ...] = ()   # (number, kind) of callbacks to send
+    changed: bool = False
+
+
+def member_key(label: str) -> str:
+    return f"member:{label}"
+
+
+def room_key(conference_sid: str) -> str:
+    return f"room:{conference_sid}"
+
+
+class Members:
+    """Members and rooms over a Store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # -- members -------------------------------------------------------------------------------
+    def expect(self, member: Member) -> None:
+        """The gateway just handed Twilio this Conference: the member is pending."""
+        self.store.put(member_key(member.label), asdict(member), MEMBER_TTL)
+
+    def get(self, label: str) -> Member | None:
+        data = self.store.get(member_key(label))
+        return Member.from_dict(data) if data else None
+
+    def _transition(self, label: str, change) -> Transition:
+        """Apply change(Member) -> (Member, kinds) atomically; number the callbacks it names."""
+        outcome: dict = {}
+
+        def fn(current: dict | None) -> dict | None:
+            outcome.clear()
+            if current is None:
+                return None
+            member = Member.from_dict(current)
+            result = change(member)
+            if result is None:
+                return current
+            member, kinds = result
+            numbered = []
+            for kind in kinds:
+                member.callbacks += 1
+                numbered.append((member.callbacks, kind))
+            outcome["numbered"] = tuple(numbered)
+            return asdict(member)
+
+        ttl = MEMBER_TTL
+        written = self.store.update(member_key(label), fn, ttl)
+        if written is None:
+            return Transition(None)
+        return Transition(Member.from_dict(written), outcome.get("numbered", ()),
+                          "numbered" in outcome)
+
+    def mark_joined(self, label: str, conference_sid: str, member_id: int,
+                    callback_kinds: tuple[str, ...]) -> Transition:
+        def change(m: Member):
+            if m.state != "pending":
+                return None
+            m.state, m.conference_sid, m.member_id = "joined", conference_sid, member_id
+            m.joined_at = time.time()
+            return m, callback_kinds
+        return self._transition(label, change)
+
+    def mark_left(self, label: str, callback_kinds: tuple[str, ...]) -> Transition:
+        def change(m: Member):
+            if m.state != "joined":
+                return None
+            m.state, m.left_at = "left", time.time()
+            return m, callback_kinds
+        return self._transition(label, change)
+
+    def number_callback(self, label: str, kind: str, *, only_if_joined: bool = True
+                        ) -> Transition:
+        """Number one more callback (floor, digits...) for a member still in the room."""
+        def change(m: Member):
+            if only_if_joined and m.state != "joined":
+                return None
+            return m, (kind,)
+        return self._transition(label, change)
+
+    # -- rooms ---------------------------------------------------------------------------------
+    def room(self, conference_sid: str) -> Room | None:
+        data = self.store.get(room_key(conference_sid))
+        return Room.from_dict(data) if data else None
+
+    def open_room(self, conference_sid: str, twilio_room: str, account: str, room: str) -> None:
+        self.store.put_if_absent(room_key(conference_sid), asdict(Room(
+            conference_sid=conference_sid, twilio_room=twilio_room, account=account,
+            room=room)), ROOM_TTL)
+
+    def update_room(self, conference_sid: str, change) -> Room | None:
+        """Apply change(Room) -> Room | None (None: no change) atomically; return the room."""
+        def fn(current: dict | None) -> dict | None:
+            if current is None:
+                return None
+            room = Room.from_dict(current)
+            changed = change(room)
+            return asdict(changed) if changed is not None else current
+
+        written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
+        return Room.from_dict(written) if written else None
+
+    def enter_room(self, conference_sid: str, label: str, stay_alone: bool) -> Room | None:
+        """Give the member its ID (once) and count it present."""
+        def change(room: Room) -> Room:
+            if label not in room.members:
+                room.members[label] = len(room.members) + 1
+            if label not in room.present:
+                room.present.append(label)
+            room.peak = max(room.peak, len(room.present))
+            room.min_two = room.min_two or not stay_alone
+            return room
+        return self.update_room(conference_sid, change)
+
+    def leave_room(self, conference_sid: str, label: str) -> Room | None:
+        def change(room: Room) -> Room | None:
+            if label not in room.present:
+                return None
+            room.present.remove(label)
+            if room.floor == label:
+                room.floor = None
+            return room
+        return self.update_room(conference_sid, change)
+
+    def take_floor(self, conference_sid: str, label: str, sequence: int) -> bool:
+        """True if this (newer) speech event gives the member the floor."""
+        taken: list[bool] = []
+
+        def change(room: Room) -> Room | None:
+            taken.clear()
+            if sequence <= room.floor_sequence or label not in room.present:
+                return None
+            room.floor_sequence = sequence
+            if room.floor == label:
+                return room
+            room.floor = label
+            taken.append(True)
+            return room
+        self.update_room(conference_sid, change)
+        return bool(taken)
+
+    def first_seen(self, conference_sid: str, sequence: str, event: str) -> bool:
+        """De-duplicate Twilio's events: True the first time (ConferenceSid, SequenceNumber)."""
+        return self.store.put_if_absent(f"seen:{conference_sid}:{sequence}:{event}",
+                                        {"at": time.time()}, ROOM_TTL)

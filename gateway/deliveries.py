@@ -1,0 +1,131 @@
+"""Durable, ordered delivery of the requests Twilio does not wait on (Plivo callbacks).
+
+Each request belongs to a stream (one conference member, one call's hang-up, one room's
+recording) and has a number within it. The stream's outbox (`outbox:<stream>` in the shared
+store) holds requests until delivered; a `flush` job delivers them strictly in number order, so
+a member's enter is never delivered after its exit. Plivo's URL fragment (`#ct=&rt=&tt=&rc=&rp=`)
+sets timeouts and retries (app_side.client); what still fails is kept (`failed:<id>`), listed by
+`gateway deliveries --failed`, replayed by `gateway deliveries --replay ID`.
+At least once: a request leaves the outbox only after its delivery ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+from .app_side.client import AppRequestError
+from .jobs import handler, renew, schedule
+
+log = logging.getLogger("gateway.deliveries")
+
+OUTBOX_TTL = 7 * 24 * 3600.0
+FAILED_TTL = 30 * 24 * 3600.0
+GAP_WAIT = 15.0  # a numbered request that never reached the outbox is skipped after this
+
+
+def outbox_key(stream: str) -> str:
+    return f"outbox:{stream}"
+
+
+def enqueue(store, stream: str, number: int, request: dict) -> None:
+    """Put request number `number` of `stream` in its outbox and make sure a flush will run.
+
+    request: {"url", "method", "params", "app", "kind"}; the auth token is looked up at
+    delivery time (secrets are never stored).
+    """
+    item = {**request, "queued_at": time.time()}
+
+    def add(current: dict | None) -> dict:
+        box = current or {"done": 0, "items": {}}
+        if number > box["done"]:
+            box["items"][str(number)] = item
+        return box
+
+    store.update(outbox_key(stream), add, OUTBOX_TTL)
+    schedule("flush", {"stream": stream}, job_id=f"flush:{stream}", store=store)
+
+
+def enqueue_next(store, stream: str, request: dict) -> int:
+    """Number the request after the stream's last one and enqueue it."""
+    number = store.incr(f"outbox-number:{stream}", OUTBOX_TTL)
+    enqueue(store, stream, number, request)
+    return number
+
+
+def _advance(store, stream: str, number: int) -> None:
+    def done(current: dict | None) -> dict | None:
+        if current is None:
+            return None
+        current["items"].pop(str(number), None)
+        current["done"] = max(current["done"], number)
+        return current
+    store.update(outbox_key(stream), done, OUTBOX_TTL)
+
+
+@handler("flush")
+def flush(runtime, stream: str) -> None:
+    store = runtime.store
+    while True:
+        box = store.get(outbox_key(stream))
+        if not box or not box["items"]:
+            return
+        number = box["done"] + 1
+        item = box["items"].get(str(number))
+        if item is None:
+            waiting = [v["queued_at"] for k, v in box["items"].items() if int(k) > number]
+            if not waiting:
+                return
+            age = time.time() - min(waiting)
+            if age < GAP_WAIT:
+                schedule("flush", {"stream": stream}, job_id=f"flush:{stream}",
+                         delay=GAP_WAIT - age, store=store)
+                return
+            log.warning("stream %s: request %d never arrived; delivering the next ones",
+                        stream, number)
+            _advance(store, stream, number)
+            continue
+        renew(store, f"flush:{stream}")  # one delivery may take up to its fragment's tt
+        deliver(runtime, stream, number, item)
+        _advance(store, stream, number)
+
+
+def deliver(runtime, stream: str, number: int, item: dict) -> bool:
+    """One request, with the retries its URL fragment allows. Keeps it as failed if it fails."""
+    app = runtime.mappings.app_named(item["app"])
+    try:
+        if app is None:
+            raise LookupError(f"app {item['app']!r} is no longer in the mappings")
+        runtime.client.request(item["url"], item["method"], item["params"],
+                               auth_token=app.auth_token(), allowed_hosts=app.allowed_hosts)
+        return True
+    except (AppRequestError, LookupError) as exc:
+        reason = exc.reason if isinstance(exc, AppRequestError) else str(exc)
+        failure_id = uuid.uuid4().hex[:12]
+        store_failure(runtime.store, failure_id, stream, number, item, reason)
+        log.error("delivery %s failed for good: %s %s: %s (kept; replay with `gateway "
+                  "deliveries --replay %s`)", failure_id, item["kind"],
+                  item["url"].split("?")[0].split("#")[0], reason, failure_id)
+        return False
+
+
+def store_failure(store, failure_id: str, stream: str, number: int, item: dict,
+                  reason: str) -> None:
+    store.put(f"failed:{failure_id}", {"id": failure_id, "stream": stream, "number": number,
+                                        "request": item, "reason": reason,
+                                        "failed_at": time.time()}, FAILED_TTL)
+
+
+def failed_deliveries(store) -> Iterator[dict]:
+    for _, record in store.scan("failed:"):
+        yield record
+
+
+def replay(store, failure_id: str) -> None:
+    record = store.get(f"failed:{failure_id}")
+    if record is None:
+        raise KeyError(failure_id)
+    enqueue(store, f"replay:{failure_id}", 1, {**record["request"]})
+    store.delete(f"failed:{failure_id}")

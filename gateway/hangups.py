@@ -1,0 +1,44 @@
+"""The end of a call: Twilio's final status callback -> Plivo's hangup_url request.
+
+Sent in the background (durable, at least once) with Plivo's hangup parameters. As Plivo, an app
+without a hangup_url is notified at its answer_url.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from . import deliveries
+from .app_side.params import hangup_params
+from .calls import Calls
+from .mappings import Mappings
+
+log = logging.getLogger("gateway.calls")
+
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, store) -> str:
+    call_sid = twilio.get("CallSid", "")
+    if twilio.get("CallStatus") not in FINAL_STATUSES:
+        return "not-final"
+    call = calls.mark_ended(call_sid)
+    if call is None:
+        existing = calls.get(call_sid)
+        if existing is None:
+            log.warning("call %s: status callback for an unknown call: nothing sent", call_sid)
+            return "unknown"
+        return "duplicate"
+    app = mappings.app_named(call.app)
+    if app is None:
+        log.warning("call %s: app %r is gone from the mappings: no hangup request", call_sid,
+                    call.app)
+        return "unknown"
+    params = hangup_params(twilio, answered_at=call.answered_at)
+    params.update({k: v for k, v in call.params.items() if k not in params})
+    deliveries.enqueue_next(store, f"call:{call_sid}", {
+        "url": app.hangup_url or app.answer_url,
+        "method": app.hangup_method if app.hangup_url else app.answer_method,
+        "app": app.name, "kind": "hangup", "params": params})
+    return "hangup"

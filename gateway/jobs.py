@@ -1,0 +1,219 @@
+"""Work that outlives a request: durable, at-least-once jobs run by huey.
+
+huey (SqliteHuey on the embedded default, RedisHuey in Redis mode, both from GATEWAY_STORE_URL)
+runs the work; the shared store keeps the book of what must run (`job:<id>`), so nothing is lost
+when a process dies while a task is in flight (huey removes a task from its queue when it starts
+it). A job is claimed with a lease; when its handler finishes, the job is struck off. A sweep on
+worker start and every minute re-queues jobs whose time has come and whose lease has lapsed.
+
+Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `end_conference`,
+`hangup_call`, `announce` (Twilio REST calls that emulate Plivo features, some on a timer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey, crontab
+
+from .settings import DEFAULT_STORE_URL
+
+log = logging.getLogger("gateway.jobs")
+
+JOB_TTL = 7 * 24 * 3600.0
+DEFAULT_LEASE = 90.0
+
+
+def queue_for(store_url: str):
+    """The huey instance that goes with a store URL (same database file, or same Redis)."""
+    if store_url.startswith("sqlite:///"):
+        path = Path(store_url[len("sqlite:///"):])
+        queue = path.with_name(path.stem + "-queue" + (path.suffix or ".db"))
+        queue.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("gateway", filename=str(queue), results=False, utc=True)
+    return RedisHuey("gateway", url=store_url, results=False, utc=True)
+
+
+huey = queue_for(os.environ.get("GATEWAY_STORE_URL", "").strip() or DEFAULT_STORE_URL)
+
+HANDLERS: dict[str, object] = {}
+
+
+def handler(kind: str):
+    def register(fn):
+        HANDLERS[kind] = fn
+        return fn
+    return register
+
+
+def _runtime():
+    from .runtime import get_runtime
+    return get_runtime()
+
+
+def job_key(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def schedule(kind: str, args: dict, *, delay: float = 0.0, job_id: str | None = None,
+             store=None) -> str:
+    """Record the job in the store, then hand it to huey. Returns the job id."""
+    store = store or _runtime().store
+    job_id = job_id or f"{kind}:{uuid.uuid4().hex}"
+    due = time.time() + max(0.0, delay)
+
+    def merge(current: dict | None) -> dict:
+        if current and current.get("lease_until", 0) > time.time():
+            # Running now: book it again, so it runs once more after this run ends.
+            return {**current, "due_at": due}
+        if current:  # booked, not running: run it no later than either due time
+            return {**current, "due_at": min(current.get("due_at", due), due)}
+        return {"kind": kind, "args": args, "due_at": due, "lease_until": 0.0,
+                "created_at": time.time()}
+
+    store.update(job_key(job_id), merge, JOB_TTL)
+    try:
+        run_job.schedule((job_id,), delay=max(0.0, delay))
+    except Exception as exc:  # the book is written: the sweep will run it
+        log.warning("job %s booked but not queued (%s); the sweep will run it", job_id, exc)
+    return job_id
+
+
+def claim(store, job_id: str, lease: float = DEFAULT_LEASE) -> dict | None:
+    """Take the job if it is due and nobody holds it; None otherwise."""
+    now = time.time()
+    won: list[dict] = []
+
+    def take(current: dict | None) -> dict | None:
+        won.clear()
+        if current is None or current.get("lease_until", 0) > now or current["due_at"] > now + 1:
+            return current
+        taken = {**current, "lease_until": now + lease}
+        won.append(taken)
+        return taken
+
+    store.update(job_key(job_id), take, JOB_TTL)
+    return won[0] if won else None
+
+
+def renew(store, job_id: str, lease: float = DEFAULT_LEASE) -> None:
+    """Extend a running job's lease (long jobs call this between steps)."""
+    until = time.time() + lease
+
+    def extend(current: dict | None) -> dict | None:
+        return {**current, "lease_until": until} if current else None
+    store.update(job_key(job_id), extend, JOB_TTL)
+
+
+def finish(store, job_id: str, job: dict) -> None:
+    """Strike the job off, unless it was booked again meanwhile (then release the lease)."""
+    def done(current: dict | None) -> dict | None:
+        if current is None:
+            return None
+        if current.get("due_at", 0) > job["due_at"]:
+            return {**current, "lease_until": 0.0}
+        return None
+    store.update(job_key(job_id), done, JOB_TTL)
+
+
+@huey.task()
+def run_job(job_id: str) -> None:
+    runtime = _runtime()
+    job = claim(runtime.store, job_id)
+    if job is None:
+        return
+    fn = HANDLERS.get(job["kind"])
+    if fn is None:
+        log.error("job %s: unknown kind %r; dropped", job_id, job["kind"])
+        finish(runtime.store, job_id, job)
+        return
+    try:
+        fn(runtime, **job["args"])  # type: ignore[operator]
+    except Exception:
+        # Left booked with its lease: the sweep runs it again once the lease lapses.
+        log.exception("job %s (%s) failed; it will be retried", job_id, job["kind"])
+        return
+    finish(runtime.store, job_id, job)
+    latest = runtime.store.get(job_key(job_id))
+    if latest is not None:  # booked again while it ran
+        run_job.schedule((job_id,), delay=max(0.0, latest["due_at"] - time.time()))
+
+
+def sweep(store=None) -> int:
+    """Queue every due job whose lease has lapsed. Returns how many were queued."""
+    store = store or _runtime().store
+    now, queued = time.time(), 0
+    for key, job in store.scan("job:"):
+        if job.get("due_at", 0) <= now and job.get("lease_until", 0) <= now:
+            run_job(key[len("job:"):])
+            queued += 1
+    return queued
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_jobs() -> None:
+    queued = sweep()
+    if queued:
+        log.info("sweep: %d job(s) queued again", queued)
+
+
+@huey.on_startup()
+def sweep_on_start() -> None:
+    try:
+        queued = sweep()
+        if queued:
+            log.info("worker start: %d pending job(s) queued", queued)
+    except Exception as exc:
+        log.warning("worker start: sweep failed (%s); the periodic sweep will retry", exc)
+
+
+def run_worker(workers: int = 8) -> None:
+    """Run the huey consumer in this process (threads)."""
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                    check_worker_health=True, scheduler_interval=0.2)
+    consumer.run()
+
+
+def worker_main(argv: list[str]) -> int:
+    """`gateway worker`: run the job consumer (the Procfile's worker in Redis mode)."""
+    parser = argparse.ArgumentParser(prog="gateway worker", description=run_worker.__doc__)
+    parser.add_argument("--workers", type=int, default=8, help="threads (default 8)")
+    args = parser.parse_args(argv)
+    from .runtime import configure_logging, get_runtime
+    configure_logging()
+    get_runtime()  # validate settings before consuming anything
+    run_worker(args.workers)
+    return 0
+
+
+def deliveries_main(argv: list[str]) -> int:
+    """`gateway deliveries --failed | --replay ID`: what finally failed, and replaying it."""
+    parser = argparse.ArgumentParser(prog="gateway deliveries",
+                                     description="List or replay callbacks that finally failed.")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--failed", action="store_true", help="list failed deliveries (JSON lines)")
+    group.add_argument("--replay", metavar="ID", help="deliver a failed request again")
+    args = parser.parse_args(argv)
+    from .deliveries import failed_deliveries, replay
+    runtime = _runtime()
+    if args.failed:
+        count = 0
+        for record in failed_deliveries(runtime.store):
+            print(json.dumps(record, sort_keys=True))
+            count += 1
+        print(f"{count} failed deliveries", file=sys.stderr)
+        return 0
+    try:
+        replay(runtime.store, args.replay)
+    except KeyError:
+        print(f"gateway deliveries: no failed delivery with id {args.replay}", file=sys.stderr)
+        return 1
+    print(f"queued {args.replay} for delivery", file=sys.stderr)
+    return 0

@@ -1,0 +1,195 @@
+"""Runs a call's Plivo documents on Twilio: fetch from the app, parse, translate, remember.
+
+Every Twilio request that asks "what next?" for a call (the voice webhook, a Redirect coming
+back, a member leaving a room) ends here. The runner fetches Plivo XML from the app exactly as
+Plivo would (parameters, signatures, retry fragment, allowed hosts, within Twilio's 15 s window),
+translates the stretch up to the next hand-back, stores the continuation in the call record and
+returns TwiML. Failures raise `CallFailed`, which the webhook layer turns into a spoken apology
+and one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .app_side.client import AppClient, AppRequestError
+from .app_side.params import call_params, call_uuid
+from .calls import CallRecord, Calls
+from .mappings import Mappings, PlivoApp
+from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
+from .translate import GatewayUrls, Translation, TranslationContext, translate
+
+log = logging.getLogger("gateway.calls")
+
+# Part of the budget kept for the fallback URL when the answer URL fails.
+FALLBACK_RESERVE = 4.0
+
+
+class CallFailed(Exception):
+    """The call cannot go on: no valid Plivo XML could be had. Carries what the log line says."""
+
+    def __init__(self, call_sid: str, url: str | None, reason: str):
+        self.call_sid = call_sid
+        self.url = url
+        self.reason = reason
+        super().__init__(f"call {call_sid}: {url or '-'}: {reason}")
+
+
+class UnknownCall(CallFailed):
+    """Twilio asks about a call the gateway has no record of (expired, or never started)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    document: Document
+    text: str
+    url: str
+
+
+def url_for_log(url: str | None) -> str:
+    """The URL without query or fragment: those may carry the app's secrets."""
+    if not url:
+        return "-"
+    return url.split("#", 1)[0].split("?", 1)[0]
+
+
+class CallRunner:
+    """Fetches, translates and continues Plivo documents for calls."""
+
+    def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
+                 budget: float, on_conference=None, on_effects=None):
+        self.mappings = mappings
+        self.calls = calls
+        self.client = client
+        self.urls = urls
+        self.budget = budget
+        # Hooks for the conference and timer machinery: called with (call, app, element/effects).
+        self.on_conference = on_conference
+        self.on_effects = on_effects
+
+    # -- requests to the app -------------------------------------------------------------
+    def fetch(self, call: CallRecord, app: PlivoApp, url: str, method: str,
+              params: Mapping[str, str], deadline: float) -> Fetched:
+        """One Plivo XML document from the app, parsed; raise AppRequestError/PlivoXMLError."""
+        response = self.client.request(url, method, params, auth_token=app.auth_token(),
+                                       allowed_hosts=app.allowed_hosts, deadline=deadline)
+        return Fetched(parse_document(response.text), response.text, url)
+
+    def fetch_with_fallback(self, call: CallRecord, app: PlivoApp, url: str, method: str,
+                            params: Mapping[str, str], deadline: float) -> Fetched:
+        """The document at url, else the app's fallback URL (Plivo's rule), else CallFailed."""
+        primary_deadline = deadline - (FALLBACK_RESERVE if app.fallback_url else 0.0)
+        try:
+            return self.fetch(call, app, url, method, params, primary_deadline)
+        except (AppRequestError, PlivoXMLError, LookupError) as exc:
+            reason = describe(exc)
+            if not app.fallback_url:
+                raise CallFailed(call.call_sid, url, reason) from None
+            log.warning("call %s: %s failed (%s); trying the fallback URL", call.call_sid,
+                        url_for_log(url), reason)
+        try:
+            return self.fetch(call, app, app.fallback_url, app.fallback_method, params, deadline)
+        except (AppRequestError, PlivoXMLError, LookupError) as exc:
+            raise CallFailed(call.call_sid, app.fallback_url, describe(exc)) from None
+
+    # -- what Twilio asks --------------------------------------------------------------------
+    def answer(self, twilio: Mapping[str, str]) -> str:
+        """The voice webhook: a call comes in. Returns TwiML; raises CallFailed."""
+        deadline = time.monotonic() + self.budget
+        call_sid = twilio.get("CallSid", "")
+        app = self.mappings.app_for_number(twilio.get("To") or twilio.get("Called") or "")
+        if app is None:
+            raise UnmappedNumber(call_sid, None, f"number {twilio.get('To')!r} is not mapped")
+        params = call_params(twilio)
+        call = CallRecord(call_sid=call_sid, app=app.name, call_uuid=call_uuid(call_sid),
+                          params={k: v for k, v in params.items() if k != "CallStatus"})
+        if not self.calls.create(call):
+            existing = self.calls.get(call_sid)
+            call = existing or call
+            log.warning("call %s: the voice webhook came again; answering afresh", call_sid)
+        fetched = self.fetch_with_fallback(call, app, app.answer_url, app.answer_method,
+                                           params, deadline)
+        return self.run(call, app, fetched, start=0)
+
+    def resume(self, call_sid: str, step: int | None) -> str:
+        """Control comes back after a Redirect (or from the conference machinery)."""
+        call, app = self.load(call_sid)
+        if step is not None and step != call.step:
+            log.warning("call %s: continue for step %s but the call is at step %s", call_sid,
+                        step, call.step)
+        return self.continue_document(call, app, time.monotonic() + self.budget)
+
+    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float) -> str:
+        """Go on with the stored continuation: fetch a Redirect's URL, or the next element."""
+        if call.document is None or call.resume_at is None:
+            return self.finish(call)
+        document = parse_document(call.document)
+        if call.resume_at >= len(document.elements):
+            return self.finish(call)
+        element = document.elements[call.resume_at]
+        if isinstance(element, Redirect):
+            params = {**call.params, "CallStatus": "in-progress"}
+            fetched = self.fetch_with_fallback_free(call, app, element.url, element.method,
+                                                    params, deadline)
+            return self.run(call, app, fetched, start=0)
+        fetched = Fetched(document, call.document, call.document_url or "")
+        return self.run(call, app, fetched, start=call.resume_at)
+
+    def fetch_with_fallback_free(self, call: CallRecord, app: PlivoApp, url: str, method: str,
+                                 params: Mapping[str, str], deadline: float) -> Fetched:
+        """Redirect and action documents: no fallback URL on Plivo, just the URL itself."""
+        try:
+            return self.fetch(call, app, url, method, params, deadline)
+        except (AppRequestError, PlivoXMLError, LookupError) as exc:
+            raise CallFailed(call.call_sid, url, describe(exc)) from None
+
+    def finish(self, call: CallRecord) -> str:
+        """Nothing left to run: Plivo hangs up when a document runs out, and so does Twilio."""
+        call.document = call.resume_at = None
+        self.calls.save(call)
+        return '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
+
+    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int) -> str:
+        call.step += 1
+        context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
+                                     first_in_call=not call.played, call_sid=call.call_sid)
+        result: Translation = translate(fetched.document, context, start)
+        call.played = call.played or result.verbs > 0
+        keep = result.resume_at is not None
+        call.document = fetched.text if keep else None
+        call.document_url = fetched.url if keep else None
+        call.resume_at = result.resume_at
+        if isinstance(result.handback, Conference) and self.on_conference:
+            self.on_conference(call, app, result.handback)
+        if result.effects and self.on_effects:
+            self.on_effects(call, app, result.effects)
+        self.calls.save(call)
+        for note in result.notes:
+            if note.status in ("not-yet", "unsupported"):
+                log.warning("call %s: %s: %s", call.call_sid, url_for_log(fetched.url), note)
+        return result.twiml
+
+    def load(self, call_sid: str) -> tuple[CallRecord, PlivoApp]:
+        call = self.calls.get(call_sid)
+        if call is None:
+            raise UnknownCall(call_sid, None, "no record of this call (expired or never "
+                              "started here)")
+        app = self.mappings.app_named(call.app)
+        if app is None:
+            raise CallFailed(call_sid, None, f"app {call.app!r} is no longer in the mappings")
+        return call, app
+
+
+class UnmappedNumber(CallFailed):
+    """The called number routes to no app."""
+
+
+def describe(exc: Exception) -> str:
+    if isinstance(exc, AppRequestError):
+        return exc.reason
+    if isinstance(exc, PlivoXMLError):
+        return f"invalid Plivo XML: {exc}"
+    return str(exc)

@@ -1,0 +1,101 @@
+"""Wiring: everything a gateway process needs, built once from `Settings`.
+
+The web app and the job worker both use one `Runtime`: the shared store, the routing, the
+client that talks to customer apps, the Twilio REST client, and the domain services on top.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+
+from .app_side.client import AppClient
+from .calls import CallRecord, Calls
+from .conference.action import ConferenceExit
+from .conference.events import ConferenceEvents
+from .conference.members import Member, Members
+from .conference.sounds import ConferenceSounds
+from .mappings import Mappings, PlivoApp, load_mappings
+from .plivoxml import Conference
+from .runner import CallRunner
+from .settings import Settings
+from .state import Store, open_store
+from .translate import GatewayUrls, ScheduledHangup
+from .translate.rooms import twilio_room_name
+from .twilio_side.rest import TwilioRest
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    mappings: Mappings
+    store: Store
+    client: AppClient
+    twilio: TwilioRest
+    urls: GatewayUrls
+    calls: Calls
+    members: Members
+    runner: CallRunner
+    events: ConferenceEvents
+    exits: ConferenceExit
+    sounds: ConferenceSounds
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    from . import deliveries, emulations, jobs  # noqa: F401  (register their job handlers)
+
+    mappings = load_mappings(settings.mappings_path)
+    store = open_store(settings.store_url)
+    urls = GatewayUrls(settings.public_url)
+    calls = Calls(store)
+    members = Members(store)
+
+    def expect_member(call: CallRecord, app: PlivoApp, conference: Conference) -> None:
+        settings_dict = {k: v for k, v in asdict(conference).items() if k not in ("line",
+                                                                                  "body")}
+        members.expect(Member(
+            label=f"{call.call_sid}-{call.step}", call_sid=call.call_sid, step=call.step,
+            app=app.name, room=conference.room,
+            twilio_room=twilio_room_name(app.account, conference.room),
+            settings=settings_dict, call_params=dict(call.params)))
+
+    def schedule_effects(call: CallRecord, app: PlivoApp, effects) -> None:
+        for effect in effects:
+            if isinstance(effect, ScheduledHangup):
+                jobs.schedule("hangup_call", {"call_sid": call.call_sid},
+                              delay=effect.seconds, store=store)
+
+    runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
+                        budget=settings.webhook_budget, on_conference=expect_member,
+                        on_effects=schedule_effects)
+    return Runtime(
+        settings=settings, mappings=mappings, store=store, client=runner.client,
+        twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,
+                          settings.twilio_api_base_url),
+        urls=urls, calls=calls, members=members, runner=runner,
+        events=ConferenceEvents(store=store, members=members, calls=calls, mappings=mappings,
+                                urls=urls),
+        exits=ConferenceExit(runner=runner, members=members, store=store),
+        sounds=ConferenceSounds(runner=runner, members=members),
+    )
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built from the environment on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime(Settings.from_env())
+        return _runtime
+
+
+def configure_logging() -> None:
+    level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,64 @@
+"""`gateway serve`: the production server (gunicorn) and, by default, the job worker beside it.
+
+On the embedded default (SQLite) one command runs everything one machine needs. With Redis and
+several machines, run `gateway serve --web-only` on each web node and `gateway worker` where jobs
+should run (the Procfile's `web:` and `worker:` lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from .mappings import check_mappings
+from .settings import Settings, SettingsError
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="gateway serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--web-only", action="store_true",
+                        help="run gunicorn only (jobs run elsewhere: `gateway worker`)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY",
+                                                                          "2")),
+                        help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"gateway serve: cannot start: {exc}", file=sys.stderr)
+        return 2
+    _, errors = check_mappings(settings.mappings_path)
+    if errors:
+        for error in errors:
+            print(f"gateway serve: cannot start: {error}", file=sys.stderr)
+        return 2
+    web = [sys.executable, "-m", "gunicorn", "--bind", f"0.0.0.0:{settings.port}",
+           "--workers", str(args.workers), "--worker-class", "gthread",
+           "--threads", str(args.threads), "--timeout", "60", "--graceful-timeout", "10",
+           "--access-logfile", "-", "gateway.app:create_app()"]
+    children = [subprocess.Popen(web)]
+    if not args.web_only:
+        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"]))
+
+    def stop(signum, _frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # If either dies, stop the other: a gateway without its worker would lose callbacks.
+    while True:
+        for child in children:
+            try:
+                code = child.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                continue
+            stop(signal.SIGTERM, None)
+            for other in children:
+                other.wait(timeout=30)
+            return code

@@ -1,0 +1,78 @@
+"""A local, durable spool for Twilio's events that arrive while the shared store is down.
+
+Twilio does not resend status callbacks, so an event the gateway cannot process now is written
+to a small SQLite file on this machine (`GATEWAY_SPOOL`, default `gateway-spool.db`) and answered
+with 200. Once the store is healthy again, spooled events are processed in arrival order before
+new ones (on the next event, and on each /healthz probe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("gateway.spool")
+
+
+class Spool:
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._draining = threading.Lock()
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS spooled (id INTEGER PRIMARY KEY "
+                       "AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        key = os.getpid()
+        db = getattr(self._local, "db", None)
+        if db is None or getattr(self._local, "pid", None) != key:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            self._local.db, self._local.pid = db, key
+        return db
+
+    def add(self, kind: str, params: dict[str, list[str]]) -> None:
+        self._connect().execute("INSERT INTO spooled (kind, params) VALUES (?, ?)",
+                                (kind, json.dumps(params)))
+
+    def __len__(self) -> int:
+        return self._connect().execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
+
+    def drain(self, process: Callable[[str, dict[str, list[str]]], None]) -> int:
+        """Process spooled events in order; stop at the first that fails again.
+
+        Each event is taken under the database's write lock, so the workers and processes
+        sharing the spool never process one twice nor out of order.
+        """
+        if not self._draining.acquire(blocking=False):
+            return 0
+        done = 0
+        try:
+            db = self._connect()
+            while True:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = db.execute("SELECT id, kind, params FROM spooled ORDER BY id LIMIT 1"
+                                     ).fetchone()
+                    if row is None:
+                        db.execute("COMMIT")
+                        break
+                    process(row[1], json.loads(row[2]))
+                    db.execute("DELETE FROM spooled WHERE id = ?", (row[0],))
+                    db.execute("COMMIT")
+                    done += 1
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        finally:
+            self._draining.release()
+        if done:
+            log.info("spool: %d event(s) processed after the store came back", done)
+        return done

@@ -1,0 +1,57 @@
+"""Calls to Twilio's REST API (twilio.rest.Client), for what TwiML alone cannot do.
+
+End a conference (stayAlone=false, timeLimit), announce a sound to a room (enterSound/exitSound
+URLs), hang up a call (Hangup schedule). `TWILIO_API_BASE_URL` points the client at another
+API host (the local simulator); otherwise it talks to api.twilio.com.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+log = logging.getLogger("gateway.twilio")
+
+
+class TwilioRest:
+    def __init__(self, account_sid: str, auth_token: str, base_url: str | None = None):
+        self.client = Client(account_sid, auth_token)
+        if base_url:
+            self.client.api.base_url = base_url.rstrip("/")
+
+    def end_conference(self, conference_sid: str) -> bool:
+        """Status=completed: everyone leaves. False if the room had already ended."""
+        try:
+            self.client.conferences(conference_sid).update(status="completed")
+            return True
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def announce(self, conference_sid: str, url: str) -> bool:
+        try:
+            self.client.conferences(conference_sid).update(announce_url=url,
+                                                          announce_method="POST")
+            return True
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def hang_up(self, call_sid: str) -> bool:
+        try:
+            self.client.calls(call_sid).update(status="completed")
+            return True
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def conference_sid_for(self, friendly_name: str) -> str | None:
+        """The in-progress room with this FriendlyName, if any."""
+        rooms = self.client.conferences.list(friendly_name=friendly_name, status="in-progress",
+                                             limit=1)
+        return rooms[0].sid if rooms else None

@@ -1,0 +1,156 @@
+"""Twilio's webhooks: signature checked first, then one handler per endpoint.
+
+Failure policy lives here, once: a voice request that cannot be served gets a short spoken
+apology and a hang-up (never a 500) and one log line naming the call, the URL and the reason;
+an event that cannot be processed is answered 200 and spooled if the store is down, or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, request
+from twilio.request_validator import RequestValidator
+
+from ..hangups import call_ended
+from ..runner import CallFailed, UnknownCall, UnmappedNumber, url_for_log
+from ..state import StoreUnavailable
+from ..translate import context as paths
+from .twiml import EMPTY, NOT_IN_SERVICE, spoken_goodbye
+
+log = logging.getLogger("gateway.twilio")
+
+blueprint = Blueprint("twilio", __name__)
+
+
+def runtime():
+    return current_app.extensions["gateway"]
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public base URL plus the path and query it requested."""
+    query = request.query_string.decode("latin-1")
+    return runtime().settings.public_url + request.path + (f"?{query}" if query else "")
+
+
+@blueprint.before_request
+def require_twilio_signature():
+    signature = request.headers.get("X-Twilio-Signature", "")
+    validator = RequestValidator(runtime().settings.twilio_auth_token)
+    if not signature or not validator.validate(signed_url(), request.form, signature):
+        log.warning("refused %s %s from %s: %s X-Twilio-Signature", request.method,
+                    request.path, request.remote_addr, "wrong" if signature else "no")
+        return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n",
+                        status=403, mimetype="text/plain")
+    return None
+
+
+def step_arg() -> int | None:
+    text = request.args.get("step", "")
+    return int(text) if text.isdigit() else None
+
+
+def twiml(body: str) -> Response:
+    return Response(body, mimetype="application/xml")
+
+
+def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye):
+    """Answer TwiML whatever happens: the handler's, else `on_failure()` with one log line."""
+    def decorate(handler):
+        @wraps(handler)
+        def wrapper(*args, **kwargs):
+            call_sid = request.form.get("CallSid", "-")
+            try:
+                return twiml(handler(*args, **kwargs))
+            except UnmappedNumber as exc:
+                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
+                return twiml(spoken_goodbye(NOT_IN_SERVICE))
+            except UnknownCall as exc:
+                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
+            except CallFailed as exc:
+                log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+            except StoreUnavailable as exc:
+                log.error("call %s: %s: the shared store is unavailable: %s", call_sid,
+                          request.path, exc)
+            except Exception:
+                log.exception("call %s: %s: internal error", call_sid, request.path)
+            return twiml(on_failure())
+        return wrapper
+    return decorate
+
+
+def receive_event(kind: str) -> Response:
+    """Events Twilio does not wait on: 204 always; spooled while the store is down."""
+    rt = runtime()
+    spool = current_app.extensions["gateway.spool"]
+    subject = request.form.get("CallSid") or request.form.get("ConferenceSid") or "-"
+    try:
+        if len(spool):
+            spool.drain(lambda k, p: EVENT_HANDLERS[k](rt, flat(p)))
+        EVENT_HANDLERS[kind](rt, request.form.to_dict())
+    except StoreUnavailable as exc:
+        spool.add(kind, request.form.to_dict(flat=False))
+        log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
+                  subject, exc)
+    except Exception:
+        log.exception("%s event for %s: internal error; dropped", kind, subject)
+    return Response("", status=204)
+
+
+def flat(params: dict[str, list[str]]) -> dict[str, str]:
+    return {k: v[-1] for k, v in params.items() if v}
+
+
+EVENT_HANDLERS: dict[str, Callable] = {
+    "status": lambda rt, p: call_ended(p, calls=rt.calls, mappings=rt.mappings, store=rt.store),
+    "conference": lambda rt, p: rt.events.handle(p),
+    "recording": lambda rt, p: rt.events.recording(p),
+}
+
+
+@blueprint.post(paths.VOICE_PATH)
+@voice_endpoint()
+def voice() -> str:
+    return runtime().runner.answer(request.form.to_dict())
+
+
+@blueprint.post(paths.CONTINUE_PATH)
+@voice_endpoint()
+def continue_call() -> str:
+    return runtime().runner.resume(request.form.get("CallSid", ""), step_arg())
+
+
+@blueprint.post(paths.CONFERENCE_LEFT_PATH)
+@voice_endpoint()
+def conference_left() -> str:
+    return runtime().exits.member_left(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.CONFERENCE_WAIT_PATH)
+@voice_endpoint(on_failure=lambda: EMPTY)  # wait music that fails is silence, not a hang-up
+def conference_wait() -> str:
+    return runtime().sounds.wait_music(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.CONFERENCE_ANNOUNCE_PATH)
+@voice_endpoint(on_failure=lambda: EMPTY)
+def conference_announce() -> str:
+    return runtime().sounds.announcement(request.args.get("member", ""),
+                                         request.args.get("sound", ""))
+
+
+@blueprint.post(paths.STATUS_PATH)
+def status() -> Response:
+    return receive_event("status")
+
+
+@blueprint.post(paths.CONFERENCE_EVENTS_PATH)
+def conference_events() -> Response:
+    return receive_event("conference")
+
+
+@blueprint.post(paths.CONFERENCE_RECORDING_PATH)
+def conference_recording() -> Response:
+    return receive_event("recording")
