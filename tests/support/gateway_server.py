@@ -1,0 +1,164 @@
+"""The gateway as users run it, for end-to-end tests: `gateway serve` in a subprocess.
+
+`GatewayServer` writes a mappings directory, starts gunicorn and the job worker on a free
+loopback port with the environment a deployment would have, waits for /healthz, and can stop,
+SIGKILL and restart the whole process group (same port, same store). `signed_post` sends a
+request the way Twilio does, with a valid X-Twilio-Signature.
+
+    with GatewayServer(tmp_path, apps=[app_config(customer_app.url("/answer"))]) as gw:
+        response = gw.signed_post("/twilio/voice", call_params(to="+14155550100"))
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "twilio-test-token-not-secret"
+APP_TOKEN_ENV = "TEST_PLIVO_AUTH_TOKEN"
+APP_AUTH_TOKEN = "plivo-test-token-not-secret"
+APP_NUMBER = "+14155550100"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_config(answer_url: str, *, name: str = "support", account: str = "MA0000000000000001",
+               numbers: tuple[str, ...] = (APP_NUMBER,), **extra) -> dict:
+    """One [[app]] of a routing file, allowing loopback (the test apps live there)."""
+    config = {"name": name, "account": account, "numbers": list(numbers),
+              "answer_url": answer_url, "auth_token_env": APP_TOKEN_ENV,
+              "allowed_hosts": ["127.0.0.1"]}
+    config.update(extra)
+    return config
+
+
+def toml_value(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def write_mappings(directory: Path, apps: list[dict]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for app in apps:
+        lines.append("[[app]]")
+        lines.extend(f"{k} = {toml_value(v)}" for k, v in app.items())
+        lines.append("")
+    (directory / "apps.toml").write_text("\n".join(lines))
+    return directory
+
+
+def twilio_call_params(*, to: str = APP_NUMBER, from_: str = "+14155550111",
+                       call_sid: str | None = None, status: str = "ringing") -> dict[str, str]:
+    call_sid = call_sid or "CA" + uuid.uuid4().hex
+    return {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": from_, "To": to,
+            "Caller": from_, "Called": to, "CallStatus": status, "Direction": "inbound",
+            "ApiVersion": "2010-04-01"}
+
+
+class GatewayServer:
+    def __init__(self, workdir: Path, *, apps: list[dict], store_url: str | None = None,
+                 api_base_url: str | None = None, env: dict[str, str] | None = None,
+                 web_only: bool = False, budget: float = 4.0):
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.mappings = write_mappings(self.workdir / "mappings", apps)
+        self.store_url = store_url or f"sqlite:///{self.workdir / 'state' / 'gateway.db'}"
+        self.env = {
+            **os.environ,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "GATEWAY_PUBLIC_URL": self.url, "GATEWAY_MAPPINGS": str(self.mappings),
+            "GATEWAY_STORE_URL": self.store_url, "PORT": str(self.port),
+            "GATEWAY_SPOOL": str(self.workdir / "state" / "spool.db"),
+            "GATEWAY_WEBHOOK_BUDGET": str(budget), APP_TOKEN_ENV: APP_AUTH_TOKEN,
+            "WEB_CONCURRENCY": "2", "PYTHONUNBUFFERED": "1",
+        }
+        if api_base_url:
+            self.env["TWILIO_API_BASE_URL"] = api_base_url
+        self.env.update(env or {})
+        self.web_only = web_only
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.workdir / "gateway.log"
+        self.validator = RequestValidator(AUTH_TOKEN)
+        self.session = requests.Session()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> GatewayServer:
+        command = [sys.executable, "-m", "gateway.cli", "serve"]
+        if self.web_only:
+            command.append("--web-only")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        cwd=self.workdir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n"
+                                   + self.logs()[-3000:])
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code in (200, 503):
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gateway did not answer /healthz in time:\n" + self.logs()[-3000:])
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group (gunicorn master, workers, job worker), as a crash."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self) -> GatewayServer:
+        self.stop()
+        return self.start()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> GatewayServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- requests as Twilio sends them ------------------------------------------------------------
+    def signed_post(self, path: str, params: dict[str, str], *, signature: str | None = None,
+                    timeout: float = 20.0) -> requests.Response:
+        url = self.url + path
+        headers = {}
+        sig = self.validator.compute_signature(url, params) if signature is None else signature
+        if sig:
+            headers["X-Twilio-Signature"] = sig
+        return self.session.post(url, data=params, headers=headers, timeout=timeout)
