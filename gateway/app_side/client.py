@@ -1,0 +1,423 @@
+"""The I/O edge towards the customer's app: one signed request, as Plivo would make it.
+
+`AppClient.request` does, in order:
+
+1. splits Plivo's `#ct=&rt=&tt=&rc=&rp=` fragment off the URL (a bad fragment is logged and the
+   defaults apply); the fragment is never sent;
+2. clamps the policy to `deadline` (a time.monotonic() value), so a request Twilio waits on ends
+   inside Twilio's webhook window;
+3. builds the request as Plivo does: GET puts the params in the query (the URL's own query pairs
+   kept unless a param replaces them), POST sends them as a form body (the URL's query kept);
+4. refuses hosts the mapping does not allow (hosts.check_url), before anything is sent, and again
+   at connect time for the socket's actual peer;
+5. signs the exact URL sent with Plivo's V2 and V3 signatures (a fresh nonce per attempt);
+6. retries with tenacity per the policy's `rc`/`rp`, with a short backoff, never past the total
+   timeout; every attempt gets min(ct, time left) to connect and min(rt, time left) per read;
+7. reads the body as a stream and gives up as soon as it passes `max_bytes`.
+
+Redirects (3xx) are not followed: a 3xx is an error of kind "other" that names the Location, so a
+request never lands somewhere the mapping did not allow, and signatures always cover the URL the
+app configured. One log line (WARNING) per failed request names the URL without its query and the
+reason; parameters and the auth token are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import tenacity
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .fragment import DEFAULT_POLICY, DeliveryPolicy, FragmentError, clamp_to_budget, split_fragment
+from .hosts import (
+    HostNotAllowed,
+    HostUnresolvable,
+    Resolver,
+    address_allowed,
+    check_url,
+    resolve_host,
+)
+from .signing import signature_headers
+
+log = logging.getLogger("gateway.app_side")
+
+KINDS = frozenset({"ct", "rt", "4xx", "5xx", "tt", "host", "other"})
+METHODS = ("GET", "POST")
+DEFAULT_MAX_BYTES = 1 << 20
+_CHUNK = 64 * 1024
+# Below this much time left there is no point starting (or retrying) a request.
+_MIN_ATTEMPT_SECONDS = 0.05
+
+
+class AppRequestError(Exception):
+    """A request to the app failed for good. `kind` is one of KINDS: ct (could not connect),
+    rt (no response in time), 4xx/5xx (the app answered with that status), tt (the total time,
+    or the caller's deadline, ran out), host (not allowed), other. `url` has no query or fragment,
+    so it is safe to log."""
+
+    def __init__(self, url: str, reason: str, kind: str, status: int | None = None,
+                 attempts: int = 0):
+        assert kind in KINDS, kind
+        self.url = url
+        self.reason = reason
+        self.kind = kind
+        self.status = status
+        self.attempts = attempts
+        super().__init__(f"{url}: {reason}")
+
+
+@dataclass(frozen=True)
+class AppResponse:
+    """A 2xx answer from the app. `url` is the URL requested (fragment removed, params not
+    merged); `text` is `body` decoded with the Content-Type charset, else UTF-8."""
+
+    url: str
+    status: int
+    text: str
+    content_type: str
+    elapsed: float
+    attempts: int
+    body: bytes = b""
+
+
+class AppClient:
+    """Requests to customers' apps over one pooled, keep-alive session; safe to share between
+    threads. No cookies are kept and no proxy or .netrc settings are taken from the environment,
+    so nothing from one app leaks into requests to another."""
+
+    def __init__(self, session: requests.Session | None = None, *,
+                 user_agent: str = "PlivoHTTP/1.0 (gateway)", resolve: Resolver = resolve_host,
+                 pool_size: int = 32):
+        self._session = session or requests.Session()
+        self._session.trust_env = False
+        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        adapter = _PeerCheckingAdapter(pool_connections=pool_size, pool_maxsize=pool_size,
+                                       max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._user_agent = user_agent
+        self._resolve = resolve
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> AppClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, url: str, method: str, params: Mapping[str, str], *, auth_token: str,
+                allowed_hosts: Sequence[str], deadline: float | None = None,
+                max_bytes: int = DEFAULT_MAX_BYTES) -> AppResponse:
+        """One request as Plivo makes it (see the module doc). Raises AppRequestError."""
+        method = method.upper()
+        if method not in METHODS:
+            raise ValueError(f"method must be GET or POST, not {method!r}")
+        target, policy = _policy_for(url)
+        started = time.monotonic()
+        if deadline is not None:
+            policy = clamp_to_budget(policy, deadline - started)
+        send_url = _merge_query(target, params) if method == "GET" else target
+        attempt = _Attempt(self, target, send_url, method, dict(params), auth_token,
+                           tuple(allowed_hosts), policy, started + policy.total_timeout,
+                           max_bytes)
+        try:
+            response = tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(policy.attempts) | attempt.out_of_time,
+                wait=attempt.backoff,
+                retry=tenacity.retry_if_exception(
+                    lambda e: isinstance(e, AppRequestError) and e.kind in policy.retry_on),
+                before_sleep=attempt.note_retry,
+                reraise=True,
+            )(attempt)
+        except AppRequestError as error:
+            error.attempts = attempt.count
+            if error.kind in ("ct", "rt") and attempt.remaining() < _MIN_ATTEMPT_SECONDS:
+                error = AppRequestError(error.url, f"total time of {policy.total_timeout:g} s "
+                                        f"used up ({error.reason})", "tt", error.status,
+                                        attempt.count)
+            log.warning("app request failed: %s %s: %s [%s, %d attempt%s]", method,
+                        error.url, error.reason, error.kind, error.attempts,
+                        "" if error.attempts == 1 else "s")
+            raise error from None
+        return response
+
+    def _send(self, prepared: requests.PreparedRequest, timeout: tuple[float, float],
+              allowed_hosts: Sequence[str]) -> requests.Response:
+        token = _PEER_CHECK.set(lambda address: address_allowed(address, allowed_hosts))
+        try:
+            return self._session.send(prepared, timeout=timeout, stream=True,
+                                      allow_redirects=False)
+        finally:
+            _PEER_CHECK.reset(token)
+
+
+class _Attempt:
+    """One request's retry state: tenacity calls it once per attempt."""
+
+    def __init__(self, client: AppClient, target: str, send_url: str, method: str,
+                 params: dict[str, str], auth_token: str, allowed_hosts: tuple[str, ...],
+                 policy: DeliveryPolicy, end: float, max_bytes: int):
+        self.client = client
+        self.target = target
+        self.send_url = send_url
+        self.safe_url = safe_url(target)
+        self.method = method
+        self.params = params
+        self.auth_token = auth_token
+        self.allowed_hosts = allowed_hosts
+        self.policy = policy
+        self.end = end
+        self.max_bytes = max_bytes
+        self.count = 0
+        self.started = time.monotonic()
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def out_of_time(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.remaining() < _MIN_ATTEMPT_SECONDS
+
+    def backoff(self, retry_state: tenacity.RetryCallState) -> float:
+        # 0.1 s, 0.2 s, 0.4 s ... capped at 1 s, and never past the end of the total time.
+        wanted = min(1.0, 0.1 * 2 ** (retry_state.attempt_number - 1))
+        return max(0.0, min(wanted, self.remaining() - _MIN_ATTEMPT_SECONDS))
+
+    def note_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        log.debug("retrying %s %s after attempt %d: %s", self.method, self.safe_url,
+                  retry_state.attempt_number, error)
+
+    def fail(self, reason: str, kind: str, status: int | None = None) -> AppRequestError:
+        return AppRequestError(self.safe_url, reason, kind, status, self.count)
+
+    def __call__(self) -> AppResponse:
+        self.count += 1
+        remaining = self.remaining()
+        if remaining < _MIN_ATTEMPT_SECONDS:
+            raise self.fail(f"no time left for attempt {self.count}", "tt")
+        try:
+            check_url(self.send_url, self.allowed_hosts, resolve=self.client._resolve)
+        except HostNotAllowed as exc:
+            raise self.fail(f"host not allowed: {exc}", "host") from None
+        except HostUnresolvable as exc:
+            raise self.fail(f"cannot connect: {exc}", "ct") from None
+
+        body = self.params if self.method == "POST" else None
+        prepared = self.client._session.prepare_request(requests.Request(
+            self.method, self.send_url, data=body,
+            headers={"User-Agent": self.client._user_agent, "Accept": "*/*"}))
+        signed_url = _without_userinfo(prepared.url or self.send_url)
+        prepared.headers.update(signature_headers(
+            self.method, signed_url, self.params if self.method == "POST" else {},
+            self.auth_token))
+        timeout = (min(self.policy.connect_timeout, remaining),
+                   min(self.policy.read_timeout, remaining))
+        began = time.monotonic()
+        try:
+            response = self.client._send(prepared, timeout, self.allowed_hosts)
+        except HostNotAllowed as exc:
+            raise self.fail(f"host not allowed at connect time: {exc}", "host") from None
+        except requests.exceptions.ConnectTimeout:
+            raise self.fail(f"no connection within {timeout[0]:g} s", "ct") from None
+        except requests.exceptions.ReadTimeout:
+            raise self.fail(f"no response within {timeout[1]:g} s", "rt") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise self.fail(*_classify_connection_error(exc)) from None
+        except requests.exceptions.RequestException as exc:
+            raise self.fail(f"request failed: {type(exc).__name__}", "other") from None
+        with response:
+            return self._read(response, began)
+
+    def _read(self, response: requests.Response, began: float) -> AppResponse:
+        status = response.status_code
+        if 300 <= status < 400:
+            location = safe_url(response.headers.get("Location", "") or "(none)")
+            raise self.fail(f"HTTP {status} redirect to {location} not followed "
+                            "(configure the final URL)", "other", status)
+        if status >= 400 or status < 200:
+            kind = "4xx" if 400 <= status < 500 else "5xx" if status >= 500 else "other"
+            raise self.fail(f"HTTP {status}", kind, status)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self.fail(f"response of {declared} bytes is larger than the "
+                            f"{self.max_bytes} allowed", "other", status)
+        body = self._read_body(response, status)
+        content_type = response.headers.get("Content-Type", "")
+        return AppResponse(
+            url=self.target, status=status, text=body.decode(_charset(content_type), "replace"),
+            content_type=content_type, elapsed=time.monotonic() - began, attempts=self.count,
+            body=body)
+
+    def _read_body(self, response: requests.Response, status: int) -> bytes:
+        raw = response.raw
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = self.remaining()
+            if remaining <= 0:
+                raise self.fail("total time used up while reading the response", "tt", status)
+            _set_read_timeout(raw, min(self.policy.read_timeout, remaining))
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                raise self.fail("the response stopped arriving", "rt", status) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise self.fail(f"the response was cut short ({type(exc).__name__})", "other",
+                                status) from None
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self.fail(f"response is larger than the {self.max_bytes} bytes allowed",
+                                "other", status)
+            chunks.append(chunk)
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for a log line: scheme, host, port and path; no credentials, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparseable URL)"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def _policy_for(url: str) -> tuple[str, DeliveryPolicy]:
+    try:
+        return split_fragment(url)
+    except FragmentError as exc:
+        target = url.split("#", 1)[0]
+        log.warning("bad delivery settings in the URL fragment of %s: %s; using Plivo's defaults",
+                    safe_url(target), exc)
+        return target, DEFAULT_POLICY
+
+
+def _merge_query(url: str, params: Mapping[str, str]) -> str:
+    """GET as Plivo sends it: the URL's own query pairs, minus any a param replaces, then the
+    params."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query = urlencode(kept + list(params.items()))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, parts.query,
+                       parts.fragment))
+
+
+def _charset(content_type: str) -> str:
+    for piece in content_type.split(";")[1:]:
+        name, _, value = piece.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            candidate = value.strip().strip('"')
+            try:
+                "".encode(candidate)
+            except LookupError:
+                break
+            return candidate
+    return "utf-8"  # XML's own default; requests would guess ISO-8859-1 for text/*
+
+
+def _classify_connection_error(exc: requests.exceptions.ConnectionError) -> tuple[str, str]:
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError) or isinstance(
+            inner, urllib3.exceptions.ReadTimeoutError):
+        return "no response in time", "rt"
+    if isinstance(reason, urllib3.exceptions.ProtocolError | ConnectionResetError) or isinstance(
+            inner, urllib3.exceptions.ProtocolError):
+        return "the app closed the connection without answering", "rt"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return f"cannot connect ({_short(reason)})", "ct"
+    if isinstance(reason, urllib3.exceptions.SSLError):
+        return f"TLS handshake failed ({_short(reason)})", "ct"
+    return f"cannot connect ({type(reason).__name__})", "ct"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text.rsplit(": ", 1)[-1][:200]
+
+
+def _set_read_timeout(raw: urllib3.response.BaseHTTPResponse, seconds: float) -> None:
+    # The socket timeout bounds each read; shrinking it as time runs out keeps a trickling body
+    # from stretching past the total time.
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
+
+
+# --- connect-time peer check ------------------------------------------------------------------
+# The pool opens sockets deep inside urllib3; the allowed-address rule for the request in flight
+# reaches it through a context variable, set around each send.
+
+_PEER_CHECK: contextvars.ContextVar[Callable[[str], bool] | None] = contextvars.ContextVar(
+    "gateway_app_side_peer_check", default=None)
+
+
+def _check_peer(sock: object, host: str) -> None:
+    check = _PEER_CHECK.get()
+    if check is None:
+        return
+    try:
+        peer = str(sock.getpeername()[0])  # type: ignore[attr-defined]
+    except OSError:
+        return  # not connected after all; the request fails on its own
+    if not check(peer):
+        sock.close()  # type: ignore[attr-defined]
+        raise HostNotAllowed(host, f"connected to {peer}, which is not a public address and is "
+                                   "not listed in allowed_hosts")
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        sock = super()._new_conn()
+        _check_peer(sock, self.host)
+        return sock
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        sock = super()._new_conn()
+        _check_peer(sock, self.host)
+        return sock
+
+
+class _CheckedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _PeerCheckingAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _CheckedHTTPConnectionPool,
+            "https": _CheckedHTTPSConnectionPool,
+        }

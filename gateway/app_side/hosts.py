@@ -1,0 +1,141 @@
+"""Which URLs the gateway may fetch for an app: its mapping's `allowed_hosts`, and no private
+networks unless the mapping names them. Pure, except the DNS look-up (injectable for tests).
+
+An `allowed_hosts` entry is a host name (compared case-insensitively, trailing dot ignored), an IP
+address, or a network in CIDR form. A URL passes when
+
+* its scheme is http or https,
+* its host is listed: a name exactly, an IP literal when an IP/CIDR entry covers it, and
+* every address the name resolves to is globally routable, or is itself covered by an IP/CIDR
+  entry. Loopback, private, link-local, shared, multicast, reserved and unspecified addresses
+  are refused otherwise, so a public name pointed at 127.0.0.1 cannot reach the gateway's host.
+
+The same address rule is applied again to the socket's peer at connect time (see client.py), so
+a name that resolves differently a moment later (DNS rebinding) gains nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Iterable[str]]
+
+ALLOWED_SCHEMES = ("http", "https")
+
+
+class HostNotAllowed(Exception):
+    """The URL may not be fetched for this app; `reason` says why in plain words."""
+
+    def __init__(self, host: str, reason: str):
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{host or '(no host)'}: {reason}")
+
+
+class HostUnresolvable(Exception):
+    """The host name did not resolve (a connection failure, not a policy refusal)."""
+
+    def __init__(self, host: str, reason: str):
+        self.host = host
+        self.reason = reason
+        super().__init__(f"{host}: {reason}")
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, as getaddrinfo gives them."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise HostUnresolvable(host, f"does not resolve ({exc})") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = resolve_host) -> None:
+    """Raise HostNotAllowed unless `url` may be fetched under `allowed_hosts` (see module doc);
+    HostUnresolvable when its host name does not resolve."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        raise HostNotAllowed(host, f"scheme {parts.scheme or '(none)'!r} is not http or https")
+    if not host:
+        raise HostNotAllowed(host, "the URL has no host")
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise HostNotAllowed(host, "the URL's port is not a number from 0 to 65535") from None
+
+    literal = _ip(host)
+    if literal is not None:
+        if not _covered(literal, allowed_hosts):
+            raise HostNotAllowed(host, "this address is not in the mapping's allowed_hosts")
+        return
+    if host.lower() not in _host_names(allowed_hosts):
+        raise HostNotAllowed(host, "this host is not in the mapping's allowed_hosts")
+    addresses = list(resolve(host, port))
+    if not addresses:
+        raise HostUnresolvable(host, "resolves to no address")
+    for text in addresses:
+        address = _ip(text)
+        if address is None or not address_allowed(address, allowed_hosts):
+            raise HostNotAllowed(host, f"resolves to {text}, which is not a public address and "
+                                       "is not listed in allowed_hosts")
+
+
+def address_allowed(address: IPAddress | str, allowed_hosts: Sequence[str]) -> bool:
+    """True when the gateway may connect to `address`: globally routable, or covered by an IP or
+    CIDR entry of `allowed_hosts`."""
+    ip = _ip(address) if isinstance(address, str) else address
+    if ip is None:
+        return False
+    return _covered(ip, allowed_hosts) or _public(ip)
+
+
+def _public(ip: IPAddress) -> bool:
+    ip = _unmapped(ip)
+    return ip.is_global and not ip.is_multicast
+
+
+def _unmapped(ip: IPAddress) -> IPAddress:
+    # ::ffff:127.0.0.1 is 127.0.0.1 on the wire: judge the IPv4 address it carries.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _covered(ip: IPAddress, allowed_hosts: Sequence[str]) -> bool:
+    candidates = {ip, _unmapped(ip)}
+    for entry in allowed_hosts:
+        network = _network(entry)
+        if network is not None and any(c.version == network.version and c in network
+                                       for c in candidates):
+            return True
+    return False
+
+
+def _host_names(allowed_hosts: Sequence[str]) -> set[str]:
+    return {e.strip().lower().rstrip(".") for e in allowed_hosts if _network(e) is None}
+
+
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    text = entry.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _ip(text: str) -> IPAddress | None:
+    value = text.strip()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    value = value.split("%", 1)[0]  # an IPv6 zone id (fe80::1%eth0) is not part of the address
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
