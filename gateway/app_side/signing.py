@@ -10,9 +10,9 @@ so where Plivo's prose and the SDK differ, the SDK wins (see reference/plivo.md 
   - POST: S = base "?" [sorted k=v pairs of the URL's query "."] concat(sorted key+value of params)
           or, with no POST params, base ["?" sorted query].
 
-One SDK quirk is kept on purpose: the SDK parses the URL's query from UTF-8 *bytes* and turns each
-byte into one character, so a non-ASCII query value is signed in that byte-per-character form.
-We do the same, or the customer's validator would reject our requests.
+Query values are signed percent-decoded, as Unicode. (The Python SDK's V3 validator cannot
+check a URL whose query holds non-ASCII text at all: it raises UnicodeEncodeError in Python 3.
+That is the SDK's limit, with Plivo too; POST bodies and paths in any script are fine.)
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def plivo_signature_v3(method: str, url: str, params: Mapping[str, ParamValue], 
 def v3_signed_string(method: str, url: str, params: Mapping[str, ParamValue]) -> str:
     """The text V3 signs, before the nonce is appended. Exposed for tests and debugging."""
     base = _base_url(url)
-    query = _sdk_query_map(urlparse(url).query)
+    query = _query_map(urlparse(url).query)
     # Only an exact upper-case GET takes the GET path in the SDK; anything else is signed as POST.
     if method == "GET":
         merged: dict[str, ParamValue] = dict(params)
@@ -96,9 +96,8 @@ def _base_url(url: str) -> str:
     return urlunparse((parts.scheme, parts.netloc, parts.path, "", "", ""))
 
 
-def _sdk_query_map(query: str) -> dict[str, list[str]]:
-    parsed = parse_qs(query.encode("utf-8"), keep_blank_values=True)
-    return {k.decode("latin-1"): [v.decode("latin-1") for v in vs] for k, vs in parsed.items()}
+def _query_map(query: str) -> dict[str, list[str]]:
+    return parse_qs(query, keep_blank_values=True)
 
 
 def _values(value: ParamValue) -> list[str] | None:
