@@ -28,7 +28,9 @@ def open_store(url: str) -> Store:
     shown = mask_url(url) if isinstance(url, str) else repr(url)
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(f"store URL {shown!r} has no scheme; accepted forms: {ACCEPTED_FORMS}")
-    scheme = url.split("://", 1)[0].lower()
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()  # schemes are case-insensitive; redis-py only takes lower case
+    url, shown = f"{scheme}://{rest}", mask_url(f"{scheme}://{rest}")
     if scheme == "sqlite":
         return _open_sqlite(url, shown)
     if scheme in ("redis", "rediss"):

@@ -14,6 +14,7 @@ writes next.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -250,18 +251,31 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create the directory of {self.url}: {exc}") from exc
-        # Set up with a connection of its own and close it, so nothing opened here survives a
-        # fork (gunicorn's master may open the store before forking its workers).
+        # Workers starting together all get here at once, and switching a new file to WAL takes
+        # a lock SQLite does not wait for: retry within the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout
         with self._errors():
-            conn = self._connect()
-            try:
+            while True:
+                try:
+                    return self._set_up()
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                time.sleep(random.uniform(0.005, 0.05))
+
+    def _set_up(self) -> None:
+        # A connection of its own, closed at once, so nothing opened here survives a fork
+        # (gunicorn's master may open the store before forking its workers).
+        conn = self._connect()
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 START_TIMEOUT = 15.0  # seconds; generous for a loaded 2-core machine
 STOP_TIMEOUT = 10.0
@@ -137,6 +139,7 @@ class RedisServer:
         return redis.Redis(
             host="127.0.0.1", port=self.port, db=db, password=self.password,
             socket_timeout=5, socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), 0),  # a test that expects an error gets it at once
         )
 
     def flush(self) -> None:
