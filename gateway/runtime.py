@@ -99,3 +99,5 @@ def configure_logging() -> None:
     level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # huey logs every task at INFO; the gateway's own lines say what matters.
+    logging.getLogger("huey").setLevel(max(logging.WARNING, logging.root.level))

@@ -119,7 +119,7 @@ class GatewayServer:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code in (200, 503):
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             time.sleep(0.1)
         self.stop()
