@@ -278,6 +278,8 @@ class _Attempt:
                 raise self.fail(f"the response was cut short ({type(exc).__name__})", "other",
                                 status) from None
             if not chunk:
+                # Read to the end: the connection goes back to the pool for the next request.
+                raw.release_conn()
                 return b"".join(chunks)
             size += len(chunk)
             if size > self.max_bytes:

@@ -16,9 +16,6 @@ if _ROOT not in sys.path:
 from gateway.app_side import AppClient  # noqa: E402
 from tests.support.customer_app import CustomerApp  # noqa: E402
 
-# The customer app listens on loopback, which the gateway refuses unless the mapping lists it.
-LOOPBACK = ("127.0.0.1",)
-
 
 @pytest.fixture
 def customer_app() -> Iterator[CustomerApp]:

@@ -75,6 +75,7 @@ class RecordedRequest:
     signature_v2_valid: bool | None  # None: the header was missing
     signature_v3_valid: bool | None
     signature_error: str | None = None  # the SDK validator raised (e.g. non-ASCII GET query)
+    client_port: int = 0  # the caller's TCP port: the same across requests on a kept-alive link
 
     @property
     def params(self) -> dict[str, str]:
@@ -120,14 +121,14 @@ class CustomerApp:
     def start(self) -> CustomerApp:
         if self._thread is None:
             self._thread = threading.Thread(target=self._server.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
+                                            kwargs={"poll_interval": 0.01},
                                             name=f"customer-app:{self.port}", daemon=True)
             self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._release.set()
+        self.release()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -161,8 +162,11 @@ class CustomerApp:
         self.route(path, handler=lambda _req: self._hang())
 
     def release(self) -> None:
-        """Let every hanging request finish (with an empty <Response>)."""
-        self._release.set()
+        """Let every request hanging now finish (with an empty <Response>); routes set up with
+        `hang()` hang again for later requests."""
+        with self._lock:
+            released, self._release = self._release, threading.Event()
+        released.set()
 
     def huge(self, path: str, size: int = 5 * 2**20, *, declare_length: bool = True,
              pace: float = 0.005) -> None:
@@ -254,7 +258,8 @@ class CustomerApp:
         headers = dict(request.headers.items())
         v2, v3, error = self._verify(request.method, url, form, headers)
         recorded = RecordedRequest(request.method, request.path, url, query, form, headers,
-                                   time.monotonic(), v2, v3, error)
+                                   time.monotonic(), v2, v3, error,
+                                   int(environ.get("REMOTE_PORT") or 0))
         with self._lock:
             self._requests.append(recorded)
             self._lock.notify_all()
@@ -287,7 +292,10 @@ class CustomerApp:
         return v2, v3, error
 
     def _hang(self) -> Reply:
-        self._release.wait()
+        with self._lock:
+            released = self._release
+        if not self._stopping.is_set():
+            released.wait()
         return Reply()
 
     def _filler(self, path: str, size: int, pace: float) -> Iterator[bytes]:
