@@ -23,9 +23,11 @@ reason; parameters and the auth token are never logged.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import contextvars
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,6 +60,7 @@ DEFAULT_MAX_BYTES = 1 << 20
 _CHUNK = 64 * 1024
 # Below this much time left there is no point starting (or retrying) a request.
 _MIN_ATTEMPT_SECONDS = 0.05
+_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 class AppRequestError(Exception):
@@ -182,7 +185,6 @@ class _Attempt:
         self.end = end
         self.max_bytes = max_bytes
         self.count = 0
-        self.started = time.monotonic()
 
     def remaining(self) -> float:
         return self.end - time.monotonic()
@@ -257,7 +259,8 @@ class _Attempt:
         body = self._read_body(response, status)
         content_type = response.headers.get("Content-Type", "")
         return AppResponse(
-            url=self.target, status=status, text=body.decode(_charset(content_type), "replace"),
+            url=self.target, status=status,
+            text=body.decode(_charset(content_type, body), "replace"),
             content_type=content_type, elapsed=time.monotonic() - began, attempts=self.count,
             body=body)
 
@@ -328,17 +331,22 @@ def _without_userinfo(url: str) -> str:
                        parts.fragment))
 
 
-def _charset(content_type: str) -> str:
-    for piece in content_type.split(";")[1:]:
-        name, _, value = piece.partition("=")
-        if name.strip().lower() == "charset" and value.strip():
-            candidate = value.strip().strip('"')
-            try:
-                "".encode(candidate)
-            except LookupError:
-                break
-            return candidate
-    return "utf-8"  # XML's own default; requests would guess ISO-8859-1 for text/*
+def _charset(content_type: str, body: bytes) -> str:
+    """The Content-Type's charset, else the XML declaration's encoding, else UTF-8 (XML's own
+    default; requests would guess ISO-8859-1 for any text/* without a charset)."""
+    candidates = [value.strip().strip('"') for name, _, value in
+                  (piece.partition("=") for piece in content_type.split(";")[1:])
+                  if name.strip().lower() == "charset"]
+    declared = _XML_ENCODING.match(body)
+    if declared:
+        candidates.append(declared.group(1).decode("ascii"))
+    for candidate in candidates:
+        try:
+            codecs.lookup(candidate)
+        except LookupError:
+            continue
+        return candidate
+    return "utf-8"
 
 
 def _classify_connection_error(exc: requests.exceptions.ConnectionError) -> tuple[str, str]:

@@ -325,3 +325,16 @@ def test_one_client_serves_many_threads(client, customer_app):
         thread.join(timeout=10)
     assert results == {n: f"<Response><Speak>{n}</Speak></Response>" for n in range(20)}
     assert all(r.signatures_valid for r in customer_app.requests)
+
+
+def test_body_is_decoded_by_its_xml_declaration_when_the_header_has_no_charset(client,
+                                                                               customer_app):
+    xml = '<?xml version="1.0" encoding="ISO-8859-1"?><Response><Speak>Grüße</Speak></Response>'
+    customer_app.route("/answer", xml.encode("latin-1"), content_type="text/xml")
+    assert ask(client, customer_app, customer_app.url("/answer")).text == xml
+
+
+def test_header_charset_wins(client, customer_app):
+    xml = "<Response><Speak>Grüße</Speak></Response>"
+    customer_app.route("/answer", xml.encode("utf-16"), content_type="text/xml; charset=utf-16")
+    assert ask(client, customer_app, customer_app.url("/answer")).text == xml
