@@ -1,0 +1,152 @@
+"""What a simulated caller sounds like on a Media Stream, and the recording files (pure numpy).
+
+`CallerAudio` renders the caller's inbound track as 8 kHz G.711 µ-law, 160 samples (20 ms) per
+frame: low-level noise, a speech-like signal while the caller talks (several harmonics of a gliding
+pitch under a syllabic envelope, never a pure tone), and in-band DTMF for each key press (ITU-T Q.23
+frequency pairs, 80 ms tones, 60 ms pauses, each tone at -10 dBm0, inside the receiver limits
+of ITU-T Q.24). `ulaw_encode` is G.711 µ-law done in the 14-bit domain, bit-exact with
+CPython's deprecated `audioop.lin2ulaw`. `wav_bytes` and `mp3_bytes` build small but valid files
+for the simulated Recordings resource.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import wave
+from dataclasses import dataclass
+
+import numpy as np
+
+RATE = 8000
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz, the frame size Twilio sends
+TONE_SECONDS = 0.08
+GAP_SECONDS = 0.06
+DTMF_LEVEL_DBM0 = -10.0
+# A full-scale sine is +3.14 dBm0 (ITU-T G.711; spandsp's DBM0_MAX_SINE_POWER).
+FULL_SCALE_DBM0 = 3.14
+NOISE_RMS = 12.0  # about -65 dBm0: a quiet line
+
+ROWS = (697.0, 770.0, 852.0, 941.0)
+COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
+KEYPAD = ("123A", "456B", "789C", "*0#D")
+DTMF: dict[str, tuple[float, float]] = {
+    key: (ROWS[r], COLUMNS[c]) for r, keys in enumerate(KEYPAD) for c, key in enumerate(keys)
+}
+
+_SEG_END = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
+
+
+def ulaw_encode(samples: np.ndarray) -> bytes:
+    """16-bit linear PCM -> G.711 µ-law bytes (bias, clip and segments on the 14-bit value)."""
+    value = np.asarray(samples, dtype=np.int32) >> 2
+    negative = value < 0
+    magnitude = np.minimum(np.where(negative, -value, value), 8159) + 0x21
+    segment = np.searchsorted(_SEG_END, magnitude, side="left")
+    mantissa = (magnitude >> np.minimum(segment + 1, 8)) & 0x0F
+    code = np.where(segment >= 8, 0x7F, (segment << 4) | mantissa)
+    return (code ^ np.where(negative, 0x7F, 0xFF)).astype(np.uint8).tobytes()
+
+
+def ulaw_decode(data: bytes) -> np.ndarray:
+    """G.711 µ-law bytes -> 16-bit linear PCM (the inverse used by tests and recordings)."""
+    u = (~np.frombuffer(data, dtype=np.uint8).astype(np.int32)) & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return np.where(u & 0x80, 0x84 - t, t - 0x84).astype(np.int16)
+
+
+def dbm0_amplitude(level_dbm0: float) -> float:
+    return 32767.0 * 10 ** ((level_dbm0 - FULL_SCALE_DBM0) / 20)
+
+
+@dataclass(frozen=True)
+class Tone:
+    """One key press as heard on the line: [start, end) in seconds of scenario time."""
+
+    key: str
+    start: float
+    end: float
+
+
+def key_tones(presses: list[tuple[float, str]]) -> list[Tone]:
+    """Scenario key presses (at, digits) -> one 80 ms tone per digit, 60 ms apart."""
+    tones = []
+    for at, digits in presses:
+        for i, key in enumerate(digits.upper()):
+            start = at + i * (TONE_SECONDS + GAP_SECONDS)
+            tones.append(Tone(key, start, start + TONE_SECONDS))
+    return tones
+
+
+class CallerAudio:
+    """Renders one caller's inbound audio; frames must be asked for in increasing order."""
+
+    def __init__(self, tones: list[Tone], speech: list[tuple[float, float]], seed: int = 0):
+        self.tones = tones
+        self.speech = speech
+        self._noise = np.random.default_rng(seed)
+
+    def pcm(self, first_sample: int, count: int = FRAME_SAMPLES) -> np.ndarray:
+        n = np.arange(first_sample, first_sample + count)
+        t = n / RATE
+        signal = self._noise.normal(0.0, NOISE_RMS, count)
+        start, end = t[0], t[-1] + 1 / RATE
+        for s_from, s_to in self.speech:
+            if s_from < end and s_to > start:
+                inside = (t >= s_from) & (t < s_to)
+                signal += np.where(inside, speech_like(t - s_from), 0.0)
+        amplitude = dbm0_amplitude(DTMF_LEVEL_DBM0)
+        for tone in self.tones:
+            if tone.start < end and tone.end > start:
+                low, high = DTMF[tone.key]
+                inside = (t >= tone.start) & (t < tone.end)
+                pair = np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)
+                signal += np.where(inside, amplitude * pair, 0.0)
+        return np.clip(np.round(signal), -32768, 32767).astype(np.int16)
+
+    def frame(self, first_sample: int) -> bytes:
+        """160 µ-law bytes starting at `first_sample` (sample 0 = scenario time 0)."""
+        return ulaw_encode(self.pcm(first_sample))
+
+
+def speech_like(t: np.ndarray) -> np.ndarray:
+    """A voiced, vowel-like signal: 16 harmonics of a gliding pitch, shaped by three formants,
+    under a ~4 Hz syllabic envelope. `t` is seconds since the talker started."""
+    # Pitch glides between about 95 and 165 Hz; its phase is the closed-form integral of f0.
+    f0 = 130 + 25 * np.sin(2 * np.pi * 0.7 * t) + 10 * np.sin(2 * np.pi * 1.9 * t)
+    phase = 2 * np.pi * (130 * t - 25 / (2 * np.pi * 0.7) * np.cos(2 * np.pi * 0.7 * t)
+                         - 10 / (2 * np.pi * 1.9) * np.cos(2 * np.pi * 1.9 * t))
+    out = np.zeros_like(t)
+    for k in range(1, 17):
+        freq = k * f0
+        weight = sum(np.exp(-(((freq - centre) / width) ** 2))
+                     for centre, width in ((550, 250), (1500, 400), (2500, 500))) + 0.05
+        out += np.where(freq < 3800, weight * np.sin(k * phase), 0.0) / k ** 0.5
+    envelope = np.sin(np.pi * 4.3 * t) ** 2 * (0.65 + 0.35 * np.sin(2 * np.pi * 0.9 * t + 1.0))
+    return 2200.0 * out * envelope
+
+
+def wav_bytes(seconds: float) -> bytes:
+    """A mono 8 kHz 16-bit PCM WAV of quiet line noise, `seconds` long (at most 60 s)."""
+    count = int(RATE * max(0.1, min(seconds, 60.0)))
+    samples = np.random.default_rng(1).normal(0.0, NOISE_RMS, count).astype(np.int16)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
+# MPEG-1 Layer III, 32 kbit/s, 32 kHz, mono, no CRC: 144-byte frames of 1152 samples (36 ms).
+# An all-zero side information block decodes as silence, so header + zeros is a valid frame.
+_MP3_HEADER = bytes((0xFF, 0xFB, 0x18, 0xC0))
+_MP3_FRAME = _MP3_HEADER + bytes(140)
+_MP3_FRAME_SECONDS = 1152 / 32000
+
+
+def mp3_bytes(seconds: float) -> bytes:
+    """A silent MP3 about `seconds` long (at most 60 s)."""
+    frames = max(1, math.ceil(max(0.1, min(seconds, 60.0)) / _MP3_FRAME_SECONDS))
+    return _MP3_FRAME * frames

@@ -1,0 +1,1007 @@
+"""The simulated Twilio voice platform: calls executing TwiML, conference rooms, callbacks.
+
+`Switchboard` runs on the engine thread (`loop.EventLoop`): every method here is called there,
+so state needs no locks. HTTP happens on webhook workers, whose answers come back as posted
+commands; each call carries an `epoch` that any interruption (hang-up, REST redirect, leaving a
+room) increments, so that a late answer or timer for what the call was doing is ignored.
+
+Where a rule comes from Twilio's documentation the page is cited next to it; choices made where
+the documentation is silent are listed in docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .audio import CallerAudio, Tone, key_tones
+from .conference import Participant, Recording, Room, twilio_bool
+from .errors import APPLICATION_ERROR_MESSAGE, FetchError, TwimlError, TwimlWarning
+from .ids import new_sid, rfc2822, utc_now
+from .loop import EventLoop, Timer
+from .scenario import CallSpec, Scenario
+from .streams import MediaStream, StreamConfig
+from .transcript import Transcript
+from .twiml import (
+    WAIT_VERBS,
+    Conference,
+    Dial,
+    DialNumber,
+    Document,
+    Gather,
+    Hangup,
+    Pause,
+    Play,
+    Redirect,
+    Reject,
+    Say,
+    Start,
+    Stop,
+    Stream,
+    parse_twiml,
+)
+from .webhooks import Deliveries, Reply, Request, Webhooks
+
+API_VERSION = "2010-04-01"
+COUNTRY_CODES = {"+1": "US", "+44": "GB", "+33": "FR", "+49": "DE", "+34": "ES", "+39": "IT",
+                 "+31": "NL", "+61": "AU", "+91": "IN", "+81": "JP", "+55": "BR", "+52": "MX"}
+LOOP_FOREVER = 1000  # loop="0": "until the call ends", Twilio caps it at 1000 (say/play pages)
+MAX_SILENT_REDIRECTS = 10  # a wait document that redirects without playing anything stops here
+
+
+@dataclass(frozen=True)
+class Options:
+    account_sid: str
+    voice_url: str
+    status_url: str | None
+    play_seconds: float = 1.0  # nominal length of one <Play> loop (audio is never fetched)
+    say_seconds_per_char: float = 0.06
+    say_minimum: float = 0.5
+    api_base: str = ""  # the REST server's base URL, for RecordingUrl
+
+
+@dataclass
+class DialState:
+    verb: Dial
+    participant: Participant | None = None
+    timer: Timer | None = None
+
+
+@dataclass
+class GatherState:
+    verb: Gather
+    digits: str = ""
+    listening: bool = False
+
+
+class Playback:
+    """One waitUrl/holdUrl/announceUrl playback; `stop()` makes its pending steps no-ops."""
+
+    def __init__(self) -> None:
+        self.active = True
+        self.timer: Timer | None = None
+        self.silent_redirects = 0
+
+    def stop(self) -> None:
+        self.active = False
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+@dataclass
+class Call:
+    spec: CallSpec
+    account_sid: str
+    sid: str = field(default_factory=lambda: new_sid("CA"))
+    token: str = field(default_factory=lambda: json.dumps(
+        {"parentCallInfoToken": secrets.token_hex(24), "identityHeaderTokens": []}))
+    status: str = "ringing"
+    created: datetime = field(default_factory=utc_now)
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    ended: bool = False
+    doc: Document | None = None
+    pc: int = 0
+    epoch: int = 0
+    timer: Timer | None = None
+    dial: DialState | None = None
+    gather: GatherState | None = None
+    participant: Participant | None = None
+    media: Playback | None = None  # what the call hears while waiting or on hold
+    streams: dict[str, MediaStream] = field(default_factory=dict)
+    talking: bool = False
+    tones: list[Tone] = field(default_factory=list)
+    end_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def duration(self) -> int:
+        if self.answered_at is None:
+            return 0
+        end = self.ended_at if self.ended_at is not None else self.answered_at
+        return max(0, round(end - self.answered_at))
+
+
+def country_of(number: str) -> str:
+    for prefix in sorted(COUNTRY_CODES, key=len, reverse=True):
+        if number.startswith(prefix):
+            return COUNTRY_CODES[prefix]
+    return ""
+
+
+class Switchboard:
+    """Everything Twilio does for the calls of a run. Engine thread only."""
+
+    def __init__(self, options: Options, loop: EventLoop, webhooks: Webhooks,
+                 deliveries: Deliveries, transcript: Transcript):
+        self.options = options
+        self.loop = loop
+        self.webhooks = webhooks
+        self.deliveries = deliveries
+        self.transcript = transcript
+        self.calls: dict[str, Call] = {}  # by CallSid, every call of every run
+        self.rooms: dict[tuple[str, str], Room] = {}  # live rooms by (account, name)
+        self.rooms_by_sid: dict[str, Room] = {}  # every room, live or completed
+        self.recordings: dict[str, Recording] = {}
+        self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
+        self.run_t0 = loop.clock()
+
+    # ---------------------------------------------------------------------------------------
+    # The run
+
+    def begin(self, scenario: Scenario, transcript: Transcript) -> None:
+        self.transcript = transcript
+        self.webhooks.transcript = transcript
+        self.deliveries.configure(scenario.twilio.duplicate_events,
+                                  scenario.twilio.reorder_events, scenario.twilio.seed)
+        self.run_t0 = self.loop.clock()
+        self.expected = len(scenario.calls)
+        for spec in scenario.calls:
+            self.loop.at(self.run_t0 + spec.at, self._arrive, spec)
+
+    @property
+    def done(self) -> bool:
+        return self.expected == 0
+
+    def end_all(self, reason: str) -> None:
+        for call in list(self.calls.values()):
+            if not call.ended:
+                self._end_call(call, "completed", reason, cause="duration")
+        self.expected = 0
+
+    def _arrive(self, spec: CallSpec) -> None:
+        call = Call(spec, self.options.account_sid)
+        call.tones = key_tones([(k.at, k.digits) for k in spec.keys])
+        self.calls[call.sid] = call
+        self.transcript.record("call-start", call=call.name, call_sid=call.sid, **{
+            "from": spec.from_, "to": spec.to})
+        t0 = self.run_t0
+        if spec.hangup_at is not None:
+            self.loop.at(t0 + spec.hangup_at, self._caller_hangs_up, call)
+        for tone in call.tones:
+            self.loop.at(t0 + tone.start, self._key, call, tone.key)
+        for speech in spec.speech:
+            self.loop.at(t0 + speech.start, self._speech, call, True)
+            self.loop.at(t0 + speech.end, self._speech, call, False)
+        self._fetch_document(call, self.options.voice_url, "POST", "voice")
+
+    # ---------------------------------------------------------------------------------------
+    # Parameters Twilio sends
+
+    def call_params(self, call: Call, **extra: str) -> dict[str, str]:
+        """The standard voice request parameters (https://www.twilio.com/docs/voice/twiml,
+        "Twilio's request to your application"), geographic fields empty when unknown."""
+        frm, to = call.spec.from_, call.spec.to
+        params = {
+            "AccountSid": call.account_sid, "ApiVersion": API_VERSION, "CallSid": call.sid,
+            "CallStatus": call.status, "CallToken": call.token, "Called": to,
+            "CalledCity": "", "CalledCountry": country_of(to), "CalledState": "", "CalledZip": "",
+            "Caller": frm, "CallerCity": "", "CallerCountry": country_of(frm), "CallerState": "",
+            "CallerZip": "", "Direction": "inbound", "From": frm, "FromCity": "",
+            "FromCountry": country_of(frm), "FromState": "", "FromZip": "", "To": to,
+            "ToCity": "", "ToCountry": country_of(to), "ToState": "", "ToZip": "",
+        }
+        params.update(extra)
+        return params
+
+    # ---------------------------------------------------------------------------------------
+    # Fetching and running documents
+
+    def _fetch_document(self, call: Call, url: str, method: str, kind: str,
+                        **extra: str) -> None:
+        epoch = call.epoch
+        request = Request(url, method, self.call_params(call, **extra), kind, call.name)
+        self.webhooks.submit(request, lambda outcome: self.loop.post(
+            self._document_arrived, call, epoch, request, outcome))
+
+    def _document_arrived(self, call: Call, epoch: int, request: Request,
+                          outcome: Reply | FetchError) -> None:
+        if call.ended or call.epoch != epoch:
+            return  # the call hung up or moved on while we waited
+        if isinstance(outcome, FetchError):
+            self._application_error(call, outcome.code, outcome.reason, request.url,
+                                    request.kind)
+            return
+        try:
+            document = self._document_from(outcome, request.url)
+        except TwimlError as exc:
+            self._application_error(call, exc.code, exc.reason, request.url, request.kind,
+                                    line=exc.line)
+            return
+        self._run_document(call, document)
+
+    def _document_from(self, reply: Reply, url: str, *,
+                       allowed: frozenset[str] | None = None) -> Document:
+        if reply.is_audio:
+            # An audio file where TwiML was expected is played as if by <Play>.
+            return Document(url, (Play(url=url),), audio=True)
+        if not reply.is_twiml:
+            raise TwimlError(12300, f"Content-Type {reply.content_type or '(none)'!r} is neither "
+                             "TwiML nor audio")
+        if allowed is None:
+            return parse_twiml(reply.body, url)
+        return parse_twiml(reply.body, url, allowed=allowed)
+
+    def _warn(self, call: Call | None, warning: TwimlWarning, url: str) -> None:
+        self.transcript.record("warning", call=call.name if call else None, code=warning.code,
+                               reason=warning.reason, url=url, line=warning.line)
+
+    def _run_document(self, call: Call, document: Document) -> None:
+        for warning in document.warnings:
+            self._warn(call, warning, document.url)
+        call.doc = document
+        call.pc = 0
+        self._step(call)
+
+    def _step(self, call: Call) -> None:
+        """Run the next verb; with none left, Twilio hangs up."""
+        if call.ended:
+            return
+        call.timer = None
+        if call.doc is None or call.pc >= len(call.doc.verbs):
+            self._end_call(call, "completed", "no more TwiML", cause="twiml")
+            return
+        verb = call.doc.verbs[call.pc]
+        call.pc += 1
+        if not isinstance(verb, Reject) and call.answered_at is None:
+            self._answer(call)
+        handler = getattr(self, "_verb_" + type(verb).__name__.lower())
+        handler(call, verb)
+
+    def _answer(self, call: Call) -> None:
+        call.answered_at = self.loop.clock()
+        call.start_time = utc_now()
+        call.status = "in-progress"
+
+    def _after(self, call: Call, seconds: float) -> None:
+        """Go on with the next verb after `seconds` (the verb's playing time)."""
+        epoch = call.epoch
+        call.timer = self.loop.after(seconds, self._verb_done, call, epoch)
+
+    def _verb_done(self, call: Call, epoch: int) -> None:
+        if call.epoch == epoch and not call.ended:
+            self._step(call)
+
+    # --- durations ---------------------------------------------------------------------------
+    def say_seconds(self, say: Say) -> float:
+        once = max(self.options.say_minimum, self.options.say_seconds_per_char * len(say.text))
+        return once * (say.loop or LOOP_FOREVER)
+
+    def play_seconds(self, play: Play) -> float:
+        if play.url is None and play.digits:
+            return self.digits_seconds(play.digits)
+        return self.options.play_seconds * (play.loop or LOOP_FOREVER)
+
+    @staticmethod
+    def digits_seconds(digits: str) -> float:
+        return sum(0.5 if d in "wW" else 0.14 for d in digits)
+
+    def _heard(self, call: Call, kind: str, detail: str, **more: Any) -> None:
+        self.transcript.record("heard", call=call.name, kind=kind, detail=detail, **more)
+
+    # --- verbs ------------------------------------------------------------------------------
+    def _verb_say(self, call: Call, verb: Say) -> None:
+        self._heard(call, "say", verb.text, voice=verb.voice, language=verb.language,
+                    loop=verb.loop)
+        self._after(call, self.say_seconds(verb))
+
+    def _verb_play(self, call: Call, verb: Play) -> None:
+        if verb.url is None:
+            self._heard(call, "play", f"digits {verb.digits}")
+        else:
+            self._heard(call, "play", verb.url, loop=verb.loop)
+        self._after(call, self.play_seconds(verb))
+
+    def _verb_pause(self, call: Call, verb: Pause) -> None:
+        self._heard(call, "pause", f"{verb.length}s")
+        self._after(call, verb.length)
+
+    def _verb_redirect(self, call: Call, verb: Redirect) -> None:
+        self._fetch_document(call, verb.url, verb.method, "redirect")
+
+    def _verb_hangup(self, call: Call, verb: Hangup) -> None:
+        self._end_call(call, "completed", "<Hangup>", cause="twiml")
+
+    def _verb_reject(self, call: Call, verb: Reject) -> None:
+        # https://www.twilio.com/docs/voice/twiml/reject: as the first verb the call is never
+        # answered and ends busy (reason=busy) or no-answer (reason=rejected).
+        if call.answered_at is not None:
+            self._end_call(call, "completed", "<Reject> after the call was answered",
+                           cause="twiml")
+            return
+        status = "busy" if verb.reason == "busy" else "no-answer"
+        self._end_call(call, status, f"<Reject reason={verb.reason}>", cause="twiml")
+
+    def _verb_start(self, call: Call, verb: Start) -> None:
+        for stream in verb.streams:
+            self._open_stream(call, stream)
+        self._step(call)  # <Start> does not block: Twilio goes straight on
+
+    def _verb_stop(self, call: Call, verb: Stop) -> None:
+        for name in verb.stream_names:
+            for stream in list(call.streams.values()):
+                if name is None or stream.config.name == name:
+                    stream.stop()
+        self._step(call)
+
+    def _verb_gather(self, call: Call, verb: Gather) -> None:
+        call.gather = GatherState(verb)
+        self._gather_prompt(call, 0, call.epoch)
+
+    def _verb_dial(self, call: Call, verb: Dial) -> None:
+        call.dial = DialState(verb)
+        if isinstance(verb.target, DialNumber):
+            # Nobody can answer in the simulator: the dial rings out after `timeout`.
+            self.transcript.record("dial", call=call.name, noun=verb.target.noun,
+                                   target=verb.target.target,
+                                   detail=f"rings {verb.timeout}s; nobody answers here")
+            epoch = call.epoch
+            call.dial.timer = self.loop.after(verb.timeout, self._dial_rang_out, call, epoch)
+            return
+        if verb.record != "do-not-record":
+            self._warn(call, TwimlWarning(12200, "<Dial record> is not simulated for a "
+                                          "conference; no Dial recording is made", verb.line),
+                       call.doc.url if call.doc else "")
+        self._join(call, verb.target)
+
+    def _dial_rang_out(self, call: Call, epoch: int) -> None:
+        if call.epoch == epoch and not call.ended and call.dial is not None:
+            self._finish_dial(call, "no-answer", False, DialCallSid=new_sid("CA"),
+                              DialCallDuration="0")
+
+    def _finish_dial(self, call: Call, status: str, bridged: bool, **extra: str) -> None:
+        """The <Dial> is over for a call still on the line: its action, or the next verb."""
+        state = call.dial
+        call.dial = None
+        if state is None or call.ended:
+            return
+        if state.timer is not None:
+            state.timer.cancel()
+        call.epoch += 1
+        verb = state.verb
+        if verb.action:
+            # https://www.twilio.com/docs/voice/twiml/dial#action: DialCallStatus and
+            # DialBridged; a conference sends neither DialCallSid nor DialCallDuration.
+            self._fetch_document(call, verb.action, verb.method, "action",
+                                 DialCallStatus=status, DialBridged=twilio_bool(bridged),
+                                 **extra)
+        else:
+            self._step(call)
+
+    # --- Gather ---------------------------------------------------------------------------------
+    def _gather_prompt(self, call: Call, index: int, epoch: int) -> None:
+        state = call.gather
+        if call.ended or call.epoch != epoch or state is None or state.listening:
+            return
+        prompts = state.verb.prompts
+        if index >= len(prompts):
+            self._gather_listen(call)
+            return
+        prompt = prompts[index]
+        if isinstance(prompt, Say):
+            self._heard(call, "say", prompt.text, voice=prompt.voice, language=prompt.language,
+                        loop=prompt.loop)
+            seconds = self.say_seconds(prompt)
+        elif isinstance(prompt, Play):
+            self._heard(call, "play", prompt.url or f"digits {prompt.digits}", loop=prompt.loop)
+            seconds = self.play_seconds(prompt)
+        else:
+            self._heard(call, "pause", f"{prompt.length}s")
+            seconds = prompt.length
+        call.timer = self.loop.after(seconds, self._gather_prompt, call, index + 1, epoch)
+
+    def _gather_listen(self, call: Call) -> None:
+        state = call.gather
+        assert state is not None
+        state.listening = True
+        if call.timer is not None:
+            call.timer.cancel()
+        call.timer = self.loop.after(state.verb.timeout, self._gather_timeout, call, call.epoch)
+
+    def _gather_key(self, call: Call, key: str) -> None:
+        state = call.gather
+        assert state is not None
+        verb = state.verb
+        if not state.listening:
+            self._gather_listen(call)  # a key press interrupts the prompts (bargeIn)
+        if verb.finish_on_key and key == verb.finish_on_key:
+            self._gather_submit(call, key)
+            return
+        state.digits += key
+        if verb.num_digits is not None and len(state.digits) >= verb.num_digits:
+            self._gather_submit(call, "")
+        else:
+            self._gather_listen(call)  # the timeout runs again from the last key
+
+    def _gather_timeout(self, call: Call, epoch: int) -> None:
+        state = call.gather
+        if call.ended or call.epoch != epoch or state is None:
+            return
+        if state.digits or state.verb.action_on_empty_result:
+            self._gather_submit(call, "")
+        else:
+            call.gather = None
+            self._step(call)  # no input: Twilio goes on with the next verb
+
+    def _gather_submit(self, call: Call, finished_on_key: str) -> None:
+        state = call.gather
+        assert state is not None
+        call.gather = None
+        if call.timer is not None:
+            call.timer.cancel()
+        call.epoch += 1
+        url = state.verb.action or (call.doc.url if call.doc else self.options.voice_url)
+        self._fetch_document(call, url, state.verb.method, "gather", Digits=state.digits,
+                             FinishedOnKey=finished_on_key)
+
+    # ---------------------------------------------------------------------------------------
+    # Ending calls
+
+    def _application_error(self, call: Call, code: int, reason: str, url: str, kind: str,
+                            *, line: int | None = None) -> None:
+        """Twilio's "application error": logged, apologised for, and the call hangs up."""
+        self.transcript.record("error", call=call.name, code=code, reason=reason, url=url,
+                               kind=kind, line=line)
+        self._heard(call, "say", APPLICATION_ERROR_MESSAGE)
+        self._end_call(call, "completed", f"application error {code}", cause="error")
+
+    def _interrupt(self, call: Call) -> None:
+        """Whatever the call was doing stops: its timers and pending answers become stale."""
+        call.epoch += 1
+        if call.timer is not None:
+            call.timer.cancel()
+            call.timer = None
+        call.gather = None
+        self._stop_media(call)
+
+    def _end_call(self, call: Call, status: str, reason: str, *, cause: str) -> None:
+        if call.ended:
+            return
+        self._interrupt(call)
+        call.ended = True
+        call.ended_at = self.loop.clock()
+        call.end_time = utc_now()
+        call.status = status
+        call.end_reason = reason
+        state = call.dial
+        call.dial = None
+        if state is not None:
+            if state.timer is not None:
+                state.timer.cancel()
+            participant = call.participant
+            if participant is not None:
+                left = "participant_updated_via_api" if cause == "api" else "participant_hung_up"
+                self._leave(participant, left, status)
+            if state.verb.action:
+                # Twilio requests the action "when the <Dial> call ends", the caller's hang-up
+                # included (dial page); the TwiML it returns is not executed.
+                bridged = participant.bridged if participant is not None else False
+                params = self.call_params(call, DialCallStatus="completed",
+                                          DialBridged=twilio_bool(bridged))
+                self.deliveries.deliver(call.sid, Request(state.verb.action, state.verb.method,
+                                                          params, "action", call.name))
+        for stream in list(call.streams.values()):
+            stream.stop()
+        self.transcript.record("call-end", call=call.name, call_sid=call.sid, status=status,
+                               duration=call.duration, reason=reason)
+        self._status_callback(call)
+        self.expected = max(0, self.expected - 1)
+
+    def _status_callback(self, call: Call) -> None:
+        """The number's status callback at the end of the call (call resource page,
+        "StatusCallback"): CallDuration in seconds, Duration in minutes, rounded up."""
+        if not self.options.status_url:
+            return
+        params = self.call_params(
+            call, CallDuration=str(call.duration), Duration=str(math.ceil(call.duration / 60)),
+            Timestamp=rfc2822(call.end_time), CallbackSource="call-progress-events",
+            SequenceNumber="0")
+        self.deliveries.deliver(call.sid, Request(self.options.status_url, "POST", params,
+                                                  "status", call.name))
+
+    def _caller_hangs_up(self, call: Call) -> None:
+        if not call.ended:
+            self.transcript.record("hangup", call=call.name, by="caller")
+            self._end_call(call, "completed", "caller hung up", cause="caller")
+
+    # ---------------------------------------------------------------------------------------
+    # Keys and speech from the scenario
+
+    def _key(self, call: Call, key: str) -> None:
+        if call.ended:
+            return
+        self.transcript.record("key", call=call.name, digit=key)
+        if call.gather is not None:
+            self._gather_key(call, key)
+        elif (key == "*" and call.dial is not None and call.dial.verb.hangup_on_star
+              and call.participant is not None):
+            # hangupOnStar: "When calling a conference, the DialCallStatus will be answered"
+            # (dial page); the caller leaves the room and the call goes on.
+            participant = call.participant
+            self._leave(participant, "participant_hung_up", "in-progress")
+            self._finish_dial(call, "answered", participant.bridged)
+
+    def _speech(self, call: Call, talking: bool) -> None:
+        if call.ended:
+            return
+        call.talking = talking
+        self.transcript.record("speech", call=call.name, state="start" if talking else "stop")
+        if call.participant is not None:
+            self._update_speaker(call.participant)
+
+    def _update_speaker(self, participant: Participant) -> None:
+        room = participant.room
+        audible = (participant.call.talking and room.started and not participant.muted
+                   and not participant.hold and participant.call.sid in room.participants)
+        if audible != participant.speaking:
+            participant.speaking = audible
+            event = "participant-speech-start" if audible else "participant-speech-stop"
+            self._emit(room, event, participant)
+
+    # ---------------------------------------------------------------------------------------
+    # Conference
+
+    def _emit(self, room: Room, event: str, participant: Participant | None = None,
+              **extra: str) -> None:
+        """Record a conference event; POST it when the first participant subscribed to it."""
+        self.transcript.record("conference", event=event, conference=room.friendly_name,
+                               conference_sid=room.sid,
+                               call=participant.call.name if participant else None,
+                               **{k: v for k, v in extra.items() if v is not None})
+        if not room.subscribed(event):
+            return
+        params = room.event_params(event)
+        if participant is not None:
+            params.update(participant.event_params())
+        params.update({k: v for k, v in extra.items() if v is not None})
+        request = Request(room.settings.status_callback or "", room.settings.status_callback_method,
+                          params, "conference-event",
+                          participant.call.name if participant else None,
+                          {"event": event, "sequence": int(params["SequenceNumber"])})
+        self.deliveries.deliver(room.sid, request, faults=True)
+
+    def _join(self, call: Call, noun: Conference) -> None:
+        key = (call.account_sid, noun.name)
+        room = self.rooms.get(key)
+        if room is None:
+            room = Room(call.account_sid, noun.name, noun)
+            self.rooms[key] = room
+            self.rooms_by_sid[room.sid] = room
+        if len(room.participants) >= room.max_participants:
+            # Error 16020 "Conference is full": the participant is not added; the <Dial> is
+            # over (DialCallStatus=failed to its action, or the next verb).
+            self.transcript.record("warning", call=call.name, code=16020,
+                                   reason=f"conference {noun.name!r} is full "
+                                   f"({room.max_participants} participants)")
+            self._finish_dial(call, "failed", False)
+            return
+        label = noun.participant_label
+        if label is not None and room.find(label) is not None:
+            # Conference page, participantLabel: a duplicate gives 16025 and the call goes on
+            # with the next verb without joining.
+            self.transcript.record("warning", call=call.name, code=16025,
+                                   reason=f"participant label {label!r} is already in use")
+            call.dial = None
+            self._step(call)
+            return
+        participant = Participant(
+            call=call, room=room, noun=noun, muted=noun.muted,
+            start_conference_on_enter=noun.start_conference_on_enter,
+            end_conference_on_exit=noun.end_conference_on_exit, beep=noun.beep,
+            wait_url=noun.wait_url, wait_method=noun.wait_method, label=label,
+            coaching=noun.coach is not None, call_sid_to_coach=noun.coach)
+        room.participants[call.sid] = participant
+        room.updated = utc_now()
+        call.participant = participant
+        assert call.dial is not None
+        call.dial.participant = participant
+        self._emit(room, "participant-join", participant)
+        if room.should_start():
+            self._start_room(room)
+        elif room.started:
+            participant.bridged = True
+        else:
+            self._wait(participant)
+        if participant.beeps_on_enter:
+            self._beep(room, "enter", skip=participant)
+        self._update_speaker(participant)
+        epoch = call.epoch
+        call.dial.timer = self.loop.after(call.dial.verb.time_limit, self._time_limit, call,
+                                          epoch)
+
+    def _start_room(self, room: Room) -> None:
+        room.started = True
+        room.status = "in-progress"
+        room.updated = utc_now()
+        self._emit(room, "conference-start")
+        for participant in room.participants.values():
+            participant.bridged = True
+            if not participant.hold:
+                self._stop_media(participant.call)
+        if room.settings.record == "record-from-start":
+            self._start_recording(room)
+        for participant in list(room.participants.values()):
+            self._update_speaker(participant)
+
+    def _beep(self, room: Room, which: str, *, skip: Participant | None = None) -> None:
+        # "When participants join and leave, notification sounds are played to inform the
+        # other participants" (conference page): the joiner does not hear its own entry beep.
+        for other in room.participants.values():
+            if other is not skip and not other.hold:
+                self._heard(other.call, "beep", which)
+
+    def _time_limit(self, call: Call, epoch: int) -> None:
+        if call.ended or call.epoch != epoch or call.participant is None:
+            return
+        participant = call.participant
+        self.transcript.record("dial", call=call.name, detail="timeLimit reached")
+        self._leave(participant, "participant_hung_up", "in-progress")
+        self._finish_dial(call, "answered", participant.bridged)
+
+    def _leave(self, participant: Participant, reason: str, call_status: str, *,
+               kicked: bool = False) -> None:
+        """Take a participant out of its room (the caller decides what its call does next)."""
+        room = participant.room
+        call = participant.call
+        if call.sid not in room.participants:
+            return
+        self._stop_media(call)
+        if participant.speaking:
+            participant.speaking = False
+            self._emit(room, "participant-speech-stop", participant)
+        del room.participants[call.sid]
+        room.updated = utc_now()
+        call.participant = None
+        self._emit(room, "participant-leave", participant, ParticipantCallStatus=call_status,
+                   ReasonParticipantLeft=reason)
+        if room.ending:
+            return
+        how = "kicked" if kicked else "left"
+        if participant.end_conference_on_exit:
+            self._end_room(room, f"participant-with-end-conference-on-exit-{how}", participant)
+        elif not room.participants:
+            self._end_room(room, f"last-participant-{how}", participant)
+        elif participant.beeps_on_exit:
+            self._beep(room, "exit")
+
+    def end_room(self, room: Room) -> None:
+        """REST: Status=completed on the conference."""
+        self._end_room(room, "conference-ended-via-api", None)
+
+    def _end_room(self, room: Room, reason: str, ending: Participant | None) -> None:
+        room.ending = True
+        # Gone at once: a call whose next verb dials the same name gets a new room.
+        self.rooms.pop((room.account_sid, room.friendly_name), None)
+        via_api = reason == "conference-ended-via-api"
+        for participant in list(room.participants.values()):
+            self._leave(participant,
+                        "conference_ended_via_api" if via_api else "moderator_ended_conference",
+                        "in-progress")
+            # With the room gone, each call continues with its <Dial> action or next verb.
+            self._finish_dial(participant.call, "answered", participant.bridged)
+        self._stop_recording(room)
+        room.status = "completed"
+        room.updated = utc_now()
+        room.reason_conference_ended = reason
+        room.call_sid_ending_conference = ending.call.sid if ending else None
+        texts = {
+            "conference-ended-via-api": "Conference ended via API",
+            "last-participant-left": "Last participant left",
+            "last-participant-kicked": "Last participant was removed",
+            "participant-with-end-conference-on-exit-left":
+                "Participant with endConferenceOnExit left the conference",
+            "participant-with-end-conference-on-exit-kicked":
+                "Participant with endConferenceOnExit was removed from the conference",
+        }
+        self._emit(room, "conference-end", None, ReasonConferenceEnded=reason,
+                   Reason=texts[reason],
+                   CallSidEndingConference=ending.call.sid if ending else None,
+                   ParticipantLabelEndingConference=ending.label if ending else None)
+
+    # --- recordings ---------------------------------------------------------------------------
+    def _start_recording(self, room: Room) -> None:
+        recording = Recording(new_sid("RE"), room, self.loop.clock(), utc_now())
+        room.recording = recording
+        self.recordings[recording.sid] = recording
+        self.transcript.record("recording", conference=room.friendly_name,
+                               recording_sid=recording.sid, status="in-progress")
+        self._recording_callback(room, recording)
+
+    def _stop_recording(self, room: Room) -> None:
+        recording = room.recording
+        if recording is None or recording.status != "in-progress":
+            return
+        recording.duration = round(self.loop.clock() - recording.started_at)
+        recording.ended = utc_now()
+        # A recording with nothing in it is "absent" (recordingStatusCallbackEvent values).
+        recording.status = "completed" if recording.duration > 0 else "absent"
+        self.transcript.record("recording", conference=room.friendly_name,
+                               recording_sid=recording.sid, status=recording.status,
+                               duration=recording.duration)
+        self._recording_callback(room, recording)
+
+    def _recording_callback(self, room: Room, recording: Recording) -> None:
+        settings = room.settings
+        if (settings.recording_status_callback is None
+                or recording.status not in settings.recording_status_callback_event):
+            return
+        params = recording.callback_params(self.options.api_base)
+        self.deliveries.deliver(f"{room.sid}:recording", Request(
+            settings.recording_status_callback, settings.recording_status_callback_method,
+            params, "recording", None, {"status": recording.status}), faults=True)
+
+    # --- what a participant hears: waitUrl, holdUrl, announcements ----------------------------
+    def _stop_media(self, call: Call) -> None:
+        if call.media is not None:
+            call.media.stop()
+            call.media = None
+
+    def _wait(self, participant: Participant) -> None:
+        """The waitUrl while the room has not started (conference page, waitUrl)."""
+        call = participant.call
+        self._stop_media(call)
+        playback = call.media = Playback()
+        url = participant.wait_url
+        if url is None:
+            self._heard(call, "wait", "default hold music")
+        elif url == "":
+            self._heard(call, "wait", "silence")
+        else:
+            self._play_url(playback, url, participant.wait_method, self.call_params(call),
+                           "wait", [call], "wait", call.name, lambda ok, why: None)
+
+    def _hold_music(self, participant: Participant) -> None:
+        call = participant.call
+        self._stop_media(call)
+        playback = call.media = Playback()
+        if participant.hold_url is None:
+            self._heard(call, "wait", "default hold music")
+        elif participant.hold_url == "":
+            self._heard(call, "wait", "silence")
+        else:
+            self._play_url(playback, participant.hold_url, participant.hold_method,
+                           self.call_params(call), "hold", [call], "wait", call.name,
+                           lambda ok, why: None)
+
+    def _play_url(self, playback: Playback, url: str, method: str, params: dict[str, str],
+                  kind: str, listeners: list[Call], heard_kind: str, label: str | None,
+                  done: Any) -> None:
+        """Fetch and play a Play/Say/Pause/Redirect document (or an audio file) to listeners.
+        The document loops only through its own <Redirect>; when it runs out, silence."""
+        request = Request(url, method, params, kind, label)
+
+        def arrived(outcome: Reply | FetchError) -> None:
+            self.loop.post(self._play_arrived, playback, request, outcome, listeners,
+                           heard_kind, done)
+        self.webhooks.submit(request, arrived)
+
+    def _play_arrived(self, playback: Playback, request: Request, outcome: Reply | FetchError,
+                      listeners: list[Call], heard_kind: str, done: Any) -> None:
+        if not playback.active:
+            return
+        try:
+            if isinstance(outcome, FetchError):
+                raise TwimlError(outcome.code, outcome.reason)
+            document = self._document_from(outcome, request.url, allowed=WAIT_VERBS)
+        except TwimlError as exc:
+            self.transcript.record("error", call=request.call, code=exc.code, reason=exc.reason,
+                                   url=request.url, kind=request.kind, line=exc.line)
+            done(False, exc.reason)
+            return
+        for warning in document.warnings:
+            self._warn(None, warning, document.url)
+        self._play_step(playback, document, 0, request, listeners, heard_kind, done)
+
+    def _play_step(self, playback: Playback, document: Document, index: int, request: Request,
+                   listeners: list[Call], heard_kind: str, done: Any) -> None:
+        if not playback.active:
+            return
+        if index >= len(document.verbs):
+            done(True, "")
+            return
+        verb = document.verbs[index]
+        if isinstance(verb, Redirect):
+            playback.silent_redirects += 1
+            if playback.silent_redirects > MAX_SILENT_REDIRECTS:
+                self.transcript.record("warning", call=request.call, code=12200,
+                                       reason="the document keeps redirecting without playing "
+                                       "anything; stopped", url=request.url)
+                done(True, "")
+                return
+            self._play_url(playback, verb.url, verb.method, request.params, request.kind,
+                           listeners, heard_kind, request.call, done)
+            return
+        playback.silent_redirects = 0
+        if isinstance(verb, Say):
+            detail, seconds = f"say {verb.text}", self.say_seconds(verb)
+        elif isinstance(verb, Play):
+            detail = f"play {verb.url}" if verb.url else f"play digits {verb.digits}"
+            seconds = self.play_seconds(verb)
+        else:
+            assert isinstance(verb, Pause)
+            detail, seconds = f"pause {verb.length}s", float(verb.length)
+        if document.audio:
+            detail = f"audio {request.url}"  # an audio file plays once, it does not loop
+        for listener in listeners:
+            if not listener.ended:
+                self._heard(listener, heard_kind, detail)
+        playback.timer = self.loop.after(seconds, self._play_step, playback, document,
+                                         index + 1, request, listeners, heard_kind, done)
+
+    # ---------------------------------------------------------------------------------------
+    # Operations the REST API performs (engine thread; rest.py validates parameters)
+
+    def announce(self, room: Room, url: str, method: str,
+                 participant: Participant | None = None) -> None:
+        """AnnounceUrl on a conference (everyone hears it) or on one participant."""
+        listeners = ([participant.call] if participant is not None
+                     else [p.call for p in room.participants.values()])
+        if participant is not None:
+            params = self.call_params(participant.call, ConferenceSid=room.sid)
+        else:
+            params = {"AccountSid": room.account_sid, "ConferenceSid": room.sid,
+                      "FriendlyName": room.friendly_name, "ApiVersion": API_VERSION}
+
+        def finished(ok: bool, why: str) -> None:
+            if room.status == "completed":
+                return
+            if participant is not None and participant.call.sid not in room.participants:
+                return
+            event = "announcement-end" if ok else "announcement-fail"
+            extra = {"AnnounceUrl": url}
+            if not ok:
+                extra["ReasonAnnouncementFailed"] = why
+            self._emit(room, event, participant, **extra)
+        self._play_url(Playback(), url, method, params, "announce", listeners, "announcement",
+                       participant.call.name if participant else None, finished)
+
+    def update_participant(self, participant: Participant, changes: dict[str, Any]) -> None:
+        room = participant.room
+        participant.updated = utc_now()
+        if "muted" in changes and changes["muted"] != participant.muted:
+            participant.muted = changes["muted"]
+            self._emit(room, "participant-mute" if participant.muted else "participant-unmute",
+                       participant)
+            self._update_speaker(participant)
+        if "hold_url" in changes:
+            participant.hold_url = changes["hold_url"]
+        if "hold_method" in changes:
+            participant.hold_method = changes["hold_method"]
+        if "hold" in changes and changes["hold"] != participant.hold:
+            participant.hold = changes["hold"]
+            self._emit(room, "participant-hold" if participant.hold else "participant-unhold",
+                       participant)
+            if participant.hold:
+                self._hold_music(participant)
+            elif room.started:
+                self._stop_media(participant.call)
+            else:
+                self._wait(participant)
+            self._update_speaker(participant)
+        modified = False
+        for key in ("beep_on_exit", "end_conference_on_exit", "coaching", "call_sid_to_coach",
+                    "wait_url", "wait_method"):
+            if key not in changes:
+                continue
+            if key == "beep_on_exit":
+                on_enter = participant.beeps_on_enter
+                participant.beep = {(True, True): "true", (True, False): "onEnter",
+                                    (False, True): "onExit", (False, False): "false"}[
+                                        (on_enter, bool(changes[key]))]
+            else:
+                setattr(participant, key, changes[key])
+            modified = True
+        if modified:
+            self._emit(room, "participant-modify", participant)
+            if "wait_url" in changes and not room.started and not participant.hold:
+                self._wait(participant)
+        if "announce_url" in changes:
+            self.announce(room, changes["announce_url"], changes.get("announce_method", "POST"),
+                          participant)
+
+    def kick(self, participant: Participant) -> None:
+        """REST DELETE on a participant: out of the room; its call goes on after the Dial."""
+        call = participant.call
+        self._leave(participant, "participant_updated_via_api", "in-progress", kicked=True)
+        self._finish_dial(call, "answered", participant.bridged)
+
+    def end_call_via_api(self, call: Call, status: str) -> None:
+        self._end_call(call, status, f"Status={status} via REST API", cause="api")
+
+    def redirect_call(self, call: Call, *, url: str | None = None, method: str = "POST",
+                      document: Document | None = None) -> None:
+        """REST Url/Twiml update: the call leaves whatever it does (its Dial action is not
+        requested) and runs the new TwiML."""
+        if call.participant is not None:
+            self._leave(call.participant, "participant_updated_via_api", "in-progress")
+        if call.dial is not None and call.dial.timer is not None:
+            call.dial.timer.cancel()
+        call.dial = None
+        self._interrupt(call)
+        if call.answered_at is None:
+            self._answer(call)
+        if document is not None:
+            self._run_document(call, document)
+        else:
+            assert url is not None
+            self._fetch_document(call, url, method, "redirect")
+
+    # ---------------------------------------------------------------------------------------
+    # Media Streams
+
+    def _open_stream(self, call: Call, stream: Stream) -> None:
+        names = {s.config.name for s in call.streams.values() if s.config.name}
+        if stream.name and stream.name in names:
+            self.transcript.record("warning", call=call.name, code=31900,
+                                   reason=f"a stream named {stream.name!r} is already running")
+            return
+        if len(call.streams) >= 4:
+            self.transcript.record("warning", call=call.name, code=31900,
+                                   reason="Twilio allows four unidirectional streams per call")
+            return
+        tracks = {"inbound_track": ("inbound",), "outbound_track": ("outbound",),
+                  "both_tracks": ("inbound", "outbound")}[stream.track]
+        config = StreamConfig(
+            url=stream.url, stream_sid=new_sid("MZ"), name=stream.name,
+            account_sid=call.account_sid, call_sid=call.sid, call_name=call.name,
+            tracks=tracks, parameters=dict(stream.parameters),
+            signature=self.webhooks.sign_url(stream.url))
+        audio = CallerAudio(call.tones, [(s.start, s.end) for s in call.spec.speech],
+                            seed=int(call.sid[2:10], 16))
+        media = MediaStream(config, audio, self.run_t0, self.loop.clock, self.transcript,
+                            lambda event, detail: self.loop.post(
+                                self._stream_event, call, media, stream, event, detail))
+        call.streams[config.stream_sid] = media
+        media.start()
+
+    def _stream_event(self, call: Call, media: MediaStream, stream: Stream, event: str,
+                      detail: str) -> None:
+        """Stream thread reports: started | stopped | failed | closed (by the far end)."""
+        if event == "failed":
+            self.transcript.record("error", call=call.name, code=31920,
+                                   reason=f"stream {media.config.stream_sid}: {detail}",
+                                   url=stream.url, kind="stream")
+        if event in ("stopped", "failed", "closed"):
+            call.streams.pop(media.config.stream_sid, None)
+        if stream.status_callback is None:
+            return
+        status = {"started": "stream-started", "stopped": "stream-stopped",
+                  "closed": "stream-stopped", "failed": "stream-error"}[event]
+        params = {"AccountSid": call.account_sid, "CallSid": call.sid,
+                  "StreamSid": media.config.stream_sid,
+                  "StreamName": media.config.name or media.config.stream_sid,
+                  "StreamEvent": status, "Timestamp": media.timestamp()}
+        if event == "failed":
+            params["StreamError"] = detail
+        self.deliveries.deliver(f"{call.sid}:{media.config.stream_sid}", Request(
+            stream.status_callback, stream.status_callback_method, params, "stream-status",
+            call.name, {"event": status}))

@@ -1,0 +1,297 @@
+"""Scenario files: who calls which number when, what they press and say, and Twilio's faults.
+
+```toml
+duration = 20.0                      # seconds; the run ends by then
+[twilio]                             # optional: faults Twilio is documented to exhibit
+duplicate_events = 0.1               # probability of a conference/recording callback sent twice
+reorder_events = true                # a conference's callbacks may arrive out of order
+seed = 7                             # makes the faults reproducible
+[[call]]
+name = "alice"                       # the label used in the transcript
+from = "+14155550101"
+to = "+14155550100"
+at = 0.0                             # when the call comes in
+hangup_at = 12.0                     # optional: the caller hangs up
+keys = [{ at = 3.0, digits = "99" }] # key presses
+speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks
+```
+
+`load_scenario(path)` and `scenario_from_dict(data)` validate everything and raise
+`ScenarioInvalid` carrying every problem as (file, key, reason); with `mappings=` they also check
+that each called number is routed by the gateway's mappings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
+
+TOP_KEYS = {"duration", "twilio", "call"}
+TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed"}
+CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech"}
+KEY_KEYS = {"at", "digits"}
+SPEECH_KEYS = {"from", "to"}
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    at: float
+    digits: str
+
+
+@dataclass(frozen=True)
+class Speech:
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    name: str
+    from_: str
+    to: str
+    at: float = 0.0
+    hangup_at: float | None = None
+    keys: tuple[KeyPress, ...] = ()
+    speech: tuple[Speech, ...] = ()
+
+
+@dataclass(frozen=True)
+class TwilioFaults:
+    duplicate_events: float = 0.0
+    reorder_events: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    duration: float
+    calls: tuple[CallSpec, ...]
+    twilio: TwilioFaults = field(default_factory=TwilioFaults)
+    source: str = "<scenario>"
+
+
+@dataclass(frozen=True)
+class ScenarioError:
+    file: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.reason}"
+
+
+class ScenarioInvalid(Exception):
+    """Every problem found in one scenario, not just the first."""
+
+    def __init__(self, errors: list[ScenarioError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source
+        self.errors: list[ScenarioError] = []
+
+    def error(self, key: str, reason: str) -> None:
+        self.errors.append(ScenarioError(self.source, key, reason))
+
+    def table(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.error(key, f"must be a table, not {type(value).__name__}")
+            return None
+        for extra in sorted(set(value) - allowed):
+            self.error(f"{key}.{extra}" if key else extra,
+                       f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def number(self, table: dict[str, Any], key: str, where: str, *, required: bool = True,
+               minimum: float = 0.0) -> float | None:
+        if key not in table:
+            if required:
+                self.error(f"{where}{key}", "is required")
+            return None
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(f"{where}{key}", f"must be a number of seconds, not {value!r}")
+            return None
+        if value < minimum or value != value or value in (float("inf"), float("-inf")):
+            self.error(f"{where}{key}", f"must be a finite number >= {minimum}")
+            return None
+        return float(value)
+
+    def string(self, table: dict[str, Any], key: str, where: str, pattern: re.Pattern[str],
+               explain: str) -> str | None:
+        if key not in table:
+            self.error(f"{where}{key}", "is required")
+            return None
+        value = table[key]
+        if not isinstance(value, str) or not pattern.match(value):
+            self.error(f"{where}{key}", f"{value!r} is not {explain}")
+            return None
+        return value
+
+    def array(self, table: dict[str, Any], key: str, where: str) -> list[Any]:
+        value = table.get(key, [])
+        if not isinstance(value, list):
+            self.error(f"{where}{key}", "must be an array of tables")
+            return []
+        return value
+
+
+def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
+                ) -> CallSpec | None:
+    where = f"call[{index}]."
+    table = check.table(raw, f"call[{index}]", CALL_KEYS)
+    if table is None:
+        return None
+    name = check.string(table, "name", where, NAME, "a name of 1-64 letters, digits, _ . -")
+    from_ = check.string(table, "from", where, E164, "an E.164 number such as +14155550101")
+    to = check.string(table, "to", where, E164, "an E.164 number such as +14155550100")
+    at = check.number(table, "at", where, required=False)
+    at = 0.0 if at is None else at
+    hangup_at = check.number(table, "hangup_at", where, required=False)
+    if duration is not None and at >= duration:
+        check.error(f"{where}at", f"{at} is not before the scenario's duration {duration}")
+    if hangup_at is not None and hangup_at <= at:
+        check.error(f"{where}hangup_at", f"{hangup_at} is not after the call's at {at}")
+
+    keys: list[KeyPress] = []
+    for k, raw_key in enumerate(check.array(table, "keys", where)):
+        kw = f"{where}keys[{k}]"
+        entry = check.table(raw_key, kw, KEY_KEYS)
+        if entry is None:
+            continue
+        key_at = check.number(entry, "at", kw + ".")
+        digits = check.string(entry, "digits", kw + ".", DIGITS, "digits from 0-9 * # A-D")
+        if key_at is None or digits is None:
+            continue
+        if key_at < at:
+            check.error(f"{kw}.at", f"{key_at} is before the call comes in at {at}")
+        elif keys and key_at <= keys[-1].at:
+            check.error(f"{kw}.at", f"times out of order: {key_at} is not after {keys[-1].at}")
+        elif hangup_at is not None and key_at >= hangup_at:
+            check.error(f"{kw}.at", f"{key_at} is not before hangup_at {hangup_at}")
+        keys.append(KeyPress(key_at, digits))
+
+    speech: list[Speech] = []
+    for s, raw_speech in enumerate(check.array(table, "speech", where)):
+        sw = f"{where}speech[{s}]"
+        entry = check.table(raw_speech, sw, SPEECH_KEYS)
+        if entry is None:
+            continue
+        start = check.number(entry, "from", sw + ".")
+        end = check.number(entry, "to", sw + ".")
+        if start is None or end is None:
+            continue
+        if end <= start:
+            check.error(f"{sw}.to", f"{end} is not after from {start}")
+        elif start < at:
+            check.error(f"{sw}.from", f"{start} is before the call comes in at {at}")
+        elif speech and start < speech[-1].end:
+            check.error(f"{sw}.from", f"times out of order: {start} is before the previous "
+                        f"interval ends at {speech[-1].end}")
+        else:
+            speech.append(Speech(start, end))
+
+    if name is None or from_ is None or to is None:
+        return None
+    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech))
+
+
+def scenario_from_dict(data: Any, *, source: str = "<scenario>",
+                       mappings: str | os.PathLike[str] | None = None) -> Scenario:
+    """Validate a parsed scenario; raise ScenarioInvalid with every problem found."""
+    check = _Checker(source)
+    top = check.table(data, "", TOP_KEYS)
+    if top is None:
+        raise ScenarioInvalid(check.errors)
+    duration = check.number(top, "duration", "", minimum=0.001)
+
+    faults = TwilioFaults()
+    if "twilio" in top:
+        table = check.table(top["twilio"], "twilio", TWILIO_KEYS)
+        if table is not None:
+            dup = table.get("duplicate_events", 0.0)
+            if isinstance(dup, bool) or not isinstance(dup, int | float) or not 0 <= dup <= 1:
+                check.error("twilio.duplicate_events", f"{dup!r} is not a probability 0..1")
+                dup = 0.0
+            reorder = table.get("reorder_events", False)
+            if not isinstance(reorder, bool):
+                check.error("twilio.reorder_events", f"{reorder!r} is not true or false")
+                reorder = False
+            seed = table.get("seed")
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                check.error("twilio.seed", f"{seed!r} is not an integer")
+                seed = None
+            faults = TwilioFaults(float(dup), reorder, seed)
+
+    calls: list[CallSpec] = []
+    raw_calls = top.get("call")
+    if raw_calls is None:
+        check.error("call", "a scenario needs at least one [[call]]")
+    elif not isinstance(raw_calls, list):
+        check.error("call", "must be an array of tables ([[call]])")
+    else:
+        for index, raw in enumerate(raw_calls):
+            spec = _check_call(check, raw, index, duration)
+            if spec is not None:
+                calls.append(spec)
+        seen: dict[str, int] = {}
+        for index, spec in enumerate(calls):
+            if spec.name in seen:
+                check.error(f"call[{index}].name", f"duplicate name {spec.name!r}")
+            seen.setdefault(spec.name, index)
+
+    if mappings is not None:
+        _check_routes(check, calls, mappings)
+    if check.errors:
+        raise ScenarioInvalid(check.errors)
+    assert duration is not None
+    return Scenario(duration, tuple(calls), faults, source)
+
+
+class _EveryVariableSet(dict[str, str]):
+    def get(self, key: str, default: Any = None) -> Any:
+        return os.environ.get(key) or "set"
+
+
+def _check_routes(check: _Checker, calls: list[CallSpec],
+                  mappings: str | os.PathLike[str]) -> None:
+    from ..mappings import MappingsInvalid, load_mappings
+
+    try:
+        # Only routing matters here: the simulator never signs as the app, so the Plivo tokens
+        # the mappings name need not be in this process's environment.
+        routes = load_mappings(mappings, environ=_EveryVariableSet())
+    except MappingsInvalid as exc:
+        for error in exc.errors:
+            check.error("mappings", str(error))
+        return
+    for index, spec in enumerate(calls):
+        if routes.app_for_number(spec.to) is None:
+            check.error(f"call[{index}].to",
+                        f"{spec.to} is not routed by the gateway's mappings ({mappings})")
+
+
+def load_scenario(path: str | os.PathLike[str], *,
+                  mappings: str | os.PathLike[str] | None = None) -> Scenario:
+    """Read and validate a scenario TOML file."""
+    source = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioInvalid([ScenarioError(source, "", f"cannot read: {exc.strerror}")]
+                              ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioInvalid([ScenarioError(source, "", f"not valid TOML: {exc}")]) from None
+    return scenario_from_dict(data, source=source, mappings=mappings)

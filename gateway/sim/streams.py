@@ -1,0 +1,172 @@
+"""`<Start><Stream>`: a WebSocket client per stream, sending what Twilio sends, in real time.
+
+Messages (https://www.twilio.com/docs/voice/media-streams/websocket-messages): `connected`
+{protocol "Call", version "1.0.0"}; `start` {streamSid, accountSid, callSid, tracks,
+customParameters, mediaFormat audio/x-mulaw 8000 Hz mono}; one `media` message per track every
+20 ms {track, chunk from "1", timestamp in ms since the stream started, payload = 160 bytes of
+µ-law in base64}, sequenceNumber/chunk/timestamp as JSON strings; and `stop` {accountSid,
+callSid}. The handshake carries X-Twilio-Signature over the stream URL. Twilio only connects to
+wss://; the simulator also accepts ws:// so that tests on loopback need no TLS. A far end that
+closes early is reported (a warning), not fatal to the call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import ClientConnection, connect
+
+from .audio import FRAME_SAMPLES, RATE, CallerAudio
+from .ids import iso8601
+from .transcript import Transcript
+
+FRAME_SECONDS = FRAME_SAMPLES / RATE
+SILENCE = b"\xff" * FRAME_SAMPLES  # µ-law zero: what the outbound track carries here
+MAX_LAG = 0.5  # seconds behind schedule before frames are skipped, as on a lossy network
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    url: str
+    stream_sid: str
+    name: str | None
+    account_sid: str
+    call_sid: str
+    call_name: str
+    tracks: tuple[str, ...]
+    parameters: dict[str, str] = field(default_factory=dict)
+    signature: str = ""
+
+
+class MediaStream:
+    """One stream's thread. `report(event, detail)` tells the engine: started, stopped,
+    failed (never connected), closed (the far end hung up the socket)."""
+
+    def __init__(self, config: StreamConfig, audio: CallerAudio, run_t0: float,
+                 clock: Callable[[], float], transcript: Transcript,
+                 report: Callable[[str, str], None]):
+        self.config = config
+        self._audio = audio
+        self._run_t0 = run_t0
+        self._clock = clock
+        self._transcript = transcript
+        self._report = report
+        self._stop = threading.Event()
+        self._sequence = 0
+        self.frames_sent = 0
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"sim-stream-{config.stream_sid[:10]}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @staticmethod
+    def timestamp() -> str:
+        return iso8601()
+
+    def _record(self, event: str, **fields: object) -> None:
+        self._transcript.record("stream", call=self.config.call_name,
+                                stream_sid=self.config.stream_sid, event=event, **fields)
+
+    def _next(self) -> str:
+        self._sequence += 1
+        return str(self._sequence)
+
+    def _run(self) -> None:
+        config = self.config
+        self._record("connecting", url=config.url)
+        try:
+            socket = connect(config.url, open_timeout=5, close_timeout=2,
+                             additional_headers={"X-Twilio-Signature": config.signature},
+                             user_agent_header="Twilio.TmeWs/1.0")
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            self._record("failed", reason=str(exc) or type(exc).__name__)
+            self._report("failed", str(exc) or type(exc).__name__)
+            return
+        try:
+            with socket:
+                self._converse(socket)
+        except ConnectionClosed as exc:
+            reason = f"closed by the far end (code {exc.rcvd.code if exc.rcvd else 'none'})"
+            self._record("closed-early", reason=reason, frames=self.frames_sent)
+            self._transcript.record("warning", call=config.call_name, code=31921,
+                                    reason=f"stream {config.stream_sid}: {reason}")
+            self._report("closed", reason)
+            return
+        except OSError as exc:
+            self._record("closed-early", reason=str(exc), frames=self.frames_sent)
+            self._report("closed", str(exc))
+            return
+        self._record("stopped", frames=self.frames_sent)
+        self._report("stopped", "")
+
+    def _converse(self, socket: ClientConnection) -> None:
+        config = self.config
+        socket.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        socket.send(json.dumps({
+            "event": "start",
+            "sequenceNumber": self._next(),
+            "start": {
+                "accountSid": config.account_sid,
+                "streamSid": config.stream_sid,
+                "callSid": config.call_sid,
+                "tracks": list(config.tracks),
+                "customParameters": dict(config.parameters),
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": RATE, "channels": 1},
+            },
+            "streamSid": config.stream_sid,
+        }))
+        self._record("started", tracks=list(config.tracks),
+                     custom_parameters=dict(config.parameters))
+        self._report("started", "")
+        began = self._clock()
+        frame = 0
+        while not self._stop.wait(max(0.0, began + frame * FRAME_SECONDS - self._clock())):
+            lag = self._clock() - (began + frame * FRAME_SECONDS)
+            if lag > MAX_LAG:
+                frame += int(lag / FRAME_SECONDS)  # skipped frames: timestamps jump, as on loss
+            first_sample = round((began + frame * FRAME_SECONDS - self._run_t0) * RATE)
+            for track in config.tracks:
+                audio = self._audio.frame(first_sample) if track == "inbound" else SILENCE
+                socket.send(json.dumps({
+                    "event": "media",
+                    "sequenceNumber": self._next(),
+                    "media": {"track": track, "chunk": str(frame + 1),
+                              "timestamp": str(frame * 20),
+                              "payload": base64.b64encode(audio).decode("ascii")},
+                    "streamSid": config.stream_sid,
+                }))
+            self.frames_sent += 1
+            frame += 1
+            if frame % 25 == 0:
+                self._drain(socket)
+        socket.send(json.dumps({
+            "event": "stop",
+            "sequenceNumber": self._next(),
+            "streamSid": config.stream_sid,
+            "stop": {"accountSid": config.account_sid, "callSid": config.call_sid},
+        }))
+
+    @staticmethod
+    def _drain(socket: ClientConnection) -> None:
+        """Discard anything the server sent (a unidirectional stream ignores it)."""
+        while True:
+            try:
+                socket.recv(timeout=0)
+            except TimeoutError:
+                return

@@ -1,0 +1,176 @@
+"""Scenario files: the issue's format, and every way a file can be wrong (pure: no servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.sim import (
+    KeyPress,
+    ScenarioInvalid,
+    Speech,
+    TwilioFaults,
+    load_scenario,
+    scenario_from_dict,
+)
+
+ISSUE_EXAMPLE = """
+duration = 20.0            # seconds; the run ends by then
+[[call]]
+name = "alice"             # the label used in the output
+from = "+14155550101"
+to = "+14155550100"        # a number routed by the gateway's mappings
+at = 0.0                   # when the call comes in
+hangup_at = 12.0           # optional: the caller hangs up
+keys = [{ at = 3.0, digits = "99" }]     # key presses
+speech = [{ from = 4.0, to = 6.0 }]      # when this caller talks
+"""
+
+MAPPING = """
+[[app]]
+name = "support"
+account = "MA0000000000000001"
+numbers = ["+14155550100"]
+answer_url = "http://127.0.0.1:9/answer"
+auth_token_env = "SIM_TEST_UNSET_TOKEN"
+allowed_hosts = ["127.0.0.1"]
+"""
+
+
+def good(**call: Any) -> dict[str, Any]:
+    base = {"name": "alice", "from": "+14155550101", "to": "+14155550100"}
+    return {"duration": 5.0, "call": [{**base, **call}]}
+
+
+def problems(data: Any, **kw: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ScenarioInvalid) as caught:
+        scenario_from_dict(data, **kw)
+    return [(e.key, e.reason) for e in caught.value.errors]
+
+
+def test_the_issue_example_loads(tmp_path: Path) -> None:
+    path = tmp_path / "alice.toml"
+    path.write_text(ISSUE_EXAMPLE)
+    scenario = load_scenario(path)
+    assert scenario.duration == 20.0 and scenario.source == str(path)
+    (alice,) = scenario.calls
+    assert (alice.name, alice.from_, alice.to, alice.at, alice.hangup_at) == (
+        "alice", "+14155550101", "+14155550100", 0.0, 12.0)
+    assert alice.keys == (KeyPress(3.0, "99"),)
+    assert alice.speech == (Speech(4.0, 6.0),)
+    assert scenario.twilio == TwilioFaults()
+
+
+def test_the_twilio_fault_table_is_read() -> None:
+    data = {**good(), "twilio": {"duplicate_events": 0.25, "reorder_events": True, "seed": 7}}
+    assert scenario_from_dict(data).twilio == TwilioFaults(0.25, True, 7)
+
+
+def test_scenario_rejects_unknown_key() -> None:
+    assert problems({**good(), "durration": 3}) == [
+        ("durration", "unknown key (allowed: call, duration, twilio)")]
+    keys = [k for k, _ in problems(good(hangup=3.0))]
+    assert keys == ["call[0].hangup"]
+    keys = [k for k, _ in problems(good(keys=[{"at": 1.0, "digit": "1"}]))]
+    assert "call[0].keys[0].digit" in keys
+    keys = [k for k, _ in problems({**good(), "twilio": {"drop_events": 0.5}})]
+    assert keys == ["twilio.drop_events"]
+
+
+def test_every_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('duration = "long"\n[[call]]\nname = "a"\n')
+    with pytest.raises(ScenarioInvalid) as caught:
+        load_scenario(path)
+    errors = caught.value.errors
+    assert {e.file for e in errors} == {str(path)}
+    assert {e.key for e in errors} >= {"duration", "call[0].from", "call[0].to"}
+    assert str(path) in str(caught.value)
+
+
+def test_not_toml_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("duration = = 3")
+    with pytest.raises(ScenarioInvalid) as caught:
+        load_scenario(path)
+    assert "not valid TOML" in caught.value.errors[0].reason
+
+
+@pytest.mark.parametrize(("call", "key"), [
+    ({"at": "soon"}, "call[0].at"),
+    ({"at": True}, "call[0].at"),
+    ({"hangup_at": -1}, "call[0].hangup_at"),
+    ({"from": "4155550101"}, "call[0].from"),
+    ({"to": "+1 415 555 0100"}, "call[0].to"),
+    ({"name": "has space"}, "call[0].name"),
+    ({"keys": "12"}, "call[0].keys"),
+    ({"keys": [{"at": 1.0, "digits": "12x"}]}, "call[0].keys[0].digits"),
+    ({"speech": [{"from": 2.0}]}, "call[0].speech[0].to"),
+])
+def test_wrong_types_are_rejected_with_the_key(call: dict[str, Any], key: str) -> None:
+    assert key in [k for k, _ in problems(good(**call))]
+
+
+def test_hangup_before_the_call_comes_in_is_rejected() -> None:
+    assert problems(good(at=2.0, hangup_at=1.0)) == [
+        ("call[0].hangup_at", "1.0 is not after the call's at 2.0")]
+
+
+def test_times_out_of_order_are_rejected() -> None:
+    keys = [{"at": 2.0, "digits": "1"}, {"at": 1.0, "digits": "2"}]
+    assert problems(good(keys=keys)) == [
+        ("call[0].keys[1].at", "times out of order: 1.0 is not after 2.0")]
+    speech = [{"from": 1.0, "to": 3.0}, {"from": 2.0, "to": 4.0}]
+    (key, reason), = problems(good(speech=speech))
+    assert key == "call[0].speech[1].from" and "out of order" in reason
+    (key, _), = problems(good(speech=[{"from": 3.0, "to": 2.0}]))
+    assert key == "call[0].speech[0].to"
+
+
+def test_keys_after_hangup_or_before_arrival_are_rejected() -> None:
+    (key, _), = problems(good(at=1.0, keys=[{"at": 0.5, "digits": "1"}]))
+    assert key == "call[0].keys[0].at"
+    (key, _), = problems(good(hangup_at=2.0, keys=[{"at": 2.5, "digits": "1"}]))
+    assert key == "call[0].keys[0].at"
+
+
+def test_a_call_after_the_duration_is_rejected() -> None:
+    (key, _), = problems(good(at=9.0))
+    assert key == "call[0].at"
+
+
+def test_duplicate_names_are_rejected() -> None:
+    data = good()
+    data["call"].append(dict(data["call"][0]))
+    assert problems(data) == [("call[1].name", "duplicate name 'alice'")]
+
+
+def test_a_scenario_needs_calls_and_a_duration() -> None:
+    assert {k for k, _ in problems({})} == {"duration", "call"}
+
+
+def test_fault_values_are_checked() -> None:
+    data = {**good(), "twilio": {"duplicate_events": 2, "reorder_events": "yes", "seed": 1.5}}
+    assert {k for k, _ in problems(data)} == {"twilio.duplicate_events",
+                                              "twilio.reorder_events", "twilio.seed"}
+
+
+def test_a_call_to_an_unmapped_number_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "apps.toml").write_text(MAPPING)
+    data = good()
+    data["call"].append({"name": "bob", "from": "+14155550102", "to": "+14155550199"})
+    assert problems(data, mappings=tmp_path) == [
+        ("call[1].to", f"+14155550199 is not routed by the gateway's mappings ({tmp_path})")]
+
+
+def test_mapped_numbers_pass_the_routing_check(tmp_path: Path) -> None:
+    (tmp_path / "apps.toml").write_text(MAPPING)
+    assert scenario_from_dict(good(), mappings=tmp_path).calls[0].to == "+14155550100"
+
+
+def test_broken_mappings_are_reported_as_such(tmp_path: Path) -> None:
+    (tmp_path / "apps.toml").write_text("[[app]]\nname = 3\n")
+    keys = {k for k, _ in problems(good(), mappings=tmp_path)}
+    assert keys == {"mappings"}
