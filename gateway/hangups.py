@@ -35,7 +35,7 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
         log.warning("call %s: app %r is gone from the mappings: no hangup request", call_sid,
                     call.app)
         return "unknown"
-    params = hangup_params(twilio, answered_at=call.answered_at)
+    params = hangup_params(twilio, answered_at=call.answered_at, started_at=call.started_at)
     params.update({k: v for k, v in call.params.items() if k not in params})
     deliveries.enqueue_next(store, f"call:{call_sid}", {
         "url": app.hangup_url or app.answer_url,

@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import uuid
@@ -29,6 +30,29 @@ log = logging.getLogger("gateway.jobs")
 
 JOB_TTL = 7 * 24 * 3600.0
 DEFAULT_LEASE = 90.0
+HOST = socket.gethostname()
+
+
+def owner() -> str:
+    """Who holds a lease: this host and process."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def lease_lapsed(job: dict, now: float) -> bool:
+    """A lease lapses with time, or at once when its holder was a process of this host that no
+    longer exists (a worker killed mid-job: its restart need not wait out the lease)."""
+    if job.get("lease_until", 0) <= now:
+        return True
+    host, _, pid = str(job.get("owner", "")).rpartition(":")
+    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def queue_for(store_url: str):
@@ -70,7 +94,7 @@ def schedule(kind: str, args: dict, *, delay: float = 0.0, job_id: str | None = 
     due = time.time() + max(0.0, delay)
 
     def merge(current: dict | None) -> dict:
-        if current and current.get("lease_until", 0) > time.time():
+        if current and not lease_lapsed(current, time.time()):
             # Running now: book it again, so it runs once more after this run ends.
             return {**current, "due_at": due}
         if current:  # booked, not running: run it no later than either due time
@@ -93,9 +117,9 @@ def claim(store, job_id: str, lease: float = DEFAULT_LEASE) -> dict | None:
 
     def take(current: dict | None) -> dict | None:
         won.clear()
-        if current is None or current.get("lease_until", 0) > now or current["due_at"] > now + 1:
+        if current is None or not lease_lapsed(current, now) or current["due_at"] > now + 1:
             return current
-        taken = {**current, "lease_until": now + lease}
+        taken = {**current, "lease_until": now + lease, "owner": owner()}
         won.append(taken)
         return taken
 
@@ -151,7 +175,7 @@ def sweep(store=None) -> int:
     store = store or _runtime().store
     now, queued = time.time(), 0
     for key, job in store.scan("job:"):
-        if job.get("due_at", 0) <= now and job.get("lease_until", 0) <= now:
+        if job.get("due_at", 0) <= now and lease_lapsed(job, now):
             run_job(key[len("job:"):])
             queued += 1
     return queued
@@ -176,8 +200,11 @@ def sweep_on_start() -> None:
 
 def run_worker(workers: int = 8) -> None:
     """Run the huey consumer in this process (threads)."""
+    # Idle workers poll the embedded (SQLite) queue; huey's default backoff lets them sleep up
+    # to 10 s, which would delay callbacks by as much. Redis mode blocks on the queue instead.
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
-                                    check_worker_health=True, scheduler_interval=0.2)
+                                    check_worker_health=True, scheduler_interval=0.2,
+                                    initial_delay=0.02, backoff=1.2, max_delay=0.25)
     consumer.run()
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .app_side.client import AppClient, AppRequestError
-from .app_side.params import call_params, call_uuid
+from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_uuid
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
@@ -103,9 +103,10 @@ class CallRunner:
         app = self.mappings.app_for_number(twilio.get("To") or twilio.get("Called") or "")
         if app is None:
             raise UnmappedNumber(call_sid, None, f"number {twilio.get('To')!r} is not mapped")
-        params = call_params(twilio)
+        params = call_params(twilio, event=EVENT_START_APP)
         call = CallRecord(call_sid=call_sid, app=app.name, call_uuid=call_uuid(call_sid),
-                          params={k: v for k, v in params.items() if k != "CallStatus"})
+                          params={k: v for k, v in params.items()
+                                  if k not in ("CallStatus", "Event")})
         if not self.calls.create(call):
             existing = self.calls.get(call_sid)
             call = existing or call
@@ -131,7 +132,7 @@ class CallRunner:
             return self.finish(call)
         element = document.elements[call.resume_at]
         if isinstance(element, Redirect):
-            params = {**call.params, "CallStatus": "in-progress"}
+            params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_with_fallback_free(call, app, element.url, element.method,
                                                     params, deadline)
             return self.run(call, app, fetched, start=0)
@@ -157,7 +158,8 @@ class CallRunner:
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
                                      first_in_call=not call.played, call_sid=call.call_sid)
         result: Translation = translate(fetched.document, context, start)
-        call.played = call.played or result.verbs > 0
+        if result.verbs and not call.played:
+            call.played, call.answered_at = True, time.time()  # Twilio answers to play
         keep = result.resume_at is not None
         call.document = fetched.text if keep else None
         call.document_url = fetched.url if keep else None
