@@ -182,8 +182,9 @@ class RestApi:
                                                    request_handler=QuietRequestHandler)
         self.port = self._server.server_port
         self.base_url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="sim-rest")
+        # A short poll interval: shutdown() waits up to one interval for the server loop.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="sim-rest")
 
     def start(self) -> None:
         self._thread.start()

@@ -54,9 +54,12 @@ class FakeGateway:
         def anything(path: str) -> Response:
             params = (request.form if request.method == "POST" else request.args).to_dict()
             signature = request.headers.get("X-Twilio-Signature", "")
+            # The URL exactly as requested: werkzeug's request.url re-decodes parts of the
+            # query (%7B -> {), which would break the signature of a GET.
+            url = request.host_url.rstrip("/") + request.environ.get("RAW_URI", request.path)
             received = Received(
-                "/" + path, request.method, request.url, params, dict(request.headers),
-                self._validator.validate(request.url,
+                "/" + path, request.method, url, params, dict(request.headers),
+                self._validator.validate(url,
                                          request.form if request.method == "POST" else {},
                                          signature))
             with self._lock:
@@ -72,7 +75,8 @@ class FakeGateway:
         self._server = make_server("127.0.0.1", 0, app, threaded=True,
                                    request_handler=QuietRequestHandler)
         self.base = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
         self._thread.start()
 
     def url(self, path: str) -> str:
