@@ -12,6 +12,7 @@ durable timer that ends the room), enterSound/exitSound URLs (a REST announcemen
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -61,7 +62,13 @@ class ConferenceEvents:
         }.get(name)
         if handler is None:
             return "not-needed"
-        return handler(event)
+        try:
+            return handler(event)
+        except Exception:
+            # Processing is idempotent: let the same event run again (spooled, or resent).
+            with contextlib.suppress(Exception):
+                self.members.forget_seen(conference_sid, dedupe, name)
+            raise
 
     def member_for(self, event: Mapping[str, str]) -> Member | None:
         label = event.get("ParticipantLabel", "")
@@ -95,15 +102,15 @@ class ConferenceEvents:
         kinds = ("enter",) if settings.get("callback_url") else ()
         transition = self.members.mark_joined(member.label, conference_sid,
                                               room.members[member.label], kinds)
-        if not transition.changed or transition.member is None:
+        if transition.member is None:
             return False
         joined = transition.member
-        self.send(joined, transition.numbered)
-        if settings.get("enter_sound", "").startswith("http"):
-            self.announce(conference_sid, joined, "enter")
+        self.send(joined, transition.numbered)  # again after a failure: same numbers
         if settings.get("time_limit", 0) > 0:
             self.start_time_limit(conference_sid, settings["time_limit"])
-        return True
+        if transition.changed and settings.get("enter_sound", "").startswith("http"):
+            self.announce(conference_sid, joined, "enter")
+        return transition.changed
 
     def participant_left(self, event: Mapping[str, str]) -> str:
         member = self.member_for(event)
@@ -115,15 +122,16 @@ class ConferenceEvents:
         hung_up = event.get("ReasonParticipantLeft") in PARTICIPANT_GONE or event.get(
             "ParticipantCallStatus") == "completed"
         kinds = ("exit",) if member.settings.get("callback_url") else ()
-        transition = self.members.mark_left(member.label, kinds)
-        if not transition.changed or transition.member is None:
-            return "already-left"
-        self.send(transition.member, transition.numbered,
-                  call_status="completed" if hung_up else "in-progress")
+        transition = self.members.mark_left(member.label, kinds,
+                                            "completed" if hung_up else "in-progress")
+        if transition.member is None:
+            return "unknown"
+        self.send(transition.member, transition.numbered)  # again after a failure: same numbers
         room = self.members.leave_room(conference_sid, member.label)
         if room is None or room.ended:
             return "left"
-        if room.present and member.settings.get("exit_sound", "").startswith("http"):
+        if (transition.changed and room.present
+                and member.settings.get("exit_sound", "").startswith("http")):
             self.announce(conference_sid, transition.member, "exit")
         if room.min_two and room.peak >= 2 and len(room.present) == 1:
             log.info("conference %s: one member left alone and stayAlone=false: ending it",
@@ -187,9 +195,17 @@ class ConferenceEvents:
         status = event.get("RecordingStatus", "")
         if not conference_sid:
             return "ignored"
-        if not self.members.first_seen(conference_sid, f"{event.get('RecordingSid')}:{status}",
-                                       "recording"):
+        seen = f"{event.get('RecordingSid')}:{status}"
+        if not self.members.first_seen(conference_sid, seen, "recording"):
             return "duplicate"
+        try:
+            return self._recorded(conference_sid, status, event)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.members.forget_seen(conference_sid, seen, "recording")
+            raise
+
+    def _recorded(self, conference_sid: str, status: str, event: Mapping[str, str]) -> str:
         recording = {k: event.get(k, "") for k in (
             "RecordingSid", "RecordingUrl", "RecordingStatus", "RecordingDuration",
             "RecordingStartTime", "RecordingChannels", "RecordingSource")}
@@ -216,10 +232,11 @@ class ConferenceEvents:
         return "recorded"
 
     # -- delivery ------------------------------------------------------------------------------
-    def send(self, member: Member, numbered, *, call_status: str = "in-progress") -> None:
+    def send(self, member: Member, numbered) -> None:
         settings = member.settings
         for number, kind in numbered:
-            params = member_callback(member, kind, call_status=call_status)
+            status = member.exit_status if kind == "exit" else "in-progress"
+            params = member_callback(member, kind, call_status=status)
             deliveries.enqueue(self.store, member_stream(member), number, {
                 "url": settings["callback_url"], "method": settings["callback_method"],
                 "app": member.app, "kind": kind, "params": params})

@@ -38,6 +38,8 @@ class Member:
     joined_at: float | None = None
     left_at: float | None = None
     callbacks: int = 0              # callbacks numbered so far (their order of delivery)
+    numbers: dict[str, int] = field(default_factory=dict)  # enter/exit -> its number
+    exit_status: str = "in-progress"  # CallStatus of the exit callback
 
     @classmethod
     def from_dict(cls, data: dict) -> Member:
@@ -68,7 +70,12 @@ class Room:
 
 @dataclass(frozen=True)
 class Transition:
-    """What one atomic change decided: the member after it, and the callbacks it numbered."""
+    """What one atomic change decided: the member after it, and the callbacks it numbered.
+
+    A change already applied (a repeated event, or one processed again after a failure) is not
+    applied twice, but still returns the numbers it gave enter/exit: sending them again is
+    harmless (an outbox keeps one request per number) and makes the processing retryable.
+    """
 
     member: Member | None
     numbered: tuple[tuple[int, str], ...] = ()   # (number, kind) of callbacks to send
@@ -98,8 +105,11 @@ class Members:
         data = self.store.get(member_key(label))
         return Member.from_dict(data) if data else None
 
-    def _transition(self, label: str, change) -> Transition:
-        """Apply change(Member) -> (Member, kinds) atomically; number the callbacks it names."""
+    def _transition(self, label: str, change, once: tuple[str, ...] = ()) -> Transition:
+        """Apply change(Member) -> (Member, kinds) | None atomically; number the callbacks.
+
+        `once`: kinds numbered at most once per member (enter, exit); when the change does not
+        apply, their existing numbers are returned, so the caller can send them again."""
         outcome: dict = {}
 
         def fn(current: dict | None) -> dict | None:
@@ -109,21 +119,25 @@ class Members:
             member = Member.from_dict(current)
             result = change(member)
             if result is None:
+                outcome["numbered"] = tuple(
+                    (member.numbers[k], k) for k in once if k in member.numbers)
                 return current
             member, kinds = result
             numbered = []
             for kind in kinds:
                 member.callbacks += 1
                 numbered.append((member.callbacks, kind))
+                if kind in once:
+                    member.numbers[kind] = member.callbacks
             outcome["numbered"] = tuple(numbered)
+            outcome["changed"] = True
             return asdict(member)
 
-        ttl = MEMBER_TTL
-        written = self.store.update(member_key(label), fn, ttl)
+        written = self.store.update(member_key(label), fn, MEMBER_TTL)
         if written is None:
             return Transition(None)
         return Transition(Member.from_dict(written), outcome.get("numbered", ()),
-                          "numbered" in outcome)
+                          outcome.get("changed", False))
 
     def mark_joined(self, label: str, conference_sid: str, member_id: int,
                     callback_kinds: tuple[str, ...]) -> Transition:
@@ -133,15 +147,16 @@ class Members:
             m.state, m.conference_sid, m.member_id = "joined", conference_sid, member_id
             m.joined_at = time.time()
             return m, callback_kinds
-        return self._transition(label, change)
+        return self._transition(label, change, once=("enter",))
 
-    def mark_left(self, label: str, callback_kinds: tuple[str, ...]) -> Transition:
+    def mark_left(self, label: str, callback_kinds: tuple[str, ...],
+                  exit_status: str = "in-progress") -> Transition:
         def change(m: Member):
             if m.state != "joined":
                 return None
-            m.state, m.left_at = "left", time.time()
+            m.state, m.left_at, m.exit_status = "left", time.time(), exit_status
             return m, callback_kinds
-        return self._transition(label, change)
+        return self._transition(label, change, once=("exit",))
 
     def number_callback(self, label: str, kind: str, *, only_if_joined: bool = True
                         ) -> Transition:
@@ -187,6 +202,7 @@ class Members:
         return self.update_room(conference_sid, change)
 
     def leave_room(self, conference_sid: str, label: str) -> Room | None:
+        """Count the member gone; returns the room (changed or not: leaving twice is fine)."""
         def change(room: Room) -> Room | None:
             if label not in room.present:
                 return None
@@ -217,3 +233,7 @@ class Members:
         """De-duplicate Twilio's events: True the first time (ConferenceSid, SequenceNumber)."""
         return self.store.put_if_absent(f"seen:{conference_sid}:{sequence}:{event}",
                                         {"at": time.time()}, ROOM_TTL)
+
+    def forget_seen(self, conference_sid: str, sequence: str, event: str) -> None:
+        """Processing failed: let the same event (spooled, or sent again) be processed."""
+        self.store.delete(f"seen:{conference_sid}:{sequence}:{event}")
