@@ -99,7 +99,7 @@ class StreamServer:
 
     def __init__(self, close_after: int | None = None):
         self.connections: list[list[dict[str, Any]]] = []
-        self.handshake_headers: list[dict[str, str]] = []
+        self.handshake_headers: list[Any] = []  # websockets Headers: case-insensitive
         self.close_after = close_after
         self._server = serve(self._handle, "127.0.0.1", 0)
         self.port = self._server.socket.getsockname()[1]
@@ -113,7 +113,7 @@ class StreamServer:
         messages: list[dict[str, Any]] = []
         self.connections.append(messages)
         assert connection.request is not None
-        self.handshake_headers.append(dict(connection.request.headers))
+        self.handshake_headers.append(connection.request.headers)
         for raw in connection:
             messages.append(json.loads(raw))
             if self.close_after is not None and len(messages) >= self.close_after:
