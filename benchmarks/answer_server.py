@@ -1,0 +1,80 @@
+"""A customer app that keeps connections alive: fixed answers over HTTP/1.1, on loopback.
+
+The tests' `CustomerApp` (werkzeug's development server) closes every connection after one
+response, so each request to it pays a TCP connect and a new server thread. A production app
+(gunicorn, nginx) keeps connections alive, and so does the gateway's AppClient; this server lets
+the voice benchmark measure that case too. It answers every POST or GET to a routed path with
+the configured body and counts requests per path; nothing else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive unless the client asks otherwise
+    server: AnswerServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._answer()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        path = self.path.split("?", 1)[0]
+        body = self.server.routes.get(path)
+        with self.server.lock:
+            self.server.counts[path] += 1
+        status = 200 if body is not None else 404
+        payload = body if body is not None else b"not found"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class AnswerServer(ThreadingHTTPServer):
+    """`with AnswerServer() as app: app.route("/answer", xml); app.url("/answer")`."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.routes: dict[str, bytes] = {}
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.port = self.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def route(self, path: str, body: str) -> None:
+        self.routes[path] = body.encode("utf-8")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.counts.clear()
+
+    def __enter__(self) -> AnswerServer:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"answer-server:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
