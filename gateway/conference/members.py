@@ -40,6 +40,7 @@ class Member:
     callbacks: int = 0              # callbacks numbered so far (their order of delivery)
     numbers: dict[str, int] = field(default_factory=dict)  # enter/exit -> its number
     exit_status: str = "in-progress"  # CallStatus of the exit callback
+    wait_twiml: str | None = None   # the translated waitSound, fetched once
 
     @classmethod
     def from_dict(cls, data: dict) -> Member:
@@ -157,6 +158,11 @@ class Members:
             m.state, m.left_at, m.exit_status = "left", time.time(), exit_status
             return m, callback_kinds
         return self._transition(label, change, once=("exit",))
+
+    def remember_wait_music(self, label: str, twiml: str) -> None:
+        def keep(current: dict | None) -> dict | None:
+            return {**current, "wait_twiml": twiml} if current else None
+        self.store.update(member_key(label), keep, MEMBER_TTL)
 
     def number_callback(self, label: str, kind: str, *, only_if_joined: bool = True
                         ) -> Transition:

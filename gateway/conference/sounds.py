@@ -3,7 +3,8 @@
 Twilio asks the gateway (waitUrl, or the URL of a REST announcement); the gateway requests the
 Plivo URL with POST and the call's parameters, as Plivo does, and translates its Play, Speak and
 Wait (other elements are ignored, as on Plivo). A wait document loops through a final Redirect.
-A sound that cannot be fetched is silence, and a log line says why.
+A sound that cannot be fetched is silence, and a log line says why. The wait document is fetched
+once per member (Plivo sets its hold music once); Twilio's loops replay the translation.
 """
 
 from __future__ import annotations
@@ -47,14 +48,20 @@ class ConferenceSounds:
         return translate_sounds(fetched.document, context, loop_url=loop_url).twiml
 
     def wait_music(self, twilio: Mapping[str, str], step: int | None) -> str:
+        """Fetched from the app once per member, as Plivo does; each loop replays it."""
         call_sid = twilio.get("CallSid", "")
         call, _ = self.runner.load(call_sid)
         label = f"{call_sid}-{step if step is not None else call.step}"
         member = self.members.get(label)
         if member is None or not member.settings.get("wait_sound"):
             return SILENCE
-        return self._sound(label, member.settings["wait_sound"],
-                           self.runner.urls.conference_wait(member.step))
+        if member.wait_twiml:
+            return member.wait_twiml
+        twiml = self._sound(label, member.settings["wait_sound"],
+                            self.runner.urls.conference_wait(member.step))
+        if twiml != SILENCE:
+            self.members.remember_wait_music(label, twiml)
+        return twiml
 
     def announcement(self, label: str, sound: str) -> str:
         member = self.members.get(label)
