@@ -1,0 +1,50 @@
+"""Configuration from the environment: a missing or invalid setting stops the start, named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings, SettingsError
+
+GOOD = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "secret-token",
+        "GATEWAY_PUBLIC_URL": "https://gw.example.com/",
+        "GATEWAY_MAPPINGS": str(Path(__file__).resolve().parents[2] / "mappings")}
+
+
+def test_defaults_and_secret_kept_out_of_repr():
+    settings = Settings.from_env(GOOD)
+    assert settings.public_url == "https://gw.example.com"
+    assert settings.store_url == "sqlite:///gateway.db" and settings.port == 8000
+    assert settings.twilio_api_base_url is None and settings.webhook_budget == 13.0
+    assert "secret-token" not in repr(settings)
+
+
+@pytest.mark.parametrize(("variable", "value", "reason"), [
+    ("TWILIO_ACCOUNT_SID", "", "is not set"),
+    ("TWILIO_ACCOUNT_SID", "ACxyz", "AC followed by 32 hex digits"),
+    ("TWILIO_AUTH_TOKEN", "", "is not set"),
+    ("GATEWAY_PUBLIC_URL", "gw.example.com", "absolute http(s) URL"),
+    ("GATEWAY_PUBLIC_URL", "https://gw.example.com/?x=1", "without query"),
+    ("GATEWAY_STORE_URL", "postgres://db/x", "sqlite:///PATH or redis://HOST:PORT/DB"),
+    ("PORT", "eighty", "not a TCP port number"),
+    ("PORT", "70000", "not a TCP port number"),
+    ("TWILIO_API_BASE_URL", "localhost:9000", "absolute http(s) URL"),
+    ("GATEWAY_WEBHOOK_BUDGET", "20", "between 0.5 and 14.5"),
+    ("GATEWAY_MAPPINGS", "/nonexistent/dir", "does not exist"),
+])
+def test_bad_setting_is_named(variable, value, reason):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**GOOD, variable: value})
+    assert info.value.variable == variable and reason in str(info.value)
+
+
+def test_serve_refuses_to_start_and_names_the_variable(tmp_path):
+    env = {k: v for k, v in GOOD.items() if k != "TWILIO_AUTH_TOKEN"}
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], env={
+        **env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "TWILIO_AUTH_TOKEN: is not set" in result.stderr
