@@ -133,13 +133,13 @@ class CallRunner:
         element = document.elements[call.resume_at]
         if isinstance(element, Redirect):
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
-            fetched = self.fetch_with_fallback_free(call, app, element.url, element.method,
+            fetched = self.fetch_or_fail(call, app, element.url, element.method,
                                                     params, deadline)
             return self.run(call, app, fetched, start=0)
         fetched = Fetched(document, call.document, call.document_url or "")
         return self.run(call, app, fetched, start=call.resume_at)
 
-    def fetch_with_fallback_free(self, call: CallRecord, app: PlivoApp, url: str, method: str,
+    def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                                  params: Mapping[str, str], deadline: float) -> Fetched:
         """Redirect and action documents: no fallback URL on Plivo, just the URL itself."""
         try:

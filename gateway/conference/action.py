@@ -57,7 +57,7 @@ class ConferenceExit:
         params = action_params(member, room.recording if room else None)
         method = member.settings.get("method", "POST")
         if member.settings.get("redirect", True):
-            fetched = self.runner.fetch_with_fallback_free(call, app, action, method, params,
+            fetched = self.runner.fetch_or_fail(call, app, action, method, params,
                                                            deadline)
             return self.runner.run(call, app, fetched, start=0)
         transition = self.members.number_callback(member.label, "action", only_if_joined=False)
