@@ -4,7 +4,7 @@ The tests' `CustomerApp` (werkzeug's development server) closes every connection
 response, so each request to it pays a TCP connect and a new server thread. A production app
 (gunicorn, nginx) keeps connections alive, and so does the gateway's AppClient; this server lets
 the voice benchmark measure that case too. It answers every POST or GET to a routed path with
-the configured body and counts requests per path; nothing else.
+the configured body and counts requests per path and connections accepted; nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive unless the client asks otherwise
+    # Headers and body go out in two writes; with Nagle on, the body would wait for the
+    # client's delayed ACK (40 ms on Linux) on every kept-alive request.
+    disable_nagle_algorithm = True
     server: AnswerServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -53,6 +61,7 @@ class AnswerServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.routes: dict[str, bytes] = {}
         self.counts: Counter[str] = Counter()
+        self.connections = 0  # TCP connections accepted: how well clients keep them alive
         self.lock = threading.Lock()
         self.port = self.server_address[1]
         self._thread: threading.Thread | None = None
@@ -66,6 +75,7 @@ class AnswerServer(ThreadingHTTPServer):
     def clear(self) -> None:
         with self.lock:
             self.counts.clear()
+            self.connections = 0
 
     def __enter__(self) -> AnswerServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},

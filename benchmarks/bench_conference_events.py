@@ -7,9 +7,11 @@ whose answer is `<Conference callbackUrl=...>` (10 rooms of 10), then sends the 
 would send (signed, to /twilio/conference/events): a participant-join and a participant-leave
 per member, each of which must produce one callback (ConferenceAction=enter / exit) at the app.
 
-- paced phase: the 200 events at a steady rate well below saturation (default 40/s), from one
-  connection: the latency from sending Twilio's event to the callback's arrival at the app
-  (p50, p99), i.e. what an app sees in normal operation;
+- quiet phase: 15 of the 100 members join and leave at 5 events/s, from one connection: the
+  latency from sending Twilio's event to the callback's arrival at the app (p50, p99) when the
+  gateway is mostly idle (where a polling queue shows its wait);
+- paced phase: the 200 events at a steady rate below saturation (default 40/s): the same
+  latency when the gateway is busy but keeping up;
 - burst phase: the 200 events (all joins, then all leaves) as fast as 16 concurrent senders go:
   events per second = events / (last callback's arrival - first event sent), the rate one
   gateway machine sustains end to end, with the latency under that load.
@@ -72,6 +74,7 @@ from tests.support.redis_server import RedisServer
 ACCOUNT = "MA0000000000000001"  # app_config's default account
 EVENTS = "/twilio/conference/events"
 ACTION = {"participant-join": "enter", "participant-leave": "exit"}
+PHASES = ("quiet", "paced", "burst")
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,8 @@ class Backend:
         self.logs = logs
         self.redis = redis
         self.validator = RequestValidator(AUTH_TOKEN)
-        self.phases: dict[str, list[dict]] = {"paced": [], "burst": []}
-        self.latencies: dict[str, list[float]] = {"paced": [], "burst": []}
+        self.phases: dict[str, list[dict]] = {kind: [] for kind in PHASES}
+        self.latencies: dict[str, list[float]] = {kind: [] for kind in PHASES}
         self.sequence: Counter = Counter()
 
     @classmethod
@@ -213,13 +216,15 @@ def create_members(backend: Backend, round_tag: int, members: int, rooms: int
 
 def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int, args) -> dict:
     participants = create_members(backend, round_tag, args.members, args.rooms)
+    if kind == "quiet":  # a few members come and go while the rest sit in the store
+        participants = participants[:args.quiet_members]
     shots = [backend.event_shot(p, "participant-join") for p in participants]
     shots += [backend.event_shot(p, "participant-leave") for p in participants]
     expected = {tuple(s.tag.split("|")) for s in shots}
     cpu_before = backend.cpu_seconds()
-    if kind == "paced":
-        sent = paced(backend.url, shots, rate=args.rate, time_limit=120,
-                     check=lambda status, body: status == 204)
+    if kind in ("quiet", "paced"):
+        sent = paced(backend.url, shots, rate=args.quiet_rate if kind == "quiet" else args.rate,
+                     time_limit=120, check=lambda status, body: status == 204)
     else:
         sent = closed_loop(backend.url, shots, concurrency=args.concurrency,
                            time_limit=120, check=lambda status, body: status == 204)
@@ -267,13 +272,18 @@ def check_callbacks(participants: list[Participant], arrived: dict, rooms: int) 
     return problems
 
 
+def latency_summary(backend: Backend, kind: str) -> dict:
+    ms = [1000 * s for s in backend.latencies[kind]]
+    return {"phases": backend.phases[kind], "callbacks": len(ms),
+            "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90),
+            "p99_ms": percentile(ms, 99), "max_ms": max(ms, default=0.0)}
+
+
 def summarize(backend: Backend) -> dict:
-    paced_ms = [1000 * s for s in backend.latencies["paced"]]
     burst_ms = [1000 * s for s in backend.latencies["burst"]]
     return {
-        "paced": {"phases": backend.phases["paced"], "callbacks": len(paced_ms),
-                  "p50_ms": percentile(paced_ms, 50), "p90_ms": percentile(paced_ms, 90),
-                  "p99_ms": percentile(paced_ms, 99), "max_ms": max(paced_ms, default=0.0)},
+        "quiet": latency_summary(backend, "quiet"),
+        "paced": latency_summary(backend, "paced"),
         "burst": {"phases": backend.phases["burst"], "callbacks": len(burst_ms),
                   "median_events_per_s": median([p["events_per_s"]
                                                  for p in backend.phases["burst"]]),
@@ -286,7 +296,7 @@ def summarize(backend: Backend) -> dict:
                       role: median([p["cpu_ms_per_event_by_role"].get(role, 0.0)
                                     for p in backend.phases["burst"]])
                       for role in backend.phases["burst"][0]["cpu_ms_per_event_by_role"]}},
-        "problems": [problem for kind in ("paced", "burst") for phase in backend.phases[kind]
+        "problems": [problem for kind in PHASES for phase in backend.phases[kind]
                      for problem in phase["problems"]],
     }
 
@@ -311,12 +321,12 @@ def compare(args, workdir: Path) -> dict:
                 backend.latencies["burst"].clear()
             for index in range(args.rounds):
                 order = backends if index % 2 == 0 else backends[::-1]
-                for kind in ("paced", "burst"):
+                for kind in PHASES:
                     for backend in order:
                         tag += 1
                         phase = run_phase(backend, callbacks, kind, tag, args)
                         app.clear()
-                        print(f"  round {index + 1} {kind:<5} {backend.name:<6} "
+                        print(f"  round {index + 1} {kind:<6} {backend.name:<6} "
                               f"{phase['events_per_s']:6.1f} events/s  callback p50 "
                               f"{phase['callback_p50_ms']:6.1f} ms  p99 "
                               f"{phase['callback_p99_ms']:7.1f} ms"
@@ -328,6 +338,7 @@ def compare(args, workdir: Path) -> dict:
     sqlite, redis_result = (summarize(b) for b in backends)
     return {"benchmark": "conference_events", "profile_top": profile, "rounds": args.rounds,
             "members": args.members, "rooms": args.rooms, "paced_rate": args.rate,
+            "quiet_rate": args.quiet_rate, "quiet_members": args.quiet_members,
             "concurrency": args.concurrency,
             "sqlite": sqlite, "redis": redis_result, "duplicate_callbacks": duplicates,
             "redis_over_sqlite_events_per_s": ratio(
@@ -379,14 +390,17 @@ def run_profiles(args, workdir: Path, apps: list[dict], redis: RedisServer,
 def report(result: dict) -> str:
     lines = [f"conference events -> callbacks: {result['members']} members in "
              f"{result['rooms']} rooms per phase, {result['rounds']} rounds, stores interleaved",
-             f"paced at {result['paced_rate']:g} events/s (latency, Twilio's event -> app's "
-             f"callback):",
-             f"  {'store':<7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-             f"{'callbacks':>10}"]
-    for name in ("sqlite", "redis"):
-        row = result[name]["paced"]
-        lines.append(f"  {name:<7} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} "
-                     f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['callbacks']:>10}")
+             "latency from Twilio's event to the app's callback:",
+             f"  {'phase':<28} {'store':<7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+             f"{'max ms':>8} {'callbacks':>10}"]
+    for kind, title in (("quiet", f"quiet: {result['quiet_members']} members, "
+                                  f"{result['quiet_rate']:g} ev/s"),
+                        ("paced", f"paced: {result['members']} members, "
+                                  f"{result['paced_rate']:g} ev/s")):
+        for name in ("sqlite", "redis"):
+            row = result[name][kind]
+            lines.append(f"  {title:<28} {name:<7} {row['p50_ms']:>8.1f} {row['p90_ms']:>8.1f} "
+                         f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['callbacks']:>10}")
     lines += [f"burst, {result['concurrency']} concurrent senders (sustained rate, end to end):",
               f"  {'store':<7} {'events/s':>9} {'webhook/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'CPU ms/event':>13} {'callbacks':>10}"]
@@ -410,11 +424,15 @@ def report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (each: a paced and a "
-                        "burst phase per store)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (each: a quiet, a paced "
+                        "and a burst phase per store)")
     parser.add_argument("--members", type=int, default=100, help="members per phase")
     parser.add_argument("--rooms", type=int, default=10, help="rooms they are spread over")
     parser.add_argument("--rate", type=float, default=40.0, help="events/s of the paced phase")
+    parser.add_argument("--quiet-rate", type=float, default=5.0,
+                        help="events/s of the quiet phase")
+    parser.add_argument("--quiet-members", type=int, default=15,
+                        help="members that join and leave in the quiet phase")
     parser.add_argument("--concurrency", type=int, default=16, help="senders in the burst")
     parser.add_argument("--drain-timeout", type=float, default=90.0,
                         help="longest wait for a phase's callbacks (s)")

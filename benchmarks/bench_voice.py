@@ -134,7 +134,8 @@ def compare(args, workdir: Path) -> dict:
                     app.clear()
                     print(f"  round {index + 1} {target.name:<8} {outcome.throughput:7.1f} req/s"
                           f"  ({outcome.ok} ok, {outcome.errors} errors)", flush=True)
-            profile = run_profile(args, gateway, workdir, validator) if args.profile else None
+            profile = (run_profile(args, gateway, app.url("/answer"), workdir, validator)
+                       if args.profile else None)
     gw, px = (t.summary() for t in targets)
     pair_ratios = [ratio(g["rps"], p["rps"]) for g, p in zip(targets[0].rounds,
                                                               targets[1].rounds, strict=True)]
@@ -153,27 +154,76 @@ def compare(args, workdir: Path) -> dict:
     return result
 
 
-def run_profile(args, gateway: GatewayServer, workdir: Path, validator) -> str:
-    """Serve a round from a gateway with profiled workers; the top functions by own time and by
-    cumulative time, over every worker and thread."""
-    profile_dir = workdir / "profile"
-    server = profiled_gateway(gateway, profile_dir)
-    with server:
-        target = Target("gateway-profiled", server.url, server.process.pid, gateway_answered)
-        target.run(args.warmup, concurrency=args.concurrency, seconds=args.seconds,
-                   validator=validator, keep=False)
-        target.run(args.requests, concurrency=args.concurrency, seconds=args.seconds,
-                   validator=validator)
-    files = sorted(str(p) for p in profile_dir.glob("worker-*.prof"))
-    if not files:
-        return "no profile written (workers did not exit cleanly)"
+# Where a request's CPU goes: (label, file path suffix, function name). Cumulative CPU time of
+# every entry that matches; rows nest by indentation only (a part may call another).
+PROFILE_PARTS = (
+    ("whole request (Flask app)", "flask/app.py", "wsgi_app"),
+    ("Twilio signature check", "gateway/twilio_side/webhooks.py", "require_twilio_signature"),
+    ("fetch: AppClient.request", "gateway/app_side/client.py", "request"),
+    ("  host allow-list check", "gateway/app_side/hosts.py", "check_url"),
+    ("  Plivo V2 + V3 signatures", "gateway/app_side/signing.py", "signature_headers"),
+    ("  requests: prepare_request", "requests/sessions.py", "prepare_request"),
+    ("  requests: Session.send", "requests/sessions.py", "send"),
+    ("  tenacity retry wrapper (own + callees)", "tenacity/__init__.py", "iter"),
+    ("fetch: proxy's Session.post", "requests/sessions.py", "post"),
+    ("parse Plivo XML", "gateway/plivoxml/parser.py", "parse_document"),
+    ("  model.snake_case (regex per attribute)", "gateway/plivoxml/model.py", "snake_case"),
+    ("translate to TwiML", "gateway/translate/__init__.py", "translate"),
+    ("call record: create", "gateway/calls.py", "create"),
+    ("call record: save", "gateway/calls.py", "save"),
+    ("the member the room expects", "gateway/runtime.py", "expect_member"),
+    ("dataclasses.asdict (all callers)", "dataclasses.py", "asdict"),
+    ("SQLite statements", "~", "<method 'execute' of 'sqlite3.Connection' objects>"),
+)
+
+
+def breakdown(files: list[str], requests: int) -> list[tuple[str, float, float]]:
+    """(label, profiled CPU ms per request, share of the whole request) per PROFILE_PARTS."""
+    stats = pstats.Stats(*files).stats  # type: ignore[attr-defined]
+    totals = []
+    for label, path, function in PROFILE_PARTS:
+        seconds = sum(entry[3] for (file, _line, name), entry in stats.items()
+                      if name == function and file.endswith(path))
+        totals.append((label, seconds))
+    whole = totals[0][1] or 1.0
+    return [(label, 1000 * seconds / max(1, requests), seconds / whole)
+            for label, seconds in totals if seconds]
+
+
+def run_profile(args, gateway: GatewayServer, answer_url: str, workdir: Path,
+                validator) -> str:
+    """One round against the gateway, then one against the proxy, each with every worker under
+    cProfile on the threads' CPU clock; where each request's CPU goes, and the top functions."""
     out = io.StringIO()
-    stats = pstats.Stats(*files, stream=out)
-    stats.strip_dirs()
-    out.write(f"profile of {target.rounds[0]['ok']} requests + {args.warmup} warm-up, "
-              f"{len(files)} workers\n")
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(40)
+    servers = (("gateway", profiled_gateway(gateway, workdir / "profile-gateway"),
+                gateway_answered, workdir / "profile-gateway"),
+               ("proxy", proxy_server(workdir / "proxy-profiled", answer_url,
+                                      profile_dir=workdir / "profile-proxy"),
+                proxy_answered, workdir / "profile-proxy"))
+    tables = {}
+    for name, server, check, profile_dir in servers:
+        with server:
+            target = Target(name, server.url, server.process.pid, check)
+            target.run(args.warmup, concurrency=args.concurrency, seconds=args.seconds,
+                       validator=validator, keep=False)
+            target.run(args.requests, concurrency=args.concurrency, seconds=args.seconds,
+                       validator=validator)
+        files = sorted(str(p) for p in profile_dir.glob("worker-*.prof"))
+        if not files:
+            out.write(f"{name}: no profile written (workers did not exit cleanly)\n")
+            continue
+        served = target.rounds[0]["ok"] + args.warmup
+        tables[name] = (served, breakdown(files, served))
+        if name == "gateway":
+            stats = pstats.Stats(*files, stream=out)
+            stats.strip_dirs()
+            out.write(f"--- gateway: top functions over {served} requests, CPU clock\n")
+            stats.sort_stats("tottime").print_stats(20)
+    out.write("--- where a request's CPU goes (cProfile inflates every figure; compare shares)\n")
+    for name, (served, rows) in tables.items():
+        out.write(f"{name} ({served} requests):\n")
+        for label, ms, share in rows:
+            out.write(f"  {label:<44} {ms:7.2f} ms/request (profiled) {share:6.1%}\n")
     return out.getvalue()
 
 

@@ -4,7 +4,8 @@
   app CPU on gateway requests only, which would tilt a comparison with the unsigned proxy).
 - `GunicornServer`: any WSGI app under gunicorn with the gateway's own settings (`GUNICORN_FLAGS`
   mirrors `gateway serve`), output to a log file, stopped by process group.
-- `proxy_server()`: the baseline proxy of `proxy_app.py` under those settings.
+- `proxy_server()`: the baseline proxy of `proxy_app.py` under those settings (optionally
+  profiled).
 - `profiled_gateway()`: the gateway's web app under the same settings plus a cProfile hook in
   every worker (`gunicorn_profile.py`), for finding where a request's time goes.
 """
@@ -87,9 +88,19 @@ class GunicornServer:
         self.stop()
 
 
-def proxy_server(workdir: Path, answer_url: str) -> GunicornServer:
-    return GunicornServer(workdir, "benchmarks.proxy_app:create_app()", name="proxy",
-                          env={**os.environ, "PROXY_ANSWER_URL": answer_url})
+PROFILE_CONFIG = str(REPO / "benchmarks" / "gunicorn_profile.py")
+
+
+def proxy_server(workdir: Path, answer_url: str, *, profile_dir: Path | None = None
+                 ) -> GunicornServer:
+    """The baseline proxy; with `profile_dir`, its workers are profiled like the gateway's."""
+    env = {**os.environ, "PROXY_ANSWER_URL": answer_url}
+    extra: tuple[str, ...] = ()
+    if profile_dir is not None:
+        env["BENCH_PROFILE_DIR"] = str(profile_dir)
+        extra = ("-c", PROFILE_CONFIG)
+    return GunicornServer(workdir, "benchmarks.proxy_app:create_app()", env=env, extra=extra,
+                          name="proxy-profiled" if profile_dir else "proxy")
 
 
 def profiled_gateway(gateway: GatewayServer, profile_dir: Path) -> GunicornServer:
@@ -99,5 +110,5 @@ def profiled_gateway(gateway: GatewayServer, profile_dir: Path) -> GunicornServe
     env = {**gateway.env, "BENCH_PROFILE_DIR": str(profile_dir), "PORT": str(port),
            "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     return GunicornServer(gateway.workdir, "gateway.app:create_app()", env=env, port=port,
-                          extra=("-c", str(REPO / "benchmarks" / "gunicorn_profile.py")),
+                          extra=("-c", PROFILE_CONFIG),
                           name="gateway-profiled")
