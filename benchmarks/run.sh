@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark of the gateway, one after the other, then print the summary table.
 #
-#   benchmarks/run.sh              # the full run (about 4 minutes on a 2-core machine)
+#   benchmarks/run.sh              # the full run (just under 5 minutes on a 2-core machine)
 #   benchmarks/run.sh --quick      # fewer rounds: a smoke run of everything (about 1.5 minutes)
 #   benchmarks/run.sh --profile    # the full run, plus cProfile reports of the gateway's workers
 #
@@ -40,9 +40,11 @@ fi
 step() {  # step NAME COMMAND...: run it, keep its output, note the load around it
     local name=$1; shift
     echo "== $name: $*" >&2
+    local began=$SECONDS
     cut -d' ' -f1-3 /proc/loadavg > "$OUT/$name.load-before"
     "$@" 2>&1 | tee "$OUT/$name.log" >&2
     cut -d' ' -f1-3 /proc/loadavg > "$OUT/$name.load-after"
+    echo $(( SECONDS - began )) > "$OUT/$name.seconds"
 }
 
 started=$(date +%s)

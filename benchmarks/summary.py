@@ -90,14 +90,20 @@ def machine(directory: Path) -> list[str]:
         pass
     lines = [f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
              f"{platform.system()} {platform.release()}"]
-    loads = []
+    loads, durations = [], []
     for name in ("translate", "voice", "voice-keepalive", "conference"):
         before, after = directory / f"{name}.load-before", directory / f"{name}.load-after"
         if before.exists() and after.exists():
             loads.append(f"{name} {before.read_text().split()[0]} -> "
                          f"{after.read_text().split()[0]}")
+        seconds = directory / f"{name}.seconds"
+        if seconds.exists():
+            durations.append(f"{name} {seconds.read_text().strip()} s")
     if loads:
-        lines.append("load average (1 min) before -> after: " + ", ".join(loads))
+        lines.append("load average (1 min) before -> after: " + ", ".join(loads)
+                     + " (the benchmarks' own threads count too)")
+    if durations:
+        lines.append("durations: " + ", ".join(durations))
     return lines
 
 
