@@ -21,34 +21,28 @@ class TwilioRest:
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
 
+    @staticmethod
+    def _unless_gone(request) -> bool:
+        """Run a REST update; False when the resource is gone (404): the room or call ended."""
+        try:
+            request()
+            return True
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
     def end_conference(self, conference_sid: str) -> bool:
         """Status=completed: everyone leaves. False if the room had already ended."""
-        try:
-            self.client.conferences(conference_sid).update(status="completed")
-            return True
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return False
-            raise
+        return self._unless_gone(
+            lambda: self.client.conferences(conference_sid).update(status="completed"))
 
     def announce(self, conference_sid: str, url: str) -> bool:
-        try:
-            self.client.conferences(conference_sid).update(announce_url=url,
-                                                          announce_method="POST")
-            return True
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return False
-            raise
+        return self._unless_gone(lambda: self.client.conferences(conference_sid).update(
+            announce_url=url, announce_method="POST"))
 
     def hang_up(self, call_sid: str) -> bool:
-        try:
-            self.client.calls(call_sid).update(status="completed")
-            return True
-        except TwilioRestException as exc:
-            if exc.status == 404:
-                return False
-            raise
+        return self._unless_gone(lambda: self.client.calls(call_sid).update(status="completed"))
 
     def conference_sid_for(self, friendly_name: str) -> str | None:
         """The in-progress room with this FriendlyName, if any."""
