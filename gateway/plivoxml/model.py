@@ -7,6 +7,7 @@ parser builds them; nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,7 @@ Body = Literal["none", "text", "url", "ssml"]
 Status = Literal["native", "translated", "emulated", "ignored", "unsupported", "not-yet"]
 
 
+@functools.cache
 def snake_case(name: str) -> str:
     """`startConferenceOnEnter` -> `start_conference_on_enter`, `relayDTMF` -> `relay_dtmf`."""
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
@@ -59,13 +61,18 @@ class Element:
     def build(cls, *, line: int, values: Mapping[str, object], body: object,
               children: tuple[Element, ...]) -> Element:
         """Make the element from checked attribute values (Plivo names), its body and children."""
-        kwargs = {cls.field_for(k): v for k, v in values.items()}
-        names = {f.name for f in fields(cls)}
-        if "body" in names:
+        kwargs = {snake_case(k): v for k, v in values.items()}
+        takes = _takes(cls)
+        if "body" in takes:
             kwargs["body"] = body
-        if "children" in names:
+        if "children" in takes:
             kwargs["children"] = children
         return cls(line=line, **kwargs)
+
+
+@functools.cache
+def _takes(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ line, element, attribute and reason.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -78,20 +79,15 @@ class _Walker:
 
     def supported(self, node: etree._Element, cls: type[Element], depth: int) -> Element:
         tag, line = cls.TAG, node.sourceline
-        texts = dict(DEFAULTS.get(tag, {}))
-        for name, value in node.attrib.items():
-            if name in cls.ATTRIBUTES:
-                texts[name] = value
-            else:
+        values = dict(default_values(cls))
+        for name, text in node.attrib.items():
+            attribute_type = cls.ATTRIBUTES.get(name)
+            if attribute_type is None:
                 self.notes.append(Note(tag, "ignored", "unknown attribute, ignored as Plivo "
                                        "ignores it", line=line, attribute=str(name)))
-        values: dict[str, object] = {}
-        for name, attribute_type in cls.ATTRIBUTES.items():
-            if name not in texts:
-                values[name] = None
                 continue
             try:
-                values[name] = attribute_type.parse(texts[name])
+                values[name] = attribute_type.parse(text)
             except ValueError as exc:
                 raise PlivoXMLError(str(exc), line=line, element=tag, attribute=name) from None
         children: tuple[Element, ...] = ()
@@ -143,6 +139,15 @@ class _Walker:
             if child.tail:
                 parts.append(child.tail)
         return tuple(parts)
+
+
+@functools.cache
+def default_values(cls: type[Element]) -> dict[str, object]:
+    """Plivo's defaults for an element, checked once through the same types as written values;
+    None for attributes without a default. (Values are immutable, so sharing them is safe.)"""
+    defaults = DEFAULTS.get(cls.TAG, {})
+    return {name: attribute_type.parse(defaults[name]) if name in defaults else None
+            for name, attribute_type in cls.ATTRIBUTES.items()}
 
 
 def _flatten(parts: tuple[str | Ssml, ...]):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..plivoxml import Document, Element, Note, UnsupportedElement
 from ..plivoxml.elements import Conference, Hangup, Play, Redirect, Speak, Wait
-from .builder import TwimlBuilder
+from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
 from .hangup import translate_hangup
@@ -76,7 +76,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
                              line=elements[index + 1].line)
             break
     return Translation(
-        twiml=builder.response.to_xml(xml_declaration=True),
+        twiml=render(builder.response),
         notes=tuple(builder.notes),
         resume_at=resume_at,
         handback=handback,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -9,6 +10,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from ..plivoxml.model import Note, Status
 from .context import TranslationContext
 from .outcome import ScheduledHangup
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
+def render(response: VoiceResponse) -> str:
+    """The same text as `response.to_xml()`, serialised straight to str: twilio's own method
+    encodes to UTF-8 bytes and decodes them back, which doubles the cost of a small document."""
+    return XML_DECLARATION + ET.tostring(response.xml(), encoding="unicode")
 
 
 @dataclass

@@ -11,11 +11,13 @@ state and reports it back to the app as Plivo would.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 PREFIX = "plivo"
 
 
+@functools.lru_cache(maxsize=4096)
 def twilio_room_name(account: str, room: str) -> str:
     """`plivo-<account>-<26 base32 chars of sha256(account, room)>`: at most 97 characters."""
     digest = hashlib.sha256(f"{account}\n{room}".encode()).digest()

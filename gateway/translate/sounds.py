@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..plivoxml import Document, Note
 from ..plivoxml.elements import Play, Speak, Wait
-from .builder import TwimlBuilder
+from .builder import TwimlBuilder, render
 from .context import TranslationContext
 from .play import translate_play
 from .speak import translate_speak
@@ -41,5 +41,4 @@ def translate_sounds(document: Document, context: TranslationContext, *,
     verbs = builder.verbs
     if loop_url and verbs:
         builder.response.redirect(loop_url, method="POST")
-    return SoundTranslation(builder.response.to_xml(xml_declaration=True), tuple(builder.notes),
-                            verbs)
+    return SoundTranslation(render(builder.response), tuple(builder.notes), verbs)
