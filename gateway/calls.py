@@ -9,7 +9,7 @@ continuation), plus the step counter that numbers the stretches of TwiML it was 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .state import Store
 
@@ -32,6 +32,11 @@ class CallRecord:
     resume_at: int | None = None
     ended: bool = False
 
+    def to_dict(self) -> dict:
+        # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,
+        # which cost more than the rest of the write).
+        return dict(self.__dict__)
+
     @classmethod
     def from_dict(cls, data: dict) -> CallRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
@@ -48,17 +53,13 @@ class Calls:
     def __init__(self, store: Store):
         self.store = store
 
-    def create(self, record: CallRecord) -> bool:
-        """False when Twilio already started this call (a repeated voice webhook)."""
-        return self.store.put_if_absent(_key(record.call_sid), asdict(record), CALL_TTL)
-
     def get(self, call_sid: str) -> CallRecord | None:
         data = self.store.get(_key(call_sid))
         return CallRecord.from_dict(data) if data else None
 
     def save(self, record: CallRecord) -> None:
         ttl = ENDED_CALL_TTL if record.ended else CALL_TTL
-        self.store.put(_key(record.call_sid), asdict(record), ttl)
+        self.store.put(_key(record.call_sid), record.to_dict(), ttl)
 
     def mark_ended(self, call_sid: str) -> CallRecord | None:
         """Atomically flag the call as ended; returns it only the first time (None after)."""

@@ -107,10 +107,6 @@ class CallRunner:
         call = CallRecord(call_sid=call_sid, app=app.name, call_uuid=call_uuid(call_sid),
                           params={k: v for k, v in params.items()
                                   if k not in ("CallStatus", "Event")})
-        if not self.calls.create(call):
-            existing = self.calls.get(call_sid)
-            call = existing or call
-            log.warning("call %s: the voice webhook came again; answering afresh", call_sid)
         fetched = self.fetch_with_fallback(call, app, app.answer_url, app.answer_method,
                                            params, deadline)
         return self.run(call, app, fetched, start=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from .app_side.client import AppClient
 from .calls import CallRecord, Calls
@@ -53,8 +53,8 @@ def build_runtime(settings: Settings) -> Runtime:
     members = Members(store)
 
     def expect_member(call: CallRecord, app: PlivoApp, conference: Conference) -> None:
-        settings_dict = {k: v for k, v in asdict(conference).items() if k not in ("line",
-                                                                                  "body")}
+        settings_dict = {f.name: getattr(conference, f.name) for f in fields(conference)
+                         if f.name not in ("line", "body")}
         members.expect(Member(
             label=f"{call.call_sid}-{call.step}", call_sid=call.call_sid, step=call.step,
             app=app.name, room=conference.room,

@@ -13,7 +13,7 @@ delivered in that order (an enter never after its exit) even when events arrive 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ..state import Store
 
@@ -42,6 +42,9 @@ class Member:
     exit_status: str = "in-progress"  # CallStatus of the exit callback
     wait_twiml: str | None = None   # the translated waitSound, fetched once
 
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)  # shallow: serialised at once (asdict deep-copies, slowly)
+
     @classmethod
     def from_dict(cls, data: dict) -> Member:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
@@ -63,6 +66,9 @@ class Room:
     ended: bool = False
     time_limit_at: float | None = None  # when the room's timeLimit ends it
     recording: dict | None = None    # Twilio's recording parameters, once known
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict) -> Room:
@@ -100,7 +106,7 @@ class Members:
     # -- members -------------------------------------------------------------------------------
     def expect(self, member: Member) -> None:
         """The gateway just handed Twilio this Conference: the member is pending."""
-        self.store.put(member_key(member.label), asdict(member), MEMBER_TTL)
+        self.store.put(member_key(member.label), member.to_dict(), MEMBER_TTL)
 
     def get(self, label: str) -> Member | None:
         data = self.store.get(member_key(label))
@@ -132,7 +138,7 @@ class Members:
                     member.numbers[kind] = member.callbacks
             outcome["numbered"] = tuple(numbered)
             outcome["changed"] = True
-            return asdict(member)
+            return member.to_dict()
 
         written = self.store.update(member_key(label), fn, MEMBER_TTL)
         if written is None:
@@ -179,9 +185,9 @@ class Members:
         return Room.from_dict(data) if data else None
 
     def open_room(self, conference_sid: str, twilio_room: str, account: str, room: str) -> None:
-        self.store.put_if_absent(room_key(conference_sid), asdict(Room(
+        self.store.put_if_absent(room_key(conference_sid), Room(
             conference_sid=conference_sid, twilio_room=twilio_room, account=account,
-            room=room)), ROOM_TTL)
+            room=room).to_dict(), ROOM_TTL)
 
     def update_room(self, conference_sid: str, change) -> Room | None:
         """Apply change(Room) -> Room | None (None: no change) atomically; return the room."""
@@ -190,7 +196,7 @@ class Members:
                 return None
             room = Room.from_dict(current)
             changed = change(room)
-            return asdict(changed) if changed is not None else current
+            return changed.to_dict() if changed is not None else current
 
         written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
         return Room.from_dict(written) if written else None
