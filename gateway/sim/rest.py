@@ -159,6 +159,12 @@ def _url(form: Any, name: str) -> str | None:
 
 # --- the server -------------------------------------------------------------------------------
 
+# Werkzeug compiles each URL rule with `ast`; CPython 3.11 before 3.11.9 can fail with "AST
+# constructor recursion depth mismatch" when two threads do that at once (cpython gh-106905),
+# as when several simulators start in parallel. Building the apps one at a time avoids it.
+APP_CONSTRUCTION = threading.Lock()
+
+
 class QuietRequestHandler(WSGIRequestHandler):
     """No access log on stderr: every request is already in the transcript."""
 
@@ -177,7 +183,8 @@ class RestApi:
         self._loop = loop
         self._switchboard = switchboard
         self._transcript = transcript
-        self.app = self._create_app()
+        with APP_CONSTRUCTION:
+            self.app = self._create_app()
         self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True,
                                                    request_handler=QuietRequestHandler)
         self.port = self._server.server_port

@@ -21,7 +21,7 @@ from websockets.sync.server import ServerConnection, serve
 from werkzeug.serving import make_server
 
 from gateway.sim import Simulator, Transcript, scenario_from_dict
-from gateway.sim.rest import QuietRequestHandler
+from gateway.sim.rest import APP_CONSTRUCTION, QuietRequestHandler
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "sim-test-token-not-secret"
@@ -48,6 +48,16 @@ class FakeGateway:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._validator = RequestValidator(AUTH_TOKEN)
+        with APP_CONSTRUCTION:
+            app = self._create_app()
+        self._server = make_server("127.0.0.1", 0, app, threaded=True,
+                                   request_handler=QuietRequestHandler)
+        self.base = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+
+    def _create_app(self) -> Flask:
         app = Flask("fake-gateway")
 
         @app.route("/<path:path>", methods=["GET", "POST"])
@@ -72,12 +82,7 @@ class FakeGateway:
                 return Response(body, status=status, content_type=content_type)
             return Response(handler, content_type="text/xml")
 
-        self._server = make_server("127.0.0.1", 0, app, threaded=True,
-                                   request_handler=QuietRequestHandler)
-        self.base = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-        self._thread.start()
+        return app
 
     def url(self, path: str) -> str:
         return self.base + path

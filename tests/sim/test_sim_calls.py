@@ -8,14 +8,16 @@ import time
 from twilio.request_validator import RequestValidator
 
 from gateway.sim.errors import APPLICATION_ERROR_MESSAGE
+from tests.sim.runs import Run, concurrently, elapsed, scenario
 from tests.sim.support import AUTH_TOKEN, NUMBER, FakeGateway, Received, call, sent, simulate
 
 CA = re.compile(r"^CA[0-9a-f]{32}$")
 
 
-def test_voice_webhook_carries_twilios_inbound_parameters(gateway: FakeGateway) -> None:
+@concurrently
+def test_voice_webhook_carries_twilios_inbound_parameters(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Hangup/>")
-    simulate(gateway, [call("alice")])
+    yield scenario([call("alice")])
     (voice,) = gateway.requests_to("/twilio/voice")
     p = voice.params
     assert voice.method == "POST"
@@ -32,10 +34,11 @@ def test_voice_webhook_carries_twilios_inbound_parameters(gateway: FakeGateway) 
     assert voice.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
 
 
-def test_signature_verifies_with_request_validator(gateway: FakeGateway) -> None:
+@concurrently
+def test_signature_verifies_with_request_validator(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Redirect method="GET">/next?step=2&amp;x=a%20b</Redirect>')
     gateway.twiml("/next", "<Hangup/>")
-    simulate(gateway, [call("alice")])
+    yield scenario([call("alice")])
     voice, redirect, status = (gateway.requests_to(p)[0]
                                for p in ("/twilio/voice", "/next", "/twilio/status"))
     assert voice.signature_ok and redirect.signature_ok and status.signature_ok
@@ -46,16 +49,16 @@ def test_signature_verifies_with_request_validator(gateway: FakeGateway) -> None
     assert voice.headers["X-Twilio-Signature"] == expected
 
 
-def test_verbs_are_heard_in_order_then_the_call_completes(gateway: FakeGateway) -> None:
+@concurrently
+def test_verbs_are_heard_in_order_then_the_call_completes(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Say voice="woman">Hello</Say><Play>/a.mp3</Play>'
                   '<Play digits="12"/><Pause/>')
-    started = time.monotonic()
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     assert transcript.heard("alice") == [("say", "Hello"), ("play", gateway.url("/a.mp3")),
                                          ("play", "digits 12"), ("pause", "1s")]
     end = transcript.call_end("alice")
     assert end is not None and (end["status"], end["reason"]) == ("completed", "no more TwiML")
-    assert time.monotonic() - started < 4.5  # ended early: not at the scenario's duration
+    assert elapsed(transcript) < 4.5  # ended early: not at the scenario's duration
     assert transcript.ok
 
 
@@ -72,9 +75,10 @@ def test_verb_durations_follow_say_play_and_pause(gateway: FakeGateway) -> None:
         assert abs(gap - want) < 0.15, (gaps, expected)
 
 
-def test_status_callback_reports_the_end_of_the_call(gateway: FakeGateway) -> None:
+@concurrently
+def test_status_callback_reports_the_end_of_the_call(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Pause length="1"/>')
-    simulate(gateway, [call("alice")])
+    yield scenario([call("alice")])
     (status,) = gateway.requests_to("/twilio/status")
     p = status.params
     assert p["CallStatus"] == "completed"
@@ -85,37 +89,43 @@ def test_status_callback_reports_the_end_of_the_call(gateway: FakeGateway) -> No
     assert p["CallSid"] == gateway.requests_to("/twilio/voice")[0].params["CallSid"]
 
 
-def test_later_requests_say_the_call_is_in_progress(gateway: FakeGateway) -> None:
+@concurrently
+def test_later_requests_say_the_call_is_in_progress(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Say>Hi</Say><Redirect>/two</Redirect>")
     gateway.twiml("/two", "<Hangup/>")
-    simulate(gateway, [call("alice")])
+    yield scenario([call("alice")])
     assert gateway.requests_to("/two")[0].params["CallStatus"] == "in-progress"
 
 
-def test_reject_busy_ends_the_call_busy_and_unanswered(gateway: FakeGateway) -> None:
+@concurrently
+def test_reject_busy_ends_the_call_busy_and_unanswered(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Reject reason="busy"/><Say>never</Say>')
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     assert transcript.call_end("alice")["status"] == "busy"
     assert transcript.heard("alice") == []
     (status,) = gateway.requests_to("/twilio/status")
     assert (status.params["CallStatus"], status.params["CallDuration"]) == ("busy", "0")
 
 
-def test_reject_rejected_ends_no_answer(gateway: FakeGateway) -> None:
+@concurrently
+def test_reject_rejected_ends_no_answer(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Reject/>")
-    assert simulate(gateway, [call("alice")]).call_end("alice")["status"] == "no-answer"
+    transcript = yield scenario([call("alice")])
+    assert transcript.call_end("alice")["status"] == "no-answer"
 
 
-def test_redirect_fetches_the_next_document(gateway: FakeGateway) -> None:
+@concurrently
+def test_redirect_fetches_the_next_document(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Redirect>step2</Redirect><Say>unreachable</Say>")
     gateway.twiml("/twilio/step2", "<Say>Second</Say>")
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     assert transcript.heard("alice") == [("say", "Second")]
 
 
-def test_an_audio_answer_is_played(gateway: FakeGateway) -> None:
+@concurrently
+def test_an_audio_answer_is_played(gateway: FakeGateway) -> Run:
     gateway.routes["/twilio/voice"] = (b"ID3...", 200, "audio/mpeg")
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     assert transcript.heard("alice") == [("play", gateway.url("/twilio/voice"))]
     assert transcript.ok
 
@@ -129,32 +139,37 @@ def application_error(transcript, code: int) -> dict:  # type: ignore[no-untyped
     return error
 
 
-def test_invalid_twiml_is_an_application_error(gateway: FakeGateway) -> None:
+@concurrently
+def test_invalid_twiml_is_an_application_error(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Dial><Conference beep="maybe">r</Conference></Dial>')
-    error = application_error(simulate(gateway, [call("alice")]), 13235)
+    error = application_error((yield scenario([call("alice")])), 13235)
     assert "beep" in error["reason"] and error["kind"] == "voice"
 
 
-def test_not_xml_is_an_application_error(gateway: FakeGateway) -> None:
+@concurrently
+def test_not_xml_is_an_application_error(gateway: FakeGateway) -> Run:
     gateway.routes["/twilio/voice"] = ("<Response><Say>oops</Response>", 200, "text/xml")
-    application_error(simulate(gateway, [call("alice")]), 12100)
+    application_error((yield scenario([call("alice")])), 12100)
 
 
-def test_a_wrong_content_type_is_an_application_error(gateway: FakeGateway) -> None:
+@concurrently
+def test_a_wrong_content_type_is_an_application_error(gateway: FakeGateway) -> Run:
     gateway.routes["/twilio/voice"] = ('{"say": "hi"}', 200, "application/json")
-    application_error(simulate(gateway, [call("alice")]), 12300)
+    application_error((yield scenario([call("alice")])), 12300)
 
 
-def test_a_5xx_is_an_application_error(gateway: FakeGateway) -> None:
+@concurrently
+def test_a_5xx_is_an_application_error(gateway: FakeGateway) -> Run:
     gateway.routes["/twilio/voice"] = ("boom", 500, "text/plain")
-    error = application_error(simulate(gateway, [call("alice")]), 11200)
+    error = application_error((yield scenario([call("alice")])), 11200)
     assert "500" in error["reason"]
 
 
-def test_an_error_in_a_later_document_ends_the_call_there(gateway: FakeGateway) -> None:
+@concurrently
+def test_an_error_in_a_later_document_ends_the_call_there(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Say>First</Say><Redirect>/broken</Redirect>")
     gateway.routes["/broken"] = ("not found", 404, "text/plain")
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     assert transcript.heard("alice")[0] == ("say", "First")
     assert application_error(transcript, 11200)["kind"] == "redirect"
 
@@ -170,80 +185,87 @@ def test_gateway_down_is_reported_not_hung() -> None:
     assert transcript.call_end("alice")["status"] == "completed"
 
 
-def test_slow_gateway_times_out_as_an_application_error(gateway: FakeGateway) -> None:
+@concurrently
+def test_slow_gateway_times_out_as_an_application_error(gateway: FakeGateway) -> Run:
     def slow(_: Received) -> str:
         time.sleep(1.5)
         return "<Response><Say>late</Say></Response>"
     gateway.routes["/twilio/voice"] = slow
-    started = time.monotonic()
-    transcript = simulate(gateway, [call("alice")], webhook_timeout=0.5)
-    assert time.monotonic() - started < 4.0
+    transcript = yield scenario([call("alice")], webhook_timeout=0.5)
+    assert elapsed(transcript) < 4.0
     assert ("say", "late") not in transcript.heard("alice")
     application_error(transcript, 11205)
 
 
-def test_a_failing_status_callback_is_an_error(gateway: FakeGateway) -> None:
+@concurrently
+def test_a_failing_status_callback_is_an_error(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Hangup/>")
     gateway.routes["/twilio/status"] = ("no", 503, "text/plain")
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     (error,) = transcript.errors
     assert (error["code"], error["kind"]) == (15003, "status")
 
 
-def test_caller_hangup_interrupts_a_long_say(gateway: FakeGateway) -> None:
+@concurrently
+def test_caller_hangup_interrupts_a_long_say(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Say loop="0">Please hold</Say>')
-    started = time.monotonic()
-    transcript = simulate(gateway, [call("alice", hangup_at=0.8)])
-    assert time.monotonic() - started < 3.0
+    transcript = yield scenario([call("alice", hangup_at=0.8)])
+    assert elapsed(transcript) < 3.0
     end = transcript.call_end("alice")
     assert (end["status"], end["reason"], end["duration"]) == ("completed", "caller hung up", 1)
 
 
-def test_a_call_still_up_at_the_duration_is_hung_up(gateway: FakeGateway) -> None:
+@concurrently
+def test_a_call_still_up_at_the_duration_is_hung_up(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Pause length="30"/>')
-    transcript = simulate(gateway, [call("alice")], duration=1.0)
+    transcript = yield scenario([call("alice")], duration=1.0)
     assert transcript.call_end("alice")["reason"] == "scenario duration reached"
     assert transcript.events(type="run-end")[0]["reason"] == "scenario duration reached"
     assert len(gateway.requests_to("/twilio/status")) == 1
 
 
-def test_gather_sends_the_digits_pressed(gateway: FakeGateway) -> None:
+@concurrently
+def test_gather_sends_the_digits_pressed(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Gather numDigits="3" action="/digits"><Say>Your PIN'
                   "</Say></Gather><Say>No input</Say>")
     gateway.twiml("/digits", "<Hangup/>")
-    transcript = simulate(gateway, [call("alice", keys=[{"at": 0.2, "digits": "123"}])])
+    transcript = yield scenario([call("alice", keys=[{"at": 0.2, "digits": "123"}])])
     (request,) = gateway.requests_to("/digits")
     assert request.params["Digits"] == "123"
     assert ("say", "No input") not in transcript.heard("alice")
 
 
-def test_gather_without_input_goes_on_with_the_next_verb(gateway: FakeGateway) -> None:
+@concurrently
+def test_gather_without_input_goes_on_with_the_next_verb(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Gather timeout="1" action="/digits"/><Say>No input</Say>')
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     assert transcript.heard("alice") == [("say", "No input")]
     assert gateway.requests_to("/digits") == []
 
 
-def test_gather_stops_at_the_finish_key(gateway: FakeGateway) -> None:
+@concurrently
+def test_gather_stops_at_the_finish_key(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Gather action="/digits"/>')
     gateway.twiml("/digits", "<Hangup/>")
-    simulate(gateway, [call("alice", keys=[{"at": 0.2, "digits": "42#"}])])
+    yield scenario([call("alice", keys=[{"at": 0.2, "digits": "42#"}])])
     (request,) = gateway.requests_to("/digits")
     assert (request.params["Digits"], request.params["FinishedOnKey"]) == ("42", "#")
 
 
-def test_dial_to_a_number_rings_out_to_its_action(gateway: FakeGateway) -> None:
+@concurrently
+def test_dial_to_a_number_rings_out_to_its_action(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Dial timeout="1" action="/after">+14155550123</Dial>')
     gateway.twiml("/after", "<Hangup/>")
-    simulate(gateway, [call("alice")])
+    yield scenario([call("alice")])
     (after,) = gateway.requests_to("/after")
     assert after.params["DialCallStatus"] == "no-answer"
     assert CA.match(after.params["DialCallSid"])
 
 
-def test_sent_and_received_are_in_the_transcript(gateway: FakeGateway) -> None:
+@concurrently
+def test_sent_and_received_are_in_the_transcript(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", "<Hangup/>")
-    transcript = simulate(gateway, [call("alice")])
+    transcript = yield scenario([call("alice")])
     (voice,) = sent(transcript, "voice")
     assert voice["url"] == gateway.url("/twilio/voice") and voice["params"]["From"]
     (answer,) = transcript.events(type="received", kind="voice")

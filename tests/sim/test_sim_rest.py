@@ -11,13 +11,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from gateway.sim import Simulator, scenario_from_dict
+from tests.sim.runs import Run, Scenario, concurrently, scenario
 from tests.sim.support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     FakeGateway,
     Received,
     call,
-    simulate,
 )
 from tests.sim.test_sim_conference import BOB, of, room, sid_of
 
@@ -50,22 +50,24 @@ class Gateway:
         self.client = client_for(sim)
 
 
-def run_with(gateway: FakeGateway, acting: Gateway, calls: list[dict[str, Any]],
-             **kw: Any):  # type: ignore[no-untyped-def]
-    return simulate(gateway, calls, before=acting.attach, **kw)
+def run_with(acting: Gateway, calls: list[dict[str, Any]], **options: Any) -> Scenario:
+    """The scenario, with the acting gateway's client pointed at this run's simulator."""
+    return scenario(calls, before=acting.attach, **options)
 
 
-def two_in_a_room(**kw: Any) -> list[dict[str, Any]]:
-    return [call("alice", hangup_at=kw.get("alice", 1.5)),
-            call("bob", from_=BOB, at=0.2, hangup_at=kw.get("bob", 1.5))]
+def two_in_a_room(**hangups: float) -> list[dict[str, Any]]:
+    """Alice at 0, Bob at 0.4; both hang up at 2 s unless told otherwise."""
+    return [call("alice", hangup_at=hangups.get("alice", 2.0)),
+            call("bob", from_=BOB, at=0.4, hangup_at=hangups.get("bob", 2.0))]
 
 
-def test_rest_end_conference_with_twilio_client(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_end_conference_with_twilio_client(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", room(dial='action="/left"'))
     gateway.twiml("/left", "<Say>Meeting over</Say>")
     acting = Gateway(gateway, "conference-start", lambda client, p: client.conferences(
         p["ConferenceSid"]).update(status="completed"))
-    transcript = run_with(gateway, acting, two_in_a_room())
+    transcript = yield run_with(acting, two_in_a_room())
     assert acting.result.status == "completed"
     assert acting.result.reason_conference_ended == "conference-ended-via-api"
     (end,) = of(gateway, "conference-end")
@@ -79,7 +81,8 @@ def test_rest_end_conference_with_twilio_client(gateway: FakeGateway) -> None:
     assert rest["params"] == {"Status": "completed"} and rest["status"] == 200
 
 
-def test_rest_lists_and_fetches_conferences_and_participants(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_lists_and_fetches_conferences_and_participants(gateway: FakeGateway) -> Run:
     def inspect(client: Client, p: dict[str, str]) -> dict[str, Any]:
         live = client.conferences.list(friendly_name="room", status="in-progress")
         conference = client.conferences(p["ConferenceSid"]).fetch()
@@ -88,7 +91,7 @@ def test_rest_lists_and_fetches_conferences_and_participants(gateway: FakeGatewa
         return {"live": live, "conference": conference, "members": members, "bob": bob}
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "conference-start", inspect)
-    run_with(gateway, acting, two_in_a_room(alice=0.8, bob=0.8))
+    yield run_with(acting, two_in_a_room())
     found = acting.result
     assert [c.sid for c in found["live"]] == [found["conference"].sid]
     conference = found["conference"]
@@ -100,7 +103,8 @@ def test_rest_lists_and_fetches_conferences_and_participants(gateway: FakeGatewa
     assert found["bob"].conference_sid == conference.sid
 
 
-def test_rest_mute_and_unmute_emit_events(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_mute_and_unmute_emit_events(gateway: FakeGateway) -> Run:
     def mute(client: Client, p: dict[str, str]) -> Any:
         member = client.conferences(p["ConferenceSid"]).participants(sid_of(gateway, BOB))
         muted = member.update(muted=True)
@@ -108,7 +112,7 @@ def test_rest_mute_and_unmute_emit_events(gateway: FakeGateway) -> None:
         return muted
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "conference-start", mute)
-    run_with(gateway, acting, two_in_a_room(alice=0.8, bob=0.8))
+    yield run_with(acting, two_in_a_room())
     assert acting.result.muted is True
     (muted,) = of(gateway, "participant-mute")
     (unmuted,) = of(gateway, "participant-unmute")
@@ -116,14 +120,15 @@ def test_rest_mute_and_unmute_emit_events(gateway: FakeGateway) -> None:
     assert muted["CallSid"] == sid_of(gateway, BOB)
 
 
-def test_a_muted_participant_stops_speaking(gateway: FakeGateway) -> None:
+@concurrently
+def test_a_muted_participant_stops_speaking(gateway: FakeGateway) -> Run:
     def mute(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).participants(p["CallSid"]).update(muted=True)
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "participant-speech-start", mute)
-    calls = two_in_a_room(alice=1.2, bob=1.2)
-    calls[1]["speech"] = [{"from": 0.5, "to": 1.0}]
-    run_with(gateway, acting, calls)
+    calls = two_in_a_room(alice=2.6, bob=2.6)
+    calls[1]["speech"] = [{"from": 1.0, "to": 2.4}]
+    yield run_with(acting, calls)
     speech = [p["StatusCallbackEvent"] for p in of(gateway, "participant-speech-start")
               + of(gateway, "participant-speech-stop")]
     assert speech == ["participant-speech-start", "participant-speech-stop"]
@@ -132,27 +137,29 @@ def test_a_muted_participant_stops_speaking(gateway: FakeGateway) -> None:
     assert int(mute_event["SequenceNumber"]) < int(stop["SequenceNumber"])
 
 
-def test_rest_hold_plays_the_hold_url(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_hold_plays_the_hold_url(gateway: FakeGateway) -> Run:
     def hold(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).participants(sid_of(gateway, BOB)).update(
             hold=True, hold_url=gateway.url("/hold"), hold_method="POST")
     gateway.twiml("/twilio/voice", room())
     gateway.twiml("/hold", "<Say>On hold</Say>")
     acting = Gateway(gateway, "conference-start", hold)
-    transcript = run_with(gateway, acting, two_in_a_room(alice=0.8, bob=0.8))
+    transcript = yield run_with(acting, two_in_a_room(alice=3.0, bob=3.0))
     (held,) = of(gateway, "participant-hold")
     assert held["Hold"] == "true"
     assert ("wait", "say On hold") in transcript.heard("bob")
     assert gateway.requests_to("/hold")[0].method == "POST"
 
 
-def test_rest_kick_participant(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_kick_participant(gateway: FakeGateway) -> Run:
     def kick(client: Client, p: dict[str, str]) -> bool:
         return client.conferences(p["ConferenceSid"]).participants(sid_of(gateway, BOB)).delete()
     gateway.twiml("/twilio/voice", room(dial='action="/left"'))
     gateway.twiml("/left", "<Hangup/>")
     acting = Gateway(gateway, "conference-start", kick)
-    run_with(gateway, acting, two_in_a_room(alice=0.8, bob=1.5))
+    yield run_with(acting, two_in_a_room(alice=1.5, bob=2.0))
     assert acting.result is True
     bob = sid_of(gateway, BOB)
     (kicked,) = [p for p in of(gateway, "participant-leave") if p["CallSid"] == bob]
@@ -161,23 +168,25 @@ def test_rest_kick_participant(gateway: FakeGateway) -> None:
     assert left["DialCallStatus"] == "answered"
 
 
-def test_kicking_the_last_participant_ends_the_room(gateway: FakeGateway) -> None:
+@concurrently
+def test_kicking_the_last_participant_ends_the_room(gateway: FakeGateway) -> Run:
     def kick(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).participants(p["CallSid"]).delete()
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "participant-join", kick)
-    run_with(gateway, acting, [call("alice", hangup_at=0.8)])
+    yield run_with(acting, [call("alice", hangup_at=1.2)])
     (end,) = of(gateway, "conference-end")
     assert end["ReasonConferenceEnded"] == "last-participant-kicked"
 
 
-def test_rest_announce_to_the_conference(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_announce_to_the_conference(gateway: FakeGateway) -> Run:
     def announce(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).update(announce_url=gateway.url("/announce"))
     gateway.twiml("/twilio/voice", room())
     gateway.twiml("/announce", "<Say>Hello everyone</Say>")
     acting = Gateway(gateway, "conference-start", announce)
-    transcript = run_with(gateway, acting, two_in_a_room(alice=1.5, bob=1.5))
+    transcript = yield run_with(acting, two_in_a_room(alice=3.0, bob=3.0))
     for name in ("alice", "bob"):
         assert ("announcement", "say Hello everyone") in transcript.heard(name)
     (done,) = of(gateway, "announcement-end")
@@ -186,14 +195,15 @@ def test_rest_announce_to_the_conference(gateway: FakeGateway) -> None:
     assert gateway.requests_to("/announce")[0].method == "POST"
 
 
-def test_rest_announce_to_one_participant(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_announce_to_one_participant(gateway: FakeGateway) -> Run:
     def announce(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).participants(sid_of(gateway, BOB)).update(
             announce_url=gateway.url("/announce"))
     gateway.twiml("/twilio/voice", room())
     gateway.twiml("/announce", "<Play>/ding.mp3</Play>")
     acting = Gateway(gateway, "conference-start", announce)
-    transcript = run_with(gateway, acting, two_in_a_room(alice=1.5, bob=1.5),
+    transcript = yield run_with(acting, two_in_a_room(alice=3.0, bob=3.0),
                           play_seconds=0.2)
     assert ("announcement", f"play {gateway.url('/ding.mp3')}") in transcript.heard("bob")
     assert not [h for h in transcript.heard("alice") if h[0] == "announcement"]
@@ -201,66 +211,71 @@ def test_rest_announce_to_one_participant(gateway: FakeGateway) -> None:
     assert done["CallSid"] == sid_of(gateway, BOB)
 
 
-def test_a_failing_announcement_sends_announcement_fail(gateway: FakeGateway) -> None:
+@concurrently
+def test_a_failing_announcement_sends_announcement_fail(gateway: FakeGateway) -> Run:
     def announce(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).update(announce_url=gateway.url("/announce"))
     gateway.twiml("/twilio/voice", room())
     gateway.twiml("/announce", "<Dial>+14155550199</Dial>")
     acting = Gateway(gateway, "conference-start", announce)
-    transcript = run_with(gateway, acting, two_in_a_room(alice=1.0, bob=1.0))
+    transcript = yield run_with(acting, two_in_a_room(alice=1.6, bob=1.6))
     (failed,) = of(gateway, "announcement-fail")
     assert failed["ReasonAnnouncementFailed"]
     assert transcript.errors[0]["code"] == 13238
 
 
-def test_rest_modify_emits_participant_modify(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_modify_emits_participant_modify(gateway: FakeGateway) -> Run:
     def modify(client: Client, p: dict[str, str]) -> None:
         client.conferences(p["ConferenceSid"]).participants(p["CallSid"]).update(
             end_conference_on_exit=True)
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "participant-join", modify)
-    run_with(gateway, acting, two_in_a_room(alice=0.6, bob=1.5))
+    yield run_with(acting, two_in_a_room(alice=1.2, bob=2.0))
     (modified,) = of(gateway, "participant-modify")
     assert modified["EndConferenceOnExit"] == "true"
     (end,) = of(gateway, "conference-end")  # alice now ends the room when she leaves
     assert end["ReasonConferenceEnded"] == "participant-with-end-conference-on-exit-left"
 
 
-def test_rest_redirect_call_with_url(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_redirect_call_with_url(gateway: FakeGateway) -> Run:
     def redirect(client: Client, p: dict[str, str]) -> None:
         client.calls(p["CallSid"]).update(url=gateway.url("/next"), method="POST")
     gateway.twiml("/twilio/voice", room(dial='action="/left"'))
     gateway.twiml("/next", "<Say>Moved</Say>")
     acting = Gateway(gateway, "participant-join", redirect)
-    transcript = run_with(gateway, acting, [call("alice", hangup_at=1.5)])
+    transcript = yield run_with(acting, [call("alice", hangup_at=2.0)])
     assert transcript.heard("alice")[-1] == ("say", "Moved")
     (leave,) = of(gateway, "participant-leave")
     assert leave["ReasonParticipantLeft"] == "participant_updated_via_api"
     assert gateway.requests_to("/left") == []  # a redirect abandons the Dial and its action
 
 
-def test_rest_redirect_call_with_inline_twiml(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_redirect_call_with_inline_twiml(gateway: FakeGateway) -> Run:
     def redirect(client: Client, p: dict[str, str]) -> None:
         client.calls(p["CallSid"]).update(twiml="<Response><Say>Inline</Say></Response>")
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "participant-join", redirect)
-    transcript = run_with(gateway, acting, [call("alice", hangup_at=1.5)])
+    transcript = yield run_with(acting, [call("alice", hangup_at=2.0)])
     assert transcript.heard("alice")[-1] == ("say", "Inline")
 
 
-def test_rest_hangup_call(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_hangup_call(gateway: FakeGateway) -> Run:
     def hang_up(client: Client, p: dict[str, str]) -> Any:
         client.calls(p["CallSid"]).update(status="completed")
         return client.calls(p["CallSid"]).fetch()
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "participant-join", hang_up)
-    transcript = run_with(gateway, acting, [call("alice", hangup_at=2.0)])
+    transcript = yield run_with(acting, [call("alice", hangup_at=2.5)])
     fetched = acting.result
     assert (fetched.status, fetched.direction, fetched._from) == ("completed", "inbound",
                                                                   "+14155550101")
     end = transcript.call_end("alice")
     assert end["status"] == "completed" and "REST" in end["reason"]
-    assert end["t"] < 1.0
+    assert end["t"] < 2.0  # by the REST call, not the caller at 2.5 s
 
 
 def test_rest_errors_have_twilios_shape(gateway: FakeGateway) -> None:
@@ -288,7 +303,8 @@ def test_rest_errors_have_twilios_shape(gateway: FakeGateway) -> None:
         assert bad.status_code == 400 and bad.json()["code"] == 20422
 
 
-def test_rest_bad_parameters_on_calls_and_participants(gateway: FakeGateway) -> None:
+@concurrently
+def test_rest_bad_parameters_on_calls_and_participants(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", room())
     outcomes: dict[str, Any] = {}
 
@@ -305,7 +321,7 @@ def test_rest_bad_parameters_on_calls_and_participants(gateway: FakeGateway) -> 
                                               auth=auth)
         return ""
     gateway.routes["/events"] = probe
-    simulate(gateway, [call("alice", hangup_at=0.6)],
+    yield scenario([call("alice", hangup_at=1.0)],
              before=lambda sim: outcomes.update(base=sim.api_base_url))
     assert (outcomes["muted"].status_code, outcomes["muted"].json()["code"]) == (400, 20422)
     assert (outcomes["url"].status_code, outcomes["url"].json()["code"]) == (400, 21205)
@@ -315,7 +331,7 @@ def test_rest_bad_parameters_on_calls_and_participants(gateway: FakeGateway) -> 
 def test_rest_recording_fetch_and_media(gateway: FakeGateway) -> None:
     gateway.twiml("/twilio/voice", room(record="record-from-start",
                                         recordingStatusCallback="/rec"))
-    data = {"duration": 5.0, "call": two_in_a_room(alice=1.4, bob=1.4)}
+    data = {"duration": 5.0, "call": two_in_a_room(alice=1.8, bob=1.8)}
     with Simulator(gateway.base, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as sim:
         sim.run(scenario_from_dict(data))
         (done,) = (r.params for r in gateway.requests_to("/rec"))
@@ -334,10 +350,11 @@ def test_rest_recording_fetch_and_media(gateway: FakeGateway) -> None:
         assert requests.get(done["RecordingUrl"] + ".mp3").status_code == 401
 
 
-def test_every_rest_call_is_in_the_transcript(gateway: FakeGateway) -> None:
+@concurrently
+def test_every_rest_call_is_in_the_transcript(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", room())
     acting = Gateway(gateway, "participant-join", lambda client, p: client.conferences.list())
-    transcript = run_with(gateway, acting, [call("alice", hangup_at=0.5)])
+    transcript = yield run_with(acting, [call("alice", hangup_at=1.0)])
     (listed,) = transcript.events(type="rest")
     assert (listed["method"], listed["path"], listed["status"]) == (
         "GET", f"{ACCOUNT}/Conferences.json", 200)
