@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
@@ -48,6 +48,8 @@ class Request:
     kind: str
     call: str | None = None
     extra: dict[str, object] = field(default_factory=dict)  # more transcript fields
+    # I-Twilio-Idempotency-Token: the same on every delivery of one callback, retries included
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Webhooks:
         headers = {
             "X-Twilio-Signature": signature,
             "User-Agent": "TwilioProxy/1.1",
-            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+            "I-Twilio-Idempotency-Token": request.token,
             "Accept": "*/*",
         }
         return url, headers, body
@@ -207,9 +209,7 @@ class Deliveries:
         copies = [request]
         with self._lock:
             if faults and self._random.random() < self.duplicate_probability:
-                copies.append(Request(request.url, request.method, request.params,
-                                      request.kind, request.call,
-                                      {**request.extra, "duplicate": True}))
+                copies.append(replace(request, extra={**request.extra, "duplicate": True}))
             self._queues.setdefault(key, deque()).extend(copies)
             self._pending += len(copies)
             start = key not in self._busy

@@ -17,6 +17,9 @@ def test_duplicate_events_sends_conference_callbacks_twice(gateway: FakeGateway)
     transcript = yield scenario(BURST, twilio={"duplicate_events": 1.0, "seed": 1})
     counts = Counter(p["SequenceNumber"] for p in events(gateway))
     assert counts and set(counts.values()) == {2}
+    tokens = Counter(r.headers["I-Twilio-Idempotency-Token"]
+                     for r in gateway.requests_to("/events"))
+    assert set(tokens.values()) == {2}  # a duplicate looks like a retry of the same callback
     assert transcript.events(type="sent", kind="conference-event", duplicate=True)
     assert len(gateway.requests_to("/twilio/status")) == len(BURST)  # call status: once
 

@@ -174,3 +174,17 @@ def test_broken_mappings_are_reported_as_such(tmp_path: Path) -> None:
     (tmp_path / "apps.toml").write_text("[[app]]\nname = 3\n")
     keys = {k for k, _ in problems(good(), mappings=tmp_path)}
     assert keys == {"mappings"}
+
+
+SHIPPED = sorted((Path(__file__).parents[2] / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_scenarios_load_and_route_with_the_example_mappings(path: Path) -> None:
+    mappings = Path(__file__).parents[2] / "mappings" / "example.toml"
+    scenario = load_scenario(path, mappings=mappings)
+    assert scenario.calls and scenario.duration > max(c.at for c in scenario.calls)
+
+
+def test_there_are_shipped_scenarios() -> None:
+    assert len(SHIPPED) >= 3
