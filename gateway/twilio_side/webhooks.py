@@ -7,6 +7,7 @@ an event that cannot be processed is answered 200 and spooled if the store is do
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -35,11 +36,22 @@ def signed_url() -> str:
     return runtime().settings.public_url + request.path + (f"?{query}" if query else "")
 
 
+def twilio_signed(url: str, params, signature: str) -> bool:
+    """Twilio's RequestValidator, trying first the URL exactly as requested: it is what Twilio
+    signs, and validate() always computes two signatures (with and without the port)."""
+    validator = current_app.extensions.get("gateway.validator")
+    if validator is None:
+        validator = RequestValidator(runtime().settings.twilio_auth_token)
+        current_app.extensions["gateway.validator"] = validator
+    exact = validator.compute_signature(url, params)
+    return hmac.compare_digest(exact.encode(), signature.encode()) or validator.validate(
+        url, params, signature)
+
+
 @blueprint.before_request
 def require_twilio_signature():
     signature = request.headers.get("X-Twilio-Signature", "")
-    validator = RequestValidator(runtime().settings.twilio_auth_token)
-    if not signature or not validator.validate(signed_url(), request.form, signature):
+    if not signature or not twilio_signed(signed_url(), request.form, signature):
         log.warning("refused %s %s from %s: %s X-Twilio-Signature", request.method,
                     request.path, request.remote_addr, "wrong" if signature else "no")
         return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n",
