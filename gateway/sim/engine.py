@@ -27,6 +27,7 @@ from .scenario import CallSpec, Scenario
 from .streams import MediaStream, StreamConfig
 from .transcript import Transcript
 from .twiml import (
+    VOICE_VERBS,
     WAIT_VERBS,
     Conference,
     Dial,
@@ -240,15 +241,13 @@ class Switchboard:
         self._run_document(call, document)
 
     def _document_from(self, reply: Reply, url: str, *,
-                       allowed: frozenset[str] | None = None) -> Document:
+                       allowed: frozenset[str] = VOICE_VERBS) -> Document:
         if reply.is_audio:
             # An audio file where TwiML was expected is played as if by <Play>.
             return Document(url, (Play(url=url),), audio=True)
         if not reply.is_twiml:
             raise TwimlError(12300, f"Content-Type {reply.content_type or '(none)'!r} is neither "
                              "TwiML nor audio")
-        if allowed is None:
-            return parse_twiml(reply.body, url)
         return parse_twiml(reply.body, url, allowed=allowed)
 
     def _warn(self, call: Call | None, warning: TwimlWarning, url: str) -> None:

@@ -341,17 +341,15 @@ class RestApi:
                 value = _bool(form, field_name)
                 if value is not None:
                     changes[key] = value
-            for field_name, key in (("HoldUrl", "hold_url"), ("AnnounceUrl", "announce_url"),
-                                    ("WaitUrl", "wait_url")):
-                if field_name in form:
+            for field_name, key in (("HoldUrl", "hold_url"), ("WaitUrl", "wait_url")):
+                if field_name in form:  # "" is allowed: silence
                     changes[key] = "" if form[field_name] == "" else _url(form, field_name)
-            changes["hold_method"] = _method(form, "HoldMethod", "GET")
-            changes["announce_method"] = _method(form, "AnnounceMethod", "POST")
-            changes["wait_method"] = _method(form, "WaitMethod", "POST")
-            if "HoldMethod" not in form:
-                del changes["hold_method"]
-            if "WaitMethod" not in form:
-                del changes["wait_method"]
+            if form.get("AnnounceUrl"):
+                changes["announce_url"] = _url(form, "AnnounceUrl")
+                changes["announce_method"] = _method(form, "AnnounceMethod", "POST")
+            for field_name, key in (("HoldMethod", "hold_method"), ("WaitMethod", "wait_method")):
+                if field_name in form:
+                    changes[key] = _method(form, field_name, "POST")
             if "CallSidToCoach" in form:
                 changes["call_sid_to_coach"] = form["CallSidToCoach"]
 
@@ -421,6 +419,24 @@ class RestApi:
                     elif url is not None:
                         board.redirect_call(found, url=url, method=method)
                 return call_json(found)
+            return self._on_engine(work)
+
+        @app.post(f"{prefix}/Calls/<sid>/Streams/<stream>.json")
+        def stream(sid: str, stream: str) -> Any:
+            path = request.path
+            if request.form.get("Status") != "stopped":
+                raise ApiError(400, 20422, "Status must be stopped")
+
+            def work() -> dict[str, Any]:
+                found = self._call(sid, path)
+                media = next((m for m in found.streams.values()
+                              if stream in (m.config.stream_sid, m.config.name)), None)
+                if media is None:
+                    raise not_found(path)
+                media.stop()
+                return {"sid": media.config.stream_sid, "account_sid": found.account_sid,
+                        "call_sid": found.sid, "name": media.config.name, "status": "stopped",
+                        "date_updated": rfc2822(), "uri": path}
             return self._on_engine(work)
 
         @app.get(f"{prefix}/Recordings/<sid>.json")

@@ -218,8 +218,8 @@ class Deliveries:
         if start:
             self._webhooks.pool.submit(self._drain, key, faults and self.reorder)
 
-    def _drain(self, key: str, hold: bool) -> None:
-        if hold:
+    def _drain(self, key: str, reorder: bool) -> None:
+        if reorder:
             time.sleep(self.REORDER_HOLD)
         while True:
             with self._lock:
@@ -230,7 +230,7 @@ class Deliveries:
                     self._lock.notify_all()
                     return
                 index = 0
-                if self.reorder and len(waiting) > 1:
+                if reorder and len(waiting) > 1:
                     index = self._random.randrange(min(len(waiting), self.REORDER_WINDOW))
                 request = waiting[index]
                 del waiting[index]

@@ -6,10 +6,20 @@ import base64
 import re
 
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
+from gateway.sim import Simulator
 from tests.sim.dtmf_probe import keys_in
 from tests.sim.runs import Run, concurrently, scenario
-from tests.sim.support import ACCOUNT_SID, AUTH_TOKEN, FakeGateway, StreamServer, call, simulate
+from tests.sim.support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FakeGateway,
+    Received,
+    StreamServer,
+    call,
+    simulate,
+)
 
 
 def start_stream(server: StreamServer, *, after: str = '<Pause length="2"/>',
@@ -144,3 +154,28 @@ def test_stream_server_down_is_an_error_and_the_call_goes_on(gateway: FakeGatewa
     (error,) = transcript.errors
     assert (error["code"], error["kind"]) == (31920, "stream")
     assert transcript.heard("alice") == [("say", "Hello")]
+
+
+@concurrently
+def test_rest_stops_a_stream_by_name(gateway: FakeGateway, stream_server: StreamServer) -> Run:
+    api: dict[str, Client] = {}
+
+    def stop_it(received: Received) -> str:
+        if received.params["StreamEvent"] == "stream-started":
+            api["client"].calls(received.params["CallSid"]).streams("fork").update(
+                status="stopped")
+        return ""
+    gateway.routes["/stream-status"] = stop_it
+    gateway.twiml("/twilio/voice", start_stream(stream_server, name="fork",
+                                                statusCallback="/stream-status"))
+
+    def attach(sim: Simulator) -> None:
+        client = Client(ACCOUNT_SID, AUTH_TOKEN)
+        client.api.base_url = sim.api_base_url
+        api["client"] = client
+    transcript = yield scenario([call("alice", hangup_at=2.0)], before=attach)
+    (stopped,) = transcript.events(type="stream", event="stopped")
+    assert stopped["t"] < transcript.call_end("alice")["t"] - 0.5
+    assert [m["event"] for m in stream_server.connections[0]][-1] == "stop"
+    (rest,) = transcript.events(type="rest")
+    assert rest["status"] == 200 and rest["path"].endswith("/Streams/fork.json")
