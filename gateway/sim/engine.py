@@ -23,12 +23,11 @@ from .conference import Participant, Recording, Room, twilio_bool
 from .errors import APPLICATION_ERROR_MESSAGE, FetchError, TwimlError, TwimlWarning
 from .ids import new_sid, rfc2822, utc_now
 from .loop import EventLoop, Timer
+from .playback import Playback, Player, Timing, document_from, sound_of
 from .scenario import CallSpec, Scenario
 from .streams import MediaStream, StreamConfig
 from .transcript import Transcript
 from .twiml import (
-    VOICE_VERBS,
-    WAIT_VERBS,
     Conference,
     Dial,
     DialNumber,
@@ -43,15 +42,12 @@ from .twiml import (
     Start,
     Stop,
     Stream,
-    parse_twiml,
 )
 from .webhooks import Deliveries, Reply, Request, Webhooks
 
 API_VERSION = "2010-04-01"
 COUNTRY_CODES = {"+1": "US", "+44": "GB", "+33": "FR", "+49": "DE", "+34": "ES", "+39": "IT",
                  "+31": "NL", "+61": "AU", "+91": "IN", "+81": "JP", "+55": "BR", "+52": "MX"}
-LOOP_FOREVER = 1000  # loop="0": "until the call ends", Twilio caps it at 1000 (say/play pages)
-MAX_SILENT_REDIRECTS = 10  # a wait document that redirects without playing anything stops here
 
 
 @dataclass(frozen=True)
@@ -59,9 +55,7 @@ class Options:
     account_sid: str
     voice_url: str
     status_url: str | None
-    play_seconds: float = 1.0  # nominal length of one <Play> loop (audio is never fetched)
-    say_seconds_per_char: float = 0.06
-    say_minimum: float = 0.5
+    timing: Timing = field(default_factory=Timing)
     api_base: str = ""  # the REST server's base URL, for RecordingUrl
 
 
@@ -77,20 +71,6 @@ class GatherState:
     verb: Gather
     digits: str = ""
     listening: bool = False
-
-
-class Playback:
-    """One waitUrl/holdUrl/announceUrl playback; `stop()` makes its pending steps no-ops."""
-
-    def __init__(self) -> None:
-        self.active = True
-        self.timer: Timer | None = None
-        self.silent_redirects = 0
-
-    def stop(self) -> None:
-        self.active = False
-        if self.timer is not None:
-            self.timer.cancel()
 
 
 @dataclass
@@ -155,6 +135,7 @@ class Switchboard:
         self.recordings: dict[str, Recording] = {}
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
         self.run_t0 = loop.clock()
+        self.player = Player(loop, webhooks, lambda: self.transcript, options.timing)
 
     # ---------------------------------------------------------------------------------------
     # The run
@@ -233,22 +214,12 @@ class Switchboard:
                                     request.kind)
             return
         try:
-            document = self._document_from(outcome, request.url)
+            document = document_from(outcome, request.url)
         except TwimlError as exc:
             self._application_error(call, exc.code, exc.reason, request.url, request.kind,
                                     line=exc.line)
             return
         self._run_document(call, document)
-
-    def _document_from(self, reply: Reply, url: str, *,
-                       allowed: frozenset[str] = VOICE_VERBS) -> Document:
-        if reply.is_audio:
-            # An audio file where TwiML was expected is played as if by <Play>.
-            return Document(url, (Play(url=url),), audio=True)
-        if not reply.is_twiml:
-            raise TwimlError(12300, f"Content-Type {reply.content_type or '(none)'!r} is neither "
-                             "TwiML nor audio")
-        return parse_twiml(reply.body, url, allowed=allowed)
 
     def _warn(self, call: Call | None, warning: TwimlWarning, url: str) -> None:
         self.transcript.record("warning", call=call.name if call else None, code=warning.code,
@@ -290,39 +261,20 @@ class Switchboard:
         if call.epoch == epoch and not call.ended:
             self._step(call)
 
-    # --- durations ---------------------------------------------------------------------------
-    def say_seconds(self, say: Say) -> float:
-        once = max(self.options.say_minimum, self.options.say_seconds_per_char * len(say.text))
-        return once * (say.loop or LOOP_FOREVER)
-
-    def play_seconds(self, play: Play) -> float:
-        if play.url is None and play.digits:
-            return self.digits_seconds(play.digits)
-        return self.options.play_seconds * (play.loop or LOOP_FOREVER)
-
-    @staticmethod
-    def digits_seconds(digits: str) -> float:
-        return sum(0.5 if d in "wW" else 0.14 for d in digits)
-
     def _heard(self, call: Call, kind: str, detail: str, **more: Any) -> None:
         self.transcript.record("heard", call=call.name, kind=kind, detail=detail, **more)
 
+    def _sound(self, call: Call, verb: Say | Play | Pause) -> float:
+        """The caller hears the verb; returns how long it plays."""
+        sound = sound_of(verb, self.options.timing)
+        self._heard(call, sound.kind, sound.detail, **sound.more)
+        return sound.seconds
+
     # --- verbs ------------------------------------------------------------------------------
-    def _verb_say(self, call: Call, verb: Say) -> None:
-        self._heard(call, "say", verb.text, voice=verb.voice, language=verb.language,
-                    loop=verb.loop)
-        self._after(call, self.say_seconds(verb))
+    def _verb_say(self, call: Call, verb: Say | Play | Pause) -> None:
+        self._after(call, self._sound(call, verb))
 
-    def _verb_play(self, call: Call, verb: Play) -> None:
-        if verb.url is None:
-            self._heard(call, "play", f"digits {verb.digits}")
-        else:
-            self._heard(call, "play", verb.url, loop=verb.loop)
-        self._after(call, self.play_seconds(verb))
-
-    def _verb_pause(self, call: Call, verb: Pause) -> None:
-        self._heard(call, "pause", f"{verb.length}s")
-        self._after(call, verb.length)
+    _verb_play = _verb_pause = _verb_say
 
     def _verb_redirect(self, call: Call, verb: Redirect) -> None:
         self._fetch_document(call, verb.url, verb.method, "redirect")
@@ -405,17 +357,7 @@ class Switchboard:
         if index >= len(prompts):
             self._gather_listen(call)
             return
-        prompt = prompts[index]
-        if isinstance(prompt, Say):
-            self._heard(call, "say", prompt.text, voice=prompt.voice, language=prompt.language,
-                        loop=prompt.loop)
-            seconds = self.say_seconds(prompt)
-        elif isinstance(prompt, Play):
-            self._heard(call, "play", prompt.url or f"digits {prompt.digits}", loop=prompt.loop)
-            seconds = self.play_seconds(prompt)
-        else:
-            self._heard(call, "pause", f"{prompt.length}s")
-            seconds = prompt.length
+        seconds = self._sound(call, prompts[index])
         call.timer = self.loop.after(seconds, self._gather_prompt, call, index + 1, epoch)
 
     def _gather_listen(self, call: Call) -> None:
@@ -775,8 +717,9 @@ class Switchboard:
         elif url == "":
             self._heard(call, "wait", "silence")
         else:
-            self._play_url(playback, url, participant.wait_method, self.call_params(call),
-                           "wait", [call], "wait", call.name, lambda ok, why: None)
+            self.player.play(playback, Request(url, participant.wait_method,
+                                               self.call_params(call), "wait", call.name),
+                             [call], "wait", lambda ok, why: None)
 
     def _hold_music(self, participant: Participant) -> None:
         call = participant.call
@@ -787,74 +730,9 @@ class Switchboard:
         elif participant.hold_url == "":
             self._heard(call, "wait", "silence")
         else:
-            self._play_url(playback, participant.hold_url, participant.hold_method,
-                           self.call_params(call), "hold", [call], "wait", call.name,
-                           lambda ok, why: None)
-
-    def _play_url(self, playback: Playback, url: str, method: str, params: dict[str, str],
-                  kind: str, listeners: list[Call], heard_kind: str, label: str | None,
-                  done: Any) -> None:
-        """Fetch and play a Play/Say/Pause/Redirect document (or an audio file) to listeners.
-        The document loops only through its own <Redirect>; when it runs out, silence."""
-        request = Request(url, method, params, kind, label)
-
-        def arrived(outcome: Reply | FetchError) -> None:
-            self.loop.post(self._play_arrived, playback, request, outcome, listeners,
-                           heard_kind, done)
-        self.webhooks.submit(request, arrived)
-
-    def _play_arrived(self, playback: Playback, request: Request, outcome: Reply | FetchError,
-                      listeners: list[Call], heard_kind: str, done: Any) -> None:
-        if not playback.active:
-            return
-        try:
-            if isinstance(outcome, FetchError):
-                raise TwimlError(outcome.code, outcome.reason)
-            document = self._document_from(outcome, request.url, allowed=WAIT_VERBS)
-        except TwimlError as exc:
-            self.transcript.record("error", call=request.call, code=exc.code, reason=exc.reason,
-                                   url=request.url, kind=request.kind, line=exc.line)
-            done(False, exc.reason)
-            return
-        for warning in document.warnings:
-            self._warn(None, warning, document.url)
-        self._play_step(playback, document, 0, request, listeners, heard_kind, done)
-
-    def _play_step(self, playback: Playback, document: Document, index: int, request: Request,
-                   listeners: list[Call], heard_kind: str, done: Any) -> None:
-        if not playback.active:
-            return
-        if index >= len(document.verbs):
-            done(True, "")
-            return
-        verb = document.verbs[index]
-        if isinstance(verb, Redirect):
-            playback.silent_redirects += 1
-            if playback.silent_redirects > MAX_SILENT_REDIRECTS:
-                self.transcript.record("warning", call=request.call, code=12200,
-                                       reason="the document keeps redirecting without playing "
-                                       "anything; stopped", url=request.url)
-                done(True, "")
-                return
-            self._play_url(playback, verb.url, verb.method, request.params, request.kind,
-                           listeners, heard_kind, request.call, done)
-            return
-        playback.silent_redirects = 0
-        if isinstance(verb, Say):
-            detail, seconds = f"say {verb.text}", self.say_seconds(verb)
-        elif isinstance(verb, Play):
-            detail = f"play {verb.url}" if verb.url else f"play digits {verb.digits}"
-            seconds = self.play_seconds(verb)
-        else:
-            assert isinstance(verb, Pause)
-            detail, seconds = f"pause {verb.length}s", float(verb.length)
-        if document.audio:
-            detail = f"audio {request.url}"  # an audio file plays once, it does not loop
-        for listener in listeners:
-            if not listener.ended:
-                self._heard(listener, heard_kind, detail)
-        playback.timer = self.loop.after(seconds, self._play_step, playback, document,
-                                         index + 1, request, listeners, heard_kind, done)
+            self.player.play(playback, Request(participant.hold_url, participant.hold_method,
+                                               self.call_params(call), "hold", call.name),
+                             [call], "wait", lambda ok, why: None)
 
     # ---------------------------------------------------------------------------------------
     # Operations the REST API performs (engine thread; rest.py validates parameters)
@@ -880,8 +758,9 @@ class Switchboard:
             if not ok:
                 extra["ReasonAnnouncementFailed"] = why
             self._emit(room, event, participant, **extra)
-        self._play_url(Playback(), url, method, params, "announce", listeners, "announcement",
-                       participant.call.name if participant else None, finished)
+        label = participant.call.name if participant else None
+        self.player.play(Playback(), Request(url, method, params, "announce", label), listeners,
+                         "announcement", finished)
 
     def update_participant(self, participant: Participant, changes: dict[str, Any]) -> None:
         room = participant.room

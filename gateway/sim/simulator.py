@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 from .engine import Options, Switchboard
 from .loop import EventLoop
+from .playback import Timing
 from .rest import RestApi
 from .scenario import Scenario
 from .transcript import Event, Transcript
@@ -57,7 +58,7 @@ class Simulator:
             voice_url=urljoin(self.gateway_url + "/", voice_path.lstrip("/")),
             status_url=(urljoin(self.gateway_url + "/", status_path.lstrip("/"))
                         if status_path else None),
-            play_seconds=play_seconds, api_base=self.rest.base_url)
+            timing=Timing(play_seconds=play_seconds), api_base=self.rest.base_url)
         self.switchboard = Switchboard(options, self.loop, self.webhooks, self.deliveries,
                                        self.transcript)
         self._started = False
