@@ -146,7 +146,11 @@ def simulate(gateway: FakeGateway, calls: list[dict[str, Any]], *, duration: flo
                    **options) as sim:
         if before is not None:
             before(sim)
-        return sim.run(scenario_from_dict(data))
+        transcript = sim.run(scenario_from_dict(data))
+    # Every request of every test must verify as Twilio's would.
+    unsigned = [f"{r.method} {r.url}" for r in gateway.received if not r.signature_ok]
+    assert not unsigned, f"X-Twilio-Signature does not verify for {unsigned}"
+    return transcript
 
 
 def sent(transcript: Transcript, kind: str, **match: Any) -> list[dict[str, Any]]:

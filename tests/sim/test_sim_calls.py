@@ -270,3 +270,11 @@ def test_sent_and_received_are_in_the_transcript(gateway: FakeGateway) -> Run:
     assert voice["url"] == gateway.url("/twilio/voice") and voice["params"]["From"]
     (answer,) = transcript.events(type="received", kind="voice")
     assert answer["status"] == 200 and "<Hangup/>" in answer["body"]
+
+
+@concurrently
+def test_reject_after_the_call_was_answered_hangs_up(gateway: FakeGateway) -> Run:
+    gateway.twiml("/twilio/voice", "<Say>Hi</Say><Reject/>")
+    transcript = yield scenario([call("alice")])
+    assert transcript.call_end("alice")["status"] == "completed"
+    assert transcript.heard("alice") == [("say", "Hi")]

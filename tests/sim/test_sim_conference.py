@@ -360,3 +360,11 @@ def test_a_duplicate_participant_label_skips_the_conference(gateway: FakeGateway
     assert ("say", "Label taken") in transcript.heard("bob")
     (join,) = of(gateway, "participant-join")
     assert join["ParticipantLabel"] == "agent"
+
+
+@concurrently
+def test_conference_events_may_be_requested_with_get(gateway: FakeGateway) -> Run:
+    yield two_callers(gateway, room(statusCallbackMethod="GET", statusCallbackEvent="join"))
+    joins = gateway.requests_to("/events")
+    assert [r.method for r in joins] == ["GET", "GET"]  # signed over the URL with its query
+    assert joins[0].params["StatusCallbackEvent"] == "participant-join"

@@ -358,3 +358,21 @@ def test_every_rest_call_is_in_the_transcript(gateway: FakeGateway) -> Run:
     (listed,) = transcript.events(type="rest")
     assert (listed["method"], listed["path"], listed["status"]) == (
         "GET", f"{ACCOUNT}/Conferences.json", 200)
+
+
+@concurrently
+def test_rest_cancel_while_ringing_ends_the_call_canceled(gateway: FakeGateway) -> Run:
+    api: dict[str, Client] = {}
+
+    def answer(received: Received) -> str:
+        api["client"].calls(received.params["CallSid"]).update(status="canceled")
+        return "<Response><Say>Too late</Say></Response>"
+    gateway.routes["/twilio/voice"] = answer
+
+    def attach(sim: Simulator) -> None:
+        api["client"] = client_for(sim)
+    transcript = yield scenario([call("alice")], before=attach)
+    assert transcript.call_end("alice")["status"] == "canceled"
+    assert transcript.heard("alice") == []  # the answer came after the call was gone
+    (status,) = gateway.requests_to("/twilio/status")
+    assert (status.params["CallStatus"], status.params["CallDuration"]) == ("canceled", "0")
