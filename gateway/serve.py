@@ -39,6 +39,9 @@ def main(argv: list[str]) -> int:
     web = [sys.executable, "-m", "gunicorn", "--bind", f"0.0.0.0:{settings.port}",
            "--workers", str(args.workers), "--worker-class", "gthread",
            "--threads", str(args.threads), "--timeout", "60", "--graceful-timeout", "10",
+           # Twilio and load balancers reuse connections; gunicorn's 2 s default closes them
+           # under their feet (a request on a just-closed connection fails with a reset).
+           "--keep-alive", "75",
            "--access-logfile", "-", "gateway.app:create_app()"]
     children = [subprocess.Popen(web)]
     if not args.web_only:
