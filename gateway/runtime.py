@@ -23,6 +23,7 @@ from .runner import CallRunner
 from .settings import Settings
 from .state import Store, open_store
 from .translate import GatewayUrls, ScheduledHangup
+from .translate.context import member_label
 from .translate.rooms import twilio_room_name
 from .twilio_side.rest import TwilioRest
 
@@ -56,7 +57,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings_dict = {f.name: getattr(conference, f.name) for f in fields(conference)
                          if f.name not in ("line", "body")}
         members.expect(Member(
-            label=f"{call.call_sid}-{call.step}", call_sid=call.call_sid, step=call.step,
+            label=member_label(call.call_sid, call.step), call_sid=call.call_sid, step=call.step,
             app=app.name, room=conference.room,
             twilio_room=twilio_room_name(app.account, conference.room),
             settings=settings_dict, call_params=dict(call.params)))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from .. import deliveries
 from ..runner import CallRunner
+from ..translate.context import member_label
 from .callbacks import action_params
 from .members import Member, Members
 
@@ -39,7 +40,7 @@ class ConferenceExit:
         if twilio.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer"):
             # The caller hung up: Plivo requests no action URL after a hang-up.
             return EMPTY_TWIML
-        member = self.members.get(f"{call_sid}-{step if step is not None else call.step}")
+        member = self.members.get(member_label(call_sid, step if step is not None else call.step))
         if member is None:
             log.warning("call %s: left a room the gateway has no record of; going on",
                         call_sid)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 
 from .. import deliveries, jobs
-from ..translate.context import CONFERENCE_ANNOUNCE_PATH, GatewayUrls
+from ..translate.context import CONFERENCE_ANNOUNCE_PATH, GatewayUrls, member_label
 from .callbacks import member_callback, record_callback
 from .members import Member, Members
 
@@ -76,7 +76,7 @@ class ConferenceEvents:
         if member is None and event.get("CallSid"):
             call = self.calls.get(event["CallSid"])
             if call is not None:
-                member = self.members.get(f"{call.call_sid}-{call.step}")
+                member = self.members.get(member_label(call.call_sid, call.step))
         if member is None:
             log.warning("conference %s: %s for unknown call %s: nothing sent",
                         event.get("ConferenceSid"), event.get("StatusCallbackEvent"),

@@ -17,6 +17,7 @@ from ..app_side.client import AppRequestError
 from ..plivoxml import PlivoXMLError
 from ..runner import CallRunner, describe, url_for_log
 from ..translate import TranslationContext
+from ..translate.context import member_label
 from ..translate.sounds import translate_sounds
 from .members import Members
 
@@ -51,7 +52,7 @@ class ConferenceSounds:
         """Fetched from the app once per member, as Plivo does; each loop replays it."""
         call_sid = twilio.get("CallSid", "")
         call, _ = self.runner.load(call_sid)
-        label = f"{call_sid}-{step if step is not None else call.step}"
+        label = member_label(call_sid, step if step is not None else call.step)
         member = self.members.get(label)
         if member is None or not member.settings.get("wait_sound"):
             return SILENCE

@@ -68,5 +68,11 @@ class TranslationContext:
 
     @property
     def participant_label(self) -> str:
-        """Unique in any room: names the member (call and step) in Twilio's events."""
-        return f"{self.call_sid}-{self.step}"
+        return member_label(self.call_sid, self.step)
+
+
+def member_label(call_sid: str, step: int) -> str:
+    """The participantLabel of a call's stay in a room: unique in any room, it names the member
+    (call and step) in Twilio's events. It must not look like a CallSid (Twilio refuses labels
+    that do, error 16023), hence the prefix."""
+    return f"member-{step}-{call_sid}"

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from gateway.translate.context import member_label
 from tests.support.customer_app import CustomerApp
 from tests.support.gateway_server import (
     APP_AUTH_TOKEN,
@@ -43,7 +44,7 @@ class Call:
                   self.params["AccountSid"], "StatusCallbackEvent": name,
                   "SequenceNumber": str(extra.pop("sequence", Call.sequence)),
                   "Timestamp": "Mon, 23 Nov 2026 20:00:00 +0000", "CallSid": self.sid,
-                  "ParticipantLabel": f"{self.sid}-1", "Muted": "false", "Hold": "false",
+                  "ParticipantLabel": member_label(self.sid, 1), "Muted": "false", "Hold": "false",
                   "Coaching": "false", "EndConferenceOnExit": "false",
                   "StartConferenceOnEnter": "true", **extra}
         assert self.gateway.signed_post("/twilio/conference/events", params).status_code == 204
