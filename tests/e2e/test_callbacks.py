@@ -142,12 +142,27 @@ def test_refusing_and_hanging_callbacks_are_kept_as_failed(tmp_path, app):
     refused = CustomerApp.refused_url("/cb")
     app.route("/answer", f'<Response><Conference callbackUrl="{refused}#rc=1&amp;ct=300">'
                          "Sales</Conference></Response>")
-    with start_gateway(tmp_path, app) as gw:
-        call = Call(gw)
+    app.route("/answer-hang", f'<Response><Conference callbackUrl="{app.url("/stuck")}'
+                              '#rc=1&amp;rt=300">Sales</Conference></Response>')
+    app.hang("/stuck")
+    apps = [app_config(app.url("/answer")),
+            app_config(app.url("/answer-hang"), name="hangs", numbers=("+14155550199",))]
+    with GatewayServer(tmp_path, apps=apps) as gw:
+        call, stuck = Call(gw), Call(gw)
+        stuck.params["To"] = stuck.params["Called"] = "+14155550199"
         call.answer()
+        stuck.answer()
         call.event("participant-join")
+        stuck.event("participant-join")
         listing = wait_for_failed(gw)
-        assert "refused" in listing[0]["reason"] or "connect" in listing[0]["reason"]
+        end = time.monotonic() + 30
+        while len(listing) < 2 and time.monotonic() < end:
+            listing = wait_for_failed(gw)
+        reasons = sorted(r["reason"] for r in listing)
+        assert len(reasons) == 2, reasons
+        assert any("refused" in r or "connect" in r for r in reasons)
+        assert any("no response within 0.3 s" in r for r in reasons)
+        assert app.count("/stuck") == 2  # first try + rc=1
 
 
 def test_member_callbacks_stay_in_order_when_the_app_is_slow(tmp_path, app):
