@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -442,8 +443,9 @@ def _joined(check: _Checker, facts: Facts, names: list[str], room: str) -> list[
     joins = [facts.first(facts.conference("participant-join", call=name)) for name in names]
     found = [j for j in joins if j is not None]
     same = len({j["conference_sid"] for j in found}) == 1
+    together = "the same room, " if len(names) > 1 else "room "
     check(len(found) == len(names) and same and all(facts.room(j) == room for j in found),
-          f"{' and '.join(names)} joined the same room, {room!r} as the app wrote it")
+          f"{' and '.join(names)} joined {together}{room!r} as the app wrote it")
     return found
 
 
@@ -571,6 +573,17 @@ def _one_line(xml: str) -> str:
     return " ".join(body.split())
 
 
+def _wrap_document(head: str, xml: str) -> list[str]:
+    """Wrap between attributes, never inside an element's text (a room name stays whole)."""
+    glue = "\x00"
+    text = re.sub(r">([^<]*)<", lambda m: ">" + m.group(1).replace(" ", glue) + "<",
+                  _one_line(xml))
+    lines = textwrap.wrap(f"{head} {text}", WIDTH, initial_indent="   ",
+                          subsequent_indent="        ", break_long_words=False,
+                          break_on_hyphens=False)
+    return [line.replace(glue, " ") for line in lines]
+
+
 def _basename(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1] or url
 
@@ -604,7 +617,7 @@ def _request_text(request: AppRequest, name: str) -> str:
     if request.path.startswith("/answer/"):
         text = f"answer_url {request.path} for {name} (Event={p.get('Event')})"
     elif request.path == "/waitmusic/":
-        text = f"waitSound /waitmusic/ fetched for {name}"
+        text = f"waitSound /waitmusic/ for {name} (fetched by the gateway)"
     elif request.path == "/nextstep/":
         text = f"Redirect /nextstep/ for {name} (Event={p.get('Event')})"
     elif request.path == "/confevents/":
@@ -674,9 +687,8 @@ def story_of(n: int, facts: Facts, checks: list[Check]) -> str:
                          subsequent_indent="            ")
     roles = dict(example.documents)
     for caller in CALLERS[n]:
-        out += textwrap.wrap(f"{caller.name} ({caller.role}) runs: "
-                             f"{_one_line(roles[caller.role])}", WIDTH, initial_indent="   ",
-                             subsequent_indent="        ", break_on_hyphens=False)
+        who = caller.name if caller.name == caller.role else f"{caller.name} ({caller.role})"
+        out += _wrap_document(f"{who} runs:", roles[caller.role])
     lines = [line for e in facts.run.transcript.events
              if facts.example_of(e) == n and (line := _event_line(e, facts)) is not None]
     for request in facts.run.requests:
