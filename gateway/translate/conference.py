@@ -40,34 +40,36 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
         note("Conference", "translated", "sendDigits played as DTMF before joining",
              line=line, attribute="sendDigits")
     dial = Dial(action=ctx.urls.conference_left(ctx.step), method="POST",
-                hangup_on_star=True if conference.hangup_on_star else None)
+                hangupOnStar=True if conference.hangup_on_star else None)
     max_participants = min(conference.max_members, TWILIO_MAX_PARTICIPANTS)
     if conference.max_members > TWILIO_MAX_PARTICIPANTS:
         note("Conference", "translated", f"maxMembers={conference.max_members} is above "
              f"Twilio's limit: capped at {TWILIO_MAX_PARTICIPANTS}", line=line,
              attribute="maxMembers")
+    # Attribute names are given as Twilio spells them: twilio's builder would otherwise convert
+    # each snake_case keyword (a measurable share of a translation); the TwiML is the same.
     attributes: dict[str, object] = {
         "muted": conference.muted,
         "beep": twilio_beep(conference),
-        "start_conference_on_enter": conference.start_conference_on_enter,
-        "end_conference_on_exit": conference.end_conference_on_exit,
-        "max_participants": max_participants,
-        "wait_url": ctx.urls.conference_wait(ctx.step) if conference.wait_sound else "",
-        "status_callback": ctx.urls.conference_events,
-        "status_callback_method": "POST",
-        "status_callback_event": ALL_CONFERENCE_EVENTS,
-        "participant_label": ctx.participant_label,
+        "startConferenceOnEnter": conference.start_conference_on_enter,
+        "endConferenceOnExit": conference.end_conference_on_exit,
+        "maxParticipants": max_participants,
+        "waitUrl": ctx.urls.conference_wait(ctx.step) if conference.wait_sound else "",
+        "statusCallback": ctx.urls.conference_events,
+        "statusCallbackMethod": "POST",
+        "statusCallbackEvent": ALL_CONFERENCE_EVENTS,
+        "participantLabel": ctx.participant_label,
     }
     if conference.wait_sound:
-        attributes["wait_method"] = "POST"
+        attributes["waitMethod"] = "POST"
     if conference.record:
-        attributes.update(
-            record="record-from-start",
-            trim="do-not-trim",  # Plivo keeps the silences; Twilio trims them by default
-            recording_status_callback=ctx.urls.conference_recording,
-            recording_status_callback_method="POST",
-            recording_status_callback_event="in-progress completed",
-        )
+        attributes.update({
+            "record": "record-from-start",
+            "trim": "do-not-trim",  # Plivo keeps the silences; Twilio trims them by default
+            "recordingStatusCallback": ctx.urls.conference_recording,
+            "recordingStatusCallbackMethod": "POST",
+            "recordingStatusCallbackEvent": "in-progress completed",
+        })
     dial.conference(twilio_room_name(ctx.account, conference.room), **attributes)
     builder.response.append(dial)
     builder.verbs += 1
