@@ -194,8 +194,10 @@ class GatewayProcess:
         """Log lines the gateway wrote at ERROR level or with a traceback."""
         if not self.log_path.exists():
             return []
+        # The gateway's own format ("... ERROR name: ...") and gunicorn's ("[ERROR]").
+        markers = (" ERROR ", " CRITICAL ", "[ERROR]", "[CRITICAL]", "Traceback")
         return [line for line in self.log_path.read_text(errors="replace").splitlines()
-                if " ERROR " in line or "Traceback" in line or "CRITICAL" in line]
+                if any(marker in line for marker in markers)]
 
 
 # --- one run ----------------------------------------------------------------------------------

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from plivo.utils.signature_v3 import validate_v3_signature
 
+from gateway.app_side.signing import signature_headers
 from gateway.sim.demo import report, run_demo
+from gateway.sim.example_app import ExampleApp
 
 pytestmark = pytest.mark.slow
 
@@ -133,3 +136,23 @@ def test_a_broken_promise_fails_the_demo_and_is_named(tmp_path):
     out = io.StringIO()
     assert report(broken, [6], 1.0, True, out) == 1
     assert json.loads(out.getvalue().splitlines()[-1])["ok"] is False
+
+
+def test_example_app_serves_the_examples_and_refuses_a_bad_signature():
+    url_path = "/answer/2/participant"
+    params = {"CallUUID": "c0ffee00-0000-4000-8000-000000000001", "Event": "StartApp"}
+    with ExampleApp("demo-app-token") as example_app:
+        url = example_app.url(url_path)
+        good = signature_headers("POST", url, params, "demo-app-token")
+        # What the app accepts, the plivo SDK accepts too.
+        assert validate_v3_signature("POST", url, good["X-Plivo-Signature-V3-Nonce"],
+                                     "demo-app-token", good["X-Plivo-Signature-V3"], params)
+        answer = requests.post(url, data=params, headers=good, timeout=5)
+        assert answer.status_code == 200
+        assert 'waitSound="' + example_app.url("/waitmusic/") + '"' in answer.text
+        forged = signature_headers("POST", url, params, "someone-elses-token")
+        assert requests.post(url, data=params, headers=forged, timeout=5).status_code == 403
+        unsigned = requests.post(example_app.url("/hangup/"), data=params, timeout=5)
+        assert unsigned.status_code == 403
+        assert [(r.path, r.signature_ok) for r in example_app.requests] == [
+            (url_path, True), (url_path, False), ("/hangup/", False)]
