@@ -66,7 +66,9 @@ def play(stack: Stack, app: CustomerApp, *calls: dict):
     app received for these callers must carry valid Plivo signatures."""
     before = len(app.requests)
     transcript = stack.run({"duration": 6.0, "call": list(calls)})
-    assert transcript.ok, [(e, [x for x in transcript.events if x.get("call") == e.get("call")]) for e in transcript.errors]
+    # On failure, show each error with the failed exchanges of its call (url, reason).
+    assert transcript.ok, [(e, [x for x in transcript.events(type="received", call=e.get("call"))
+                                if "failure" in x]) for e in transcript.errors]
     assert not transcript.events(type="warning"), transcript.events(type="warning")
     for request in app.requests[before:]:
         assert request.signatures_valid, (request.path, request.signature_error)
