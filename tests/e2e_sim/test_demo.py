@@ -93,7 +93,7 @@ def test_demo_json_prints_the_transcript_and_keep_keeps_the_directory():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_demo_stops_everything_it_started(signum):
     demo = subprocess.Popen(DEMO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stderr = ""
