@@ -36,7 +36,9 @@ def main(argv: list[str]) -> int:
         for error in errors:
             print(f"gateway serve: cannot start: {error}", file=sys.stderr)
         return 2
-    web = [sys.executable, "-m", "gunicorn", "--bind", f"0.0.0.0:{settings.port}",
+    host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
+    web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{settings.port}",
+           "--no-control-socket",  # gunicorn 27's shared ~/.gunicorn socket: not ours to take
            "--workers", str(args.workers), "--worker-class", "gthread",
            "--threads", str(args.threads), "--timeout", "60", "--graceful-timeout", "10",
            # Twilio and load balancers reuse connections; gunicorn's 2 s default closes them

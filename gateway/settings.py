@@ -6,6 +6,7 @@ Twilio auth token) are kept out of `repr` so they never reach a log line.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ class Settings:
     port: int = DEFAULT_PORT
     twilio_api_base_url: str | None = None
     webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
+    bind_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,13 +74,19 @@ class Settings:
         if not 0.5 <= budget <= 14.5:
             raise SettingsError("GATEWAY_WEBHOOK_BUDGET", "must be between 0.5 and 14.5 seconds "
                                 "(Twilio waits 15 s)")
+        bind_host = env.get("GATEWAY_BIND", "").strip() or "0.0.0.0"
+        try:
+            ipaddress.ip_address(bind_host)
+        except ValueError:
+            raise SettingsError("GATEWAY_BIND", f"{bind_host!r} is not an IP address to "
+                                "listen on (e.g. 127.0.0.1)") from None
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
         return cls(
             twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
             mappings_path=mappings, store_url=store_url, port=int(port_text),
-            twilio_api_base_url=api_base, webhook_budget=budget,
+            twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
         )
 
 

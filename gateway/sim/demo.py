@@ -250,6 +250,7 @@ def run_demo(examples: list[int], workdir: Path, say: TextIO) -> Run:
             "GATEWAY_STORE_URL": f"sqlite:///{workdir / 'gateway.db'}",
             "GATEWAY_SPOOL": str(workdir / "spool.db"),
             "TWILIO_API_BASE_URL": simulator.api_base_url, "PORT": str(gateway_port),
+            "GATEWAY_BIND": "127.0.0.1",  # the demo's gateway is for this machine only
             APP_TOKEN_ENV: app_token, "PYTHONUNBUFFERED": "1",
         }
         say.write(f"example Plivo app  {app.base_url}\n"

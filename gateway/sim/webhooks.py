@@ -131,9 +131,7 @@ class Webhooks:
                                **request.extra)
         deadline = time.monotonic() + self.timeout
         try:
-            response = self._session().request(
-                request.method, url, data=body, headers=headers, stream=True,
-                allow_redirects=True, timeout=(min(5.0, self.timeout), self.timeout))
+            response = self._open(request, url, headers, body)
             chunks, size = [], 0
             with response:
                 for chunk in response.iter_content(8192):
@@ -164,6 +162,20 @@ class Webhooks:
         if not 200 <= reply.status < 300:
             raise FetchError(11200, f"HTTP {reply.status} from {url}", reply.status)
         return reply
+
+    def _open(self, request: Request, url: str, headers: dict, body) -> requests.Response:
+        """Open the request; once more on a fresh connection if a kept-alive one was closed by
+        the server just as it was reused (no response began: an HTTP client reconnects, and the
+        idempotency token tells the server it is the same request)."""
+        for attempt in (1, 2):
+            try:
+                return self._session().request(
+                    request.method, url, data=body, headers=headers, stream=True,
+                    allow_redirects=True, timeout=(min(5.0, self.timeout), self.timeout))
+            except requests.exceptions.ConnectionError as exc:
+                if attempt == 2 or "aborted" not in str(exc).lower():
+                    raise
+        raise AssertionError("unreachable")
 
     def _failed(self, request: Request, error: FetchError) -> FetchError:
         self.transcript.record("received", kind=request.kind, call=request.call,

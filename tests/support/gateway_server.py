@@ -11,6 +11,8 @@ request the way Twilio does, with a valid X-Twilio-Signature.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -75,6 +77,17 @@ def twilio_call_params(*, to: str = APP_NUMBER, from_: str = "+14155550111",
             "ApiVersion": "2010-04-01"}
 
 
+_RUNNING: set[int] = set()  # process groups started here and not yet stopped
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test session that dies (or is interrupted) must not leave gateways running."""
+    for pgid in list(_RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
 class GatewayServer:
     def __init__(self, workdir: Path, *, apps: list[dict], store_url: str | None = None,
                  api_base_url: str | None = None, env: dict[str, str] | None = None,
@@ -91,7 +104,7 @@ class GatewayServer:
             "GATEWAY_STORE_URL": self.store_url, "PORT": str(self.port),
             "GATEWAY_SPOOL": str(self.workdir / "state" / "spool.db"),
             "GATEWAY_WEBHOOK_BUDGET": str(budget), APP_TOKEN_ENV: APP_AUTH_TOKEN,
-            "WEB_CONCURRENCY": "2", "PYTHONUNBUFFERED": "1",
+            "WEB_CONCURRENCY": "2", "PYTHONUNBUFFERED": "1", "GATEWAY_BIND": "127.0.0.1",
         }
         if api_base_url:
             self.env["TWILIO_API_BASE_URL"] = api_base_url
@@ -111,6 +124,7 @@ class GatewayServer:
         self.process = subprocess.Popen(command, env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True,
                                         cwd=self.workdir)
+        _RUNNING.add(self.process.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -133,12 +147,21 @@ class GatewayServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+        self._reap()
 
     def kill(self) -> None:
         """SIGKILL the whole group (gunicorn master, workers, job worker), as a crash."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+        self._reap()
+
+    def _reap(self) -> None:
+        """Whatever of the group outlived its leader goes too."""
+        if self.process:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            _RUNNING.discard(self.process.pid)
 
     def restart(self) -> GatewayServer:
         self.stop()
