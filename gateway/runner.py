@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .app_side.client import AppClient, AppRequestError
+from .app_side.client import AppClient, AppRequestError, safe_url
 from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_uuid
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
@@ -50,10 +50,8 @@ class Fetched:
 
 
 def url_for_log(url: str | None) -> str:
-    """The URL without query or fragment: those may carry the app's secrets."""
-    if not url:
-        return "-"
-    return url.split("#", 1)[0].split("?", 1)[0]
+    """A URL fit for a log line (no credentials, query or fragment: they may carry secrets)."""
+    return safe_url(url) if url else "-"
 
 
 class CallRunner:
@@ -71,8 +69,8 @@ class CallRunner:
         self.on_effects = on_effects
 
     # -- requests to the app -------------------------------------------------------------
-    def fetch(self, call: CallRecord, app: PlivoApp, url: str, method: str,
-              params: Mapping[str, str], deadline: float) -> Fetched:
+    def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
+              deadline: float) -> Fetched:
         """One Plivo XML document from the app, parsed; raise AppRequestError/PlivoXMLError."""
         response = self.client.request(url, method, params, auth_token=app.auth_token(),
                                        allowed_hosts=app.allowed_hosts, deadline=deadline)
@@ -83,7 +81,7 @@ class CallRunner:
         """The document at url, else the app's fallback URL (Plivo's rule), else CallFailed."""
         primary_deadline = deadline - (FALLBACK_RESERVE if app.fallback_url else 0.0)
         try:
-            return self.fetch(call, app, url, method, params, primary_deadline)
+            return self.fetch(app, url, method, params, primary_deadline)
         except (AppRequestError, PlivoXMLError, LookupError) as exc:
             reason = describe(exc)
             if not app.fallback_url:
@@ -91,7 +89,7 @@ class CallRunner:
             log.warning("call %s: %s failed (%s); trying the fallback URL", call.call_sid,
                         url_for_log(url), reason)
         try:
-            return self.fetch(call, app, app.fallback_url, app.fallback_method, params, deadline)
+            return self.fetch(app, app.fallback_url, app.fallback_method, params, deadline)
         except (AppRequestError, PlivoXMLError, LookupError) as exc:
             raise CallFailed(call.call_sid, app.fallback_url, describe(exc)) from None
 
@@ -139,7 +137,7 @@ class CallRunner:
                                  params: Mapping[str, str], deadline: float) -> Fetched:
         """Redirect and action documents: no fallback URL on Plivo, just the URL itself."""
         try:
-            return self.fetch(call, app, url, method, params, deadline)
+            return self.fetch(app, url, method, params, deadline)
         except (AppRequestError, PlivoXMLError, LookupError) as exc:
             raise CallFailed(call.call_sid, url, describe(exc)) from None
 

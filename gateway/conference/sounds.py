@@ -39,7 +39,7 @@ class ConferenceSounds:
         deadline = time.monotonic() + self.runner.budget
         params = {**call.params, "CallStatus": "in-progress"}
         try:
-            fetched = self.runner.fetch(call, app, url, "POST", params, deadline)
+            fetched = self.runner.fetch(app, url, "POST", params, deadline)
         except (AppRequestError, PlivoXMLError, LookupError) as exc:  # silence, not an error
             log.warning("call %s: sound %s failed: %s", call.call_sid, url_for_log(url),
                         describe(exc))
