@@ -31,6 +31,7 @@ class CallRecord:
     document_url: str | None = None
     resume_at: int | None = None
     ended: bool = False
+    member: dict | None = None             # the room this call was last sent to, until it joins
 
     def to_dict(self) -> dict:
         # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,

@@ -51,16 +51,16 @@ def build_runtime(settings: Settings) -> Runtime:
     store = open_store(settings.store_url)
     urls = GatewayUrls(settings.public_url)
     calls = Calls(store)
-    members = Members(store)
+    members = Members(store, calls)
 
     def expect_member(call: CallRecord, app: PlivoApp, conference: Conference) -> None:
         settings_dict = {f.name: getattr(conference, f.name) for f in fields(conference)
                          if f.name not in ("line", "body")}
-        members.expect(Member(
+        call.member = Member(  # saved with the call record; see Members
             label=member_label(call.call_sid, call.step), call_sid=call.call_sid, step=call.step,
             app=app.name, room=conference.room,
             twilio_room=twilio_room_name(app.account, conference.room),
-            settings=settings_dict, call_params=dict(call.params)))
+            settings=settings_dict, call_params=dict(call.params)).to_dict()
 
     def schedule_effects(call: CallRecord, app: PlivoApp, effects) -> None:
         for effect in effects:

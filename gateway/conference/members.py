@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..state import Store
+from ..translate.context import call_sid_of
 
 MEMBER_TTL = 26 * 3600.0
 ROOM_TTL = 26 * 3600.0
@@ -98,10 +99,17 @@ def room_key(conference_sid: str) -> str:
 
 
 class Members:
-    """Members and rooms over a Store."""
+    """Members and rooms over a Store.
 
-    def __init__(self, store: Store):
+    A pending member travels in its call's record (written anyway when the gateway answers
+    Twilio: one write instead of two on the voice path) and gets a record of its own the first
+    time anything asks for it (its join event, its Dial action, its wait music), which always
+    happens before the call can move on to another room.
+    """
+
+    def __init__(self, store: Store, calls=None):
         self.store = store
+        self.calls = calls
 
     # -- members -------------------------------------------------------------------------------
     def expect(self, member: Member) -> None:
@@ -110,7 +118,18 @@ class Members:
 
     def get(self, label: str) -> Member | None:
         data = self.store.get(member_key(label))
+        if data is None and self.calls is not None:
+            data = self._from_call(label)
         return Member.from_dict(data) if data else None
+
+    def _from_call(self, label: str) -> dict | None:
+        call_sid = call_sid_of(label)
+        call = self.calls.get(call_sid) if call_sid else None
+        pending = call.member if call else None
+        if not pending or pending.get("label") != label:
+            return None
+        self.store.put_if_absent(member_key(label), pending, MEMBER_TTL)
+        return self.store.get(member_key(label))
 
     def _transition(self, label: str, change, once: tuple[str, ...] = ()) -> Transition:
         """Apply change(Member) -> (Member, kinds) | None atomically; number the callbacks.

@@ -76,3 +76,10 @@ def member_label(call_sid: str, step: int) -> str:
     (call and step) in Twilio's events. It must not look like a CallSid (Twilio refuses labels
     that do, error 16023), hence the prefix."""
     return f"member-{step}-{call_sid}"
+
+
+def call_sid_of(label: str) -> str | None:
+    """The CallSid a member label names (None if it is not one of the gateway's labels)."""
+    prefix, _, rest = label.partition("-")
+    step, _, call_sid = rest.partition("-")
+    return call_sid if prefix == "member" and step.isdigit() and call_sid else None

@@ -110,3 +110,23 @@ def test_events_are_seen_once(store):
     assert members.first_seen(CONFERENCE, "3:CA1", "participant-join")
     assert not members.first_seen(CONFERENCE, "3:CA1", "participant-join")
     assert members.first_seen(CONFERENCE, "4:CA1", "participant-join")
+
+
+def test_pending_member_travels_in_its_call_record_until_asked_for(store):
+    from gateway.calls import CallRecord, Calls
+    from gateway.translate.context import member_label
+
+    calls = Calls(store)
+    members = Members(store, calls)
+    label = member_label("CA" + "1" * 32, 2)
+    pending = member(label)
+    pending.call_sid, pending.step = "CA" + "1" * 32, 2
+    calls.save(CallRecord(call_sid=pending.call_sid, app="support", call_uuid="u", params={},
+                          step=2, member=pending.to_dict()))
+    assert store.get(f"member:{label}") is None          # nothing written for it yet
+    found = members.get(label)
+    assert found is not None and found.state == "pending" and found.step == 2
+    assert store.get(f"member:{label}") is not None      # from now on it has its own record
+    assert members.mark_joined(label, CONFERENCE, 1, ("enter",)).changed
+    assert members.get(member_label("CA" + "1" * 32, 1)) is None  # another step: not this one
+    assert members.get("not-a-label") is None
