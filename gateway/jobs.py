@@ -13,6 +13,7 @@ Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -103,10 +104,15 @@ def schedule(kind: str, args: dict, *, delay: float = 0.0, job_id: str | None = 
                 "created_at": time.time()}
 
     store.update(job_key(job_id), merge, JOB_TTL)
-    try:
-        run_job.schedule((job_id,), delay=max(0.0, delay))
-    except Exception as exc:  # the book is written: the sweep will run it
-        log.warning("job %s booked but not queued (%s); the sweep will run it", job_id, exc)
+    for attempt in (1, 2):
+        try:
+            run_job.schedule((job_id,), delay=max(0.0, delay))
+            break
+        except Exception as exc:
+            # A queue connection that died with a Redis restart fails once, then reconnects.
+            if attempt == 2:  # the book is written: the sweep will run it
+                log.warning("job %s booked but not queued (%s); the sweep will run it",
+                            job_id, exc)
     return job_id
 
 
@@ -147,10 +153,19 @@ def finish(store, job_id: str, job: dict) -> None:
     store.update(job_key(job_id), done, JOB_TTL)
 
 
+RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # a failed job runs again after these (then 30 s)
+
+
 @huey.task()
 def run_job(job_id: str) -> None:
     runtime = _runtime()
-    job = claim(runtime.store, job_id)
+    try:
+        job = claim(runtime.store, job_id)
+    except Exception as exc:  # the store is unreachable right now (e.g. Redis restarting)
+        log.warning("job %s: cannot claim it (%s); trying again in %g s", job_id, exc,
+                    RETRY_DELAYS[0])
+        _retry_later(job_id, RETRY_DELAYS[0])
+        return
     if job is None:
         return
     fn = HANDLERS.get(job["kind"])
@@ -161,13 +176,30 @@ def run_job(job_id: str) -> None:
     try:
         fn(runtime, **job["args"])  # type: ignore[operator]
     except Exception:
-        # Left booked with its lease: the sweep runs it again once the lease lapses.
-        log.exception("job %s (%s) failed; it will be retried", job_id, job["kind"])
+        failures = int(job.get("failures", 0))
+        delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+        log.exception("job %s (%s) failed; it runs again in %g s", job_id, job["kind"], delay)
+        release(runtime.store, job_id, failures + 1)
+        _retry_later(job_id, delay)
         return
     finish(runtime.store, job_id, job)
     latest = runtime.store.get(job_key(job_id))
     if latest is not None:  # booked again while it ran
         run_job.schedule((job_id,), delay=max(0.0, latest["due_at"] - time.time()))
+
+
+def release(store, job_id: str, failures: int) -> None:
+    """Give the lease back after a failure (the sweep may take the job at once, too)."""
+    with contextlib.suppress(Exception):
+        store.update(job_key(job_id), lambda current: {
+            **current, "lease_until": 0.0, "failures": failures} if current else None, JOB_TTL)
+
+
+def _retry_later(job_id: str, delay: float) -> None:
+    try:
+        run_job.schedule((job_id,), delay=delay)
+    except Exception as exc:  # the queue is down too: the job stays booked for the sweep
+        log.warning("job %s: not re-queued (%s); the sweep will run it", job_id, exc)
 
 
 def sweep(store=None) -> int:
