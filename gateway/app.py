@@ -12,7 +12,8 @@ from flask import Flask, jsonify
 from .runtime import Runtime, build_runtime, configure_logging
 from .settings import Settings
 from .spool import Spool
-from .twilio_side.webhooks import EVENT_HANDLERS, blueprint, flat
+from .state import StoreUnavailable
+from .twilio_side.webhooks import blueprint, replay_spooled
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -29,8 +30,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         healthy = runtime.store.ping()
         if healthy and len(spool):
             try:
-                spool.drain(lambda kind, params: EVENT_HANDLERS[kind](runtime, flat(params)))
-            except Exception:  # still failing: stay unhealthy, keep the rest spooled
+                replay_spooled(runtime, spool)
+            except StoreUnavailable:  # still failing: stay unhealthy, keep the rest spooled
                 healthy = False
         body = {"status": "ok" if healthy else "unhealthy", "store": runtime.store.url,
                 "spooled_events": len(spool)}

@@ -100,7 +100,7 @@ def receive_event(kind: str) -> Response:
     subject = request.form.get("CallSid") or request.form.get("ConferenceSid") or "-"
     try:
         if len(spool):
-            spool.drain(lambda k, p: EVENT_HANDLERS[k](rt, flat(p)))
+            replay_spooled(rt, spool)
         EVENT_HANDLERS[kind](rt, request.form.to_dict())
     except StoreUnavailable as exc:
         spool.add(kind, request.form.to_dict(flat=False))
@@ -113,6 +113,20 @@ def receive_event(kind: str) -> Response:
 
 def flat(params: dict[str, list[str]]) -> dict[str, str]:
     return {k: v[-1] for k, v in params.items() if v}
+
+
+def replay_spooled(rt, spool) -> int:
+    """Process the spooled events in order; raises StoreUnavailable if the store is still down.
+    An event that fails for any other reason is logged and dropped, never left blocking the
+    events behind it."""
+    def process(kind: str, params: dict[str, list[str]]) -> None:
+        try:
+            EVENT_HANDLERS[kind](rt, flat(params))
+        except StoreUnavailable:
+            raise
+        except Exception:
+            log.exception("spooled %s event: internal error; dropped", kind)
+    return spool.drain(process)
 
 
 EVENT_HANDLERS: dict[str, Callable] = {
