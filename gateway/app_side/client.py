@@ -10,10 +10,17 @@
    kept unless a param replaces them), POST sends them as a form body (the URL's query kept);
 4. refuses hosts the mapping does not allow (hosts.check_url), before anything is sent, and again
    at connect time for the socket's actual peer;
-5. signs the exact URL sent with Plivo's V2 and V3 signatures (a fresh nonce per attempt);
+5. signs the exact URL sent with Plivo's V2 and V3 signatures (a fresh nonce per attempt): the
+   URL as urllib3 puts it on the wire (host lower-cased, dot segments removed, characters that
+   may not appear in a URL percent-encoded), never a form the app will not see;
 6. retries with tenacity per the policy's `rc`/`rp`, with a short backoff, never past the total
    timeout; every attempt gets min(ct, time left) to connect and min(rt, time left) per read;
 7. reads the body as a stream and gives up as soon as it passes `max_bytes`.
+
+The request goes straight through a urllib3 pool manager (keep-alive, thread-safe): the form body,
+query and headers are built here, so no cookie jar, proxy or .netrc setting ever applies, and the
+per-request preparation a general-purpose HTTP library does is not paid on the voice path. A URL
+with `user:password@` sends them as HTTP basic auth; they are not part of what is signed.
 
 Redirects (3xx) are not followed: a 3xx is an error of kind "other" that names the Location, so a
 request never lands somewhere the mapping did not allow, and signatures always cover the URL the
@@ -23,6 +30,7 @@ reason; parameters and the auth token are never logged.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import contextlib
 import contextvars
@@ -31,15 +39,23 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import requests
+import certifi
 import tenacity
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.util import Retry, Timeout, make_headers, parse_url
 
 from .fragment import DEFAULT_POLICY, DeliveryPolicy, FragmentError, clamp_to_budget, split_fragment
 from .hosts import (
@@ -61,6 +77,13 @@ _CHUNK = 64 * 1024
 # Below this much time left there is no point starting (or retrying) a request.
 _MIN_ATTEMPT_SECONDS = 0.05
 _XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_FORM = "application/x-www-form-urlencoded"
+# gzip and deflate (and br/zstd when their decoders are installed): the body is decoded on reading.
+_ACCEPT_ENCODING = ", ".join(
+    re.split(r",\s*", make_headers(accept_encoding=True)["accept-encoding"]))
+# One try per urlopen: tenacity does the retrying, under the fragment's rules. read=False hands a
+# read error back as itself instead of wrapped in MaxRetryError.
+_ONE_TRY = Retry(0, read=False)
 
 
 class AppRequestError(Exception):
@@ -95,25 +118,26 @@ class AppResponse:
 
 
 class AppClient:
-    """Requests to customers' apps over one pooled, keep-alive session; safe to share between
-    threads. No cookies are kept and no proxy or .netrc settings are taken from the environment,
-    so nothing from one app leaks into requests to another."""
+    """Requests to customers' apps over one pool of keep-alive connections; safe to share between
+    threads. Nothing is kept from one request to the next but open connections (no cookies), and
+    nothing is taken from the environment (no proxy, no .netrc), so nothing from one app leaks
+    into requests to another."""
 
-    def __init__(self, session: requests.Session | None = None, *,
-                 user_agent: str = "PlivoHTTP/1.0 (gateway)", resolve: Resolver = resolve_host,
-                 pool_size: int = 32):
-        self._session = session or requests.Session()
-        self._session.trust_env = False
-        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _PeerCheckingAdapter(pool_connections=pool_size, pool_maxsize=pool_size,
-                                       max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._user_agent = user_agent
+    def __init__(self, *, user_agent: str = "PlivoHTTP/1.0 (gateway)",
+                 resolve: Resolver = resolve_host, pool_size: int = 32):
+        # HTTPS is verified against certifi's CA bundle, as before this edge dropped `requests`.
+        self._pools = urllib3.PoolManager(num_pools=pool_size, maxsize=pool_size, block=False,
+                                          cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+        self._pools.pool_classes_by_scheme = {
+            "http": _CheckedHTTPConnectionPool,
+            "https": _CheckedHTTPSConnectionPool,
+        }
+        self._headers = {"User-Agent": user_agent, "Accept-Encoding": _ACCEPT_ENCODING,
+                         "Accept": "*/*", "Connection": "keep-alive"}
         self._resolve = resolve
 
     def close(self) -> None:
-        self._session.close()
+        self._pools.clear()
 
     def __enter__(self) -> AppClient:
         return self
@@ -157,14 +181,62 @@ class AppClient:
             raise error from None
         return response
 
-    def _send(self, prepared: requests.PreparedRequest, timeout: tuple[float, float],
-              allowed_hosts: Sequence[str]) -> requests.Response:
+    def _send(self, wire: _Wire, method: str, headers: dict[str, str], body: bytes | None,
+              timeout: Timeout, allowed_hosts: Sequence[str]) -> urllib3.HTTPResponse:
+        pool = self._pools.connection_from_host(wire.host, wire.port, wire.scheme)
         token = _PEER_CHECK.set(lambda address: address_allowed(address, allowed_hosts))
         try:
-            return self._session.send(prepared, timeout=timeout, stream=True,
-                                      allow_redirects=False)
+            return pool.urlopen(method, wire.target, body=body, headers=headers,
+                                retries=_ONE_TRY, redirect=False, assert_same_host=False,
+                                timeout=timeout, preload_content=False, decode_content=False,
+                                chunked=False)
         finally:
             _PEER_CHECK.reset(token)
+
+
+@dataclass(frozen=True)
+class _Wire:
+    """Where a request goes and what it signs. `target` is the path and query exactly as they go
+    on the wire; `signed_url` is scheme://host[:port] + target, without any user:password."""
+
+    scheme: str
+    host: str
+    port: int | None
+    target: str
+    signed_url: str
+    authorization: str | None
+
+
+def _wire(url: str) -> _Wire:
+    """Raises urllib3's LocationValueError for a URL it cannot send."""
+    parsed = parse_url(url)
+    if not parsed.host or not parsed.scheme:
+        raise urllib3.exceptions.LocationValueError(f"no host or scheme in {safe_url(url)}")
+    # parse_url normalises the path and query the way urlopen will again (percent-encoding what
+    # may not appear in a URL, removing dot segments); a second pass changes nothing, so the
+    # signature covers the very bytes the app receives.
+    target = parsed.request_uri
+    netloc = f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+    return _Wire(parsed.scheme, parsed.host, parsed.port, target,
+                 f"{parsed.scheme}://{netloc}{target}", _basic_auth(url))
+
+
+def _basic_auth(url: str) -> str | None:
+    """An Authorization header for a URL with user:password@, as HTTP clients send it."""
+    if "@" not in url:
+        return None
+    parts = urlsplit(url)
+    if parts.username is None or parts.password is None:
+        return None
+    user, password = unquote(parts.username), unquote(parts.password)
+    if not (user or password):
+        return None
+    credentials = f"{user}:{password}"
+    try:
+        raw = credentials.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = credentials.encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 class _Attempt:
@@ -185,6 +257,10 @@ class _Attempt:
         self.end = end
         self.max_bytes = max_bytes
         self.count = 0
+        # Built on the first attempt that passes the host check, then the same for every retry.
+        self.wire: _Wire | None = None
+        self.headers: dict[str, str] = {}
+        self.body: bytes | None = None
 
     def remaining(self) -> float:
         return self.end - time.monotonic()
@@ -216,35 +292,49 @@ class _Attempt:
             raise self.fail(f"host not allowed: {exc}", "host") from None
         except HostUnresolvable as exc:
             raise self.fail(f"cannot connect: {exc}", "ct") from None
+        wire = self.wire or self._prepare()
 
-        body = self.params if self.method == "POST" else None
-        prepared = self.client._session.prepare_request(requests.Request(
-            self.method, self.send_url, data=body,
-            headers={"User-Agent": self.client._user_agent, "Accept": "*/*"}))
-        signed_url = _without_userinfo(prepared.url or self.send_url)
-        prepared.headers.update(signature_headers(
-            self.method, signed_url, self.params if self.method == "POST" else {},
-            self.auth_token))
-        timeout = (min(self.policy.connect_timeout, remaining),
-                   min(self.policy.read_timeout, remaining))
+        headers = {**self.headers, **signature_headers(
+            self.method, wire.signed_url, self.params if self.method == "POST" else {},
+            self.auth_token)}
+        connect, read = (min(self.policy.connect_timeout, remaining),
+                         min(self.policy.read_timeout, remaining))
         began = time.monotonic()
         try:
-            response = self.client._send(prepared, timeout, self.allowed_hosts)
+            response = self.client._send(wire, self.method, headers, self.body,
+                                         Timeout(connect=connect, read=read), self.allowed_hosts)
         except HostNotAllowed as exc:
             raise self.fail(f"host not allowed at connect time: {exc}", "host") from None
-        except requests.exceptions.ConnectTimeout:
-            raise self.fail(f"no connection within {timeout[0]:g} s", "ct") from None
-        except requests.exceptions.ReadTimeout:
-            raise self.fail(f"no response within {timeout[1]:g} s", "rt") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise self.fail(*_classify_connection_error(exc)) from None
-        except requests.exceptions.RequestException as exc:
-            raise self.fail(f"request failed: {type(exc).__name__}", "other") from None
-        with response:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self.fail(*_send_failure(exc, connect, read)) from None
+        try:
             return self._read(response, began)
+        finally:
+            # After a full read the connection is already back in the pool and this does
+            # nothing; otherwise it drops the connection rather than download the rest.
+            response.close()
+            response.release_conn()
 
-    def _read(self, response: requests.Response, began: float) -> AppResponse:
-        status = response.status_code
+    def _prepare(self) -> _Wire:
+        try:
+            wire = _wire(self.send_url)
+        except urllib3.exceptions.LocationValueError:
+            raise self.fail("request failed: InvalidURL", "other") from None
+        headers = dict(self.client._headers)
+        if self.method == "POST":
+            # A POST without params still says Content-Length: 0, and has no Content-Type.
+            body = urlencode(self.params).encode("ascii") if self.params else b""
+            headers["Content-Length"] = str(len(body))
+            if body:
+                headers["Content-Type"] = _FORM
+            self.body = body or None
+        if wire.authorization:
+            headers["Authorization"] = wire.authorization
+        self.wire, self.headers = wire, headers
+        return wire
+
+    def _read(self, response: urllib3.HTTPResponse, began: float) -> AppResponse:
+        status = response.status
         if 300 <= status < 400:
             location = safe_url(response.headers.get("Location", "") or "(none)")
             raise self.fail(f"HTTP {status} redirect to {location} not followed "
@@ -264,25 +354,24 @@ class _Attempt:
             content_type=content_type, elapsed=time.monotonic() - began, attempts=self.count,
             body=body)
 
-    def _read_body(self, response: requests.Response, status: int) -> bytes:
-        raw = response.raw
+    def _read_body(self, response: urllib3.HTTPResponse, status: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
             remaining = self.remaining()
             if remaining <= 0:
                 raise self.fail("total time used up while reading the response", "tt", status)
-            _set_read_timeout(raw, min(self.policy.read_timeout, remaining))
+            _set_read_timeout(response, min(self.policy.read_timeout, remaining))
             try:
-                chunk = raw.read1(_CHUNK, decode_content=True)
-            except urllib3.exceptions.ReadTimeoutError:
+                chunk = response.read1(_CHUNK, decode_content=True)
+            except ReadTimeoutError:
                 raise self.fail("the response stopped arriving", "rt", status) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise self.fail(f"the response was cut short ({type(exc).__name__})", "other",
                                 status) from None
             if not chunk:
                 # Read to the end: the connection goes back to the pool for the next request.
-                raw.release_conn()
+                response.release_conn()
                 return b"".join(chunks)
             size += len(chunk)
             if size > self.max_bytes:
@@ -323,17 +412,9 @@ def _merge_query(url: str, params: Mapping[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, parts.query,
-                       parts.fragment))
-
-
 def _charset(content_type: str, body: bytes) -> str:
     """The Content-Type's charset, else the XML declaration's encoding, else UTF-8 (XML's own
-    default; requests would guess ISO-8859-1 for any text/* without a charset)."""
+    default; a generic HTTP client would guess ISO-8859-1 for any text/* without a charset)."""
     candidates = [value.strip().strip('"') for name, _, value in
                   (piece.partition("=") for piece in content_type.split(";")[1:])
                   if name.strip().lower() == "charset"]
@@ -349,18 +430,29 @@ def _charset(content_type: str, body: bytes) -> str:
     return "utf-8"
 
 
-def _classify_connection_error(exc: requests.exceptions.ConnectionError) -> tuple[str, str]:
-    inner = exc.args[0] if exc.args else None
-    reason = getattr(inner, "reason", inner)
-    if isinstance(reason, urllib3.exceptions.ReadTimeoutError) or isinstance(
-            inner, urllib3.exceptions.ReadTimeoutError):
+def _send_failure(exc: Exception, connect: float, read: float) -> tuple[str, str]:
+    """(reason, kind) for an error urlopen raised before any response arrived."""
+    if isinstance(exc, MaxRetryError):
+        reason = exc.reason
+        # urllib3 counts a refused connection as a kind of connect timeout; only a real one is.
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return f"no connection within {connect:g} s", "ct"
+        return _connection_failure(reason)
+    if isinstance(exc, ReadTimeoutError):
+        return f"no response within {read:g} s", "rt"
+    if isinstance(exc, ProtocolError | OSError | ClosedPoolError | SSLError):
+        return _connection_failure(exc)
+    return f"request failed: {type(exc).__name__}", "other"
+
+
+def _connection_failure(reason: BaseException | None) -> tuple[str, str]:
+    if isinstance(reason, ReadTimeoutError):
         return "no response in time", "rt"
-    if isinstance(reason, urllib3.exceptions.ProtocolError | ConnectionResetError) or isinstance(
-            inner, urllib3.exceptions.ProtocolError):
+    if isinstance(reason, ProtocolError | ConnectionResetError):
         return "the app closed the connection without answering", "rt"
-    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+    if isinstance(reason, NewConnectionError):
         return f"cannot connect ({_short(reason)})", "ct"
-    if isinstance(reason, urllib3.exceptions.SSLError):
+    if isinstance(reason, SSLError):
         return f"TLS handshake failed ({_short(reason)})", "ct"
     return f"cannot connect ({type(reason).__name__})", "ct"
 
@@ -370,11 +462,10 @@ def _short(exc: BaseException) -> str:
     return text.rsplit(": ", 1)[-1][:200]
 
 
-def _set_read_timeout(raw: urllib3.response.BaseHTTPResponse, seconds: float) -> None:
+def _set_read_timeout(response: urllib3.HTTPResponse, seconds: float) -> None:
     # The socket timeout bounds each read; shrinking it as time runs out keeps a trickling body
     # from stretching past the total time.
-    connection = getattr(raw, "connection", None)
-    sock = getattr(connection, "sock", None)
+    sock = getattr(response.connection, "sock", None)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.settimeout(max(seconds, 0.001))
@@ -422,12 +513,3 @@ class _CheckedHTTPConnectionPool(HTTPConnectionPool):
 
 class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _CheckedHTTPSConnection
-
-
-class _PeerCheckingAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _CheckedHTTPConnectionPool,
-            "https": _CheckedHTTPSConnectionPool,
-        }
