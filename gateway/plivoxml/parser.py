@@ -158,8 +158,26 @@ def _flatten(parts: tuple[str | Ssml, ...]):
             yield from _flatten(p.children)
 
 
-def parse_document(source: str | bytes, *, max_bytes: int = MAX_BYTES) -> Document:
-    """Parse and validate a whole Plivo XML document; raise PlivoXMLError on the first problem."""
+CACHED_BYTES = 16 * 1024  # documents up to this size are remembered (most apps repeat theirs)
+
+
+def parse_document(source: str | bytes, *, max_bytes: int = MAX_BYTES,
+                   cache: bool = True) -> Document:
+    """Parse and validate a whole Plivo XML document; raise PlivoXMLError on the first problem.
+
+    Documents are immutable once parsed, and an app usually answers every call with the same
+    few documents, so small ones are kept in a bounded cache (errors are never cached)."""
+    if cache and max_bytes == MAX_BYTES and len(source) <= CACHED_BYTES:
+        return _parse_cached(source)
+    return _parse(source, max_bytes)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(source: str | bytes) -> Document:
+    return _parse(source, MAX_BYTES)
+
+
+def _parse(source: str | bytes, max_bytes: int) -> Document:
     if isinstance(source, str):
         # Already decoded text: its declaration's encoding no longer applies.
         data = _DECLARATION.sub("", source, count=1).encode("utf-8")

@@ -247,3 +247,14 @@ def test_defaults_table_names_only_declared_attributes():
 def test_comments_and_processing_instructions_are_dropped():
     document = parse_document("<Response><!-- note --><?pi x?><Speak>Hi</Speak></Response>")
     assert [type(e) for e in document.elements] == [Speak]
+
+
+def test_repeated_documents_come_from_the_cache_and_errors_are_never_cached():
+    xml = "<Response><Speak>Cached</Speak></Response>"
+    assert parse_document(xml) is parse_document(xml)
+    assert parse_document(xml, cache=False) is not parse_document(xml)
+    assert parse_document(xml, cache=False) == parse_document(xml)
+    bad = "<Response><Bogus/></Response>"
+    for _ in range(2):
+        with pytest.raises(PlivoXMLError):
+            parse_document(bad)
