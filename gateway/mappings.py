@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .problems import FileProblem, ProblemsFound
+
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -43,24 +45,11 @@ APP_KEYS: dict[str, tuple[bool, object]] = {
 URL_KEYS = ("answer_url", "hangup_url", "fallback_url")
 
 
-@dataclass(frozen=True)
-class MappingError:
-    """One problem in one routing file, at one key."""
-
-    file: str
-    key: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.key}: {self.reason}"
+MappingError = FileProblem  # one problem in one routing file, at one key
 
 
-class MappingsInvalid(Exception):
-    """Raised when routing files cannot be loaded; carries every error found, not just the first."""
-
-    def __init__(self, errors: list[MappingError]):
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
+class MappingsInvalid(ProblemsFound):
+    """Routing files cannot be loaded; carries every error found, not just the first."""
 
 
 @dataclass(frozen=True)

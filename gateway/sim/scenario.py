@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+from ..mappings import E164
+from ..problems import FileProblem, ProblemsFound
+
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
@@ -79,22 +81,11 @@ class Scenario:
     source: str = "<scenario>"
 
 
-@dataclass(frozen=True)
-class ScenarioError:
-    file: str
-    key: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.key}: {self.reason}"
+ScenarioError = FileProblem  # one problem in one scenario file, at one key
 
 
-class ScenarioInvalid(Exception):
+class ScenarioInvalid(ProblemsFound):
     """Every problem found in one scenario, not just the first."""
-
-    def __init__(self, errors: list[ScenarioError]):
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
 
 
 class _Checker:
