@@ -168,21 +168,19 @@ class ConferenceEvents:
         return "ended"
 
     def start_time_limit(self, conference_sid: str, seconds: int) -> None:
-        booked: list[float] = []
-
-        def book(room):
-            booked.clear()
+        """The room's end is fixed by its first member with a timeLimit; booking the timer is
+        idempotent (one job per room), so a join processed again books the same one."""
+        def fix_end(room):
             if room.time_limit_at is not None:
                 return None
             room.time_limit_at = (room.started_at or time.time()) + seconds
-            booked.append(room.time_limit_at)
             return room
 
-        self.members.update_room(conference_sid, book)
-        if booked:
+        room = self.members.update_room(conference_sid, fix_end)
+        if room is not None and room.time_limit_at is not None:
             jobs.schedule("end_conference", {"conference_sid": conference_sid},
                           job_id=f"timelimit:{conference_sid}",
-                          delay=max(0.0, booked[0] - time.time()), store=self.store)
+                          delay=max(0.0, room.time_limit_at - time.time()), store=self.store)
 
     def announce(self, conference_sid: str, member: Member, sound: str) -> None:
         url = self.urls.url(CONFERENCE_ANNOUNCE_PATH, member=member.label, sound=sound)
