@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from flask import Flask, jsonify
+from twilio.request_validator import RequestValidator
 
 from .runtime import Runtime, build_runtime, configure_logging
 from .settings import Settings
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["gateway"] = runtime
     spool = Spool(os.environ.get("GATEWAY_SPOOL", "").strip() or "gateway-spool.db")
     app.extensions["gateway.spool"] = spool
+    app.extensions["gateway.validator"] = RequestValidator(runtime.settings.twilio_auth_token)
     app.register_blueprint(blueprint)
 
     @app.get("/healthz")

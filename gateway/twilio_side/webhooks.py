@@ -39,10 +39,7 @@ def signed_url() -> str:
 def twilio_signed(url: str, params, signature: str) -> bool:
     """Twilio's RequestValidator, trying first the URL exactly as requested: it is what Twilio
     signs, and validate() always computes two signatures (with and without the port)."""
-    validator = current_app.extensions.get("gateway.validator")
-    if validator is None:
-        validator = RequestValidator(runtime().settings.twilio_auth_token)
-        current_app.extensions["gateway.validator"] = validator
+    validator: RequestValidator = current_app.extensions["gateway.validator"]
     exact = validator.compute_signature(url, params)
     return hmac.compare_digest(exact.encode(), signature.encode()) or validator.validate(
         url, params, signature)
