@@ -21,6 +21,7 @@ from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
 from .translate import GatewayUrls, Translation, TranslationContext, translate
+from .translate.builder import HANGUP_TWIML
 
 log = logging.getLogger("gateway.calls")
 
@@ -145,7 +146,7 @@ class CallRunner:
         """Nothing left to run: Plivo hangs up when a document runs out, and so does Twilio."""
         call.document = call.resume_at = None
         self.calls.save(call)
-        return '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
+        return HANGUP_TWIML
 
     def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int) -> str:
         call.step += 1

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from .. import deliveries
 from ..runner import CallRunner
+from ..translate.builder import EMPTY_TWIML
 from ..translate.context import member_label
 from .callbacks import action_params
 from .members import Member, Members
@@ -24,7 +25,6 @@ log = logging.getLogger("gateway.conference")
 
 JOIN_WAIT = 2.0  # how long the action waits for a late join event before going on without IDs
 REFUSED = {"failed", "busy", "no-answer", "canceled"}
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
 class ConferenceExit:

@@ -17,13 +17,14 @@ from ..app_side.client import AppRequestError
 from ..plivoxml import PlivoXMLError
 from ..runner import CallRunner, describe, url_for_log
 from ..translate import TranslationContext
+from ..translate.builder import EMPTY_TWIML
 from ..translate.context import member_label
 from ..translate.sounds import translate_sounds
 from .members import Members
 
 log = logging.getLogger("gateway.conference")
 
-SILENCE = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+SILENCE = EMPTY_TWIML
 
 
 class ConferenceSounds:

@@ -20,6 +20,16 @@ def render(response: VoiceResponse) -> str:
     return XML_DECLARATION + ET.tostring(response.xml(), encoding="unicode")
 
 
+def _hang_up() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+EMPTY_TWIML = render(VoiceResponse())    # silence, or "nothing more to do" (Twilio hangs up)
+HANGUP_TWIML = render(_hang_up())        # a document that has run out: Plivo hangs up
+
+
 @dataclass
 class TwimlBuilder:
     """Collects verbs (through twilio's VoiceResponse), report notes and gateway side effects."""

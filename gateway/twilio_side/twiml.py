@@ -14,5 +14,3 @@ def spoken_goodbye(text: str = APOLOGY) -> str:
     response.hangup()
     return response.to_xml()
 
-
-EMPTY = VoiceResponse().to_xml()

@@ -19,7 +19,8 @@ from ..hangups import call_ended
 from ..runner import CallFailed, UnknownCall, UnmappedNumber, url_for_log
 from ..state import StoreUnavailable
 from ..translate import context as paths
-from .twiml import EMPTY, NOT_IN_SERVICE, spoken_goodbye
+from ..translate.builder import EMPTY_TWIML
+from .twiml import NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
 
@@ -152,13 +153,13 @@ def conference_left() -> str:
 
 
 @blueprint.post(paths.CONFERENCE_WAIT_PATH)
-@voice_endpoint(on_failure=lambda: EMPTY)  # wait music that fails is silence, not a hang-up
+@voice_endpoint(on_failure=lambda: EMPTY_TWIML)  # wait music that fails is silence, not a hang-up
 def conference_wait() -> str:
     return runtime().sounds.wait_music(request.form.to_dict(), step_arg())
 
 
 @blueprint.post(paths.CONFERENCE_ANNOUNCE_PATH)
-@voice_endpoint(on_failure=lambda: EMPTY)
+@voice_endpoint(on_failure=lambda: EMPTY_TWIML)
 def conference_announce() -> str:
     return runtime().sounds.announcement(request.args.get("member", ""),
                                          request.args.get("sound", ""))
