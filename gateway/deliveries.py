@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from .app_side.client import AppRequestError
+from .app_side.client import AppRequestError, safe_url
 from .jobs import handler, renew, schedule
 
 log = logging.getLogger("gateway.deliveries")
@@ -107,7 +107,7 @@ def deliver(runtime, stream: str, number: int, item: dict) -> bool:
         store_failure(runtime.store, failure_id, stream, number, item, reason)
         log.error("delivery %s failed for good: %s %s: %s (kept; replay with `gateway "
                   "deliveries --replay %s`)", failure_id, item["kind"],
-                  item["url"].split("?")[0].split("#")[0], reason, failure_id)
+                  safe_url(item["url"]), reason, failure_id)
         return False
 
 

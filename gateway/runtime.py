@@ -102,3 +102,29 @@ def configure_logging() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # huey logs every task at INFO; the gateway's own lines say what matters.
     logging.getLogger("huey").setLevel(max(logging.WARNING, logging.root.level))
+    for name in URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueries) for f in logger.filters):
+            logger.addFilter(RedactQueries())
+
+
+# urllib3's loggers that name request URLs (a filter on a logger does not reach its children).
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager",
+                   "urllib3.connection", "urllib3.response")
+
+
+class RedactQueries(logging.Filter):
+    """At DEBUG, urllib3 logs each request's path with its query string; query strings and
+    fragments may carry an app's secrets and are never logged, so they are cut from its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        record.msg = _without_query(record.msg)
+        return True
+
+
+def _without_query(value):
+    if isinstance(value, str) and ("?" in value or "#" in value):
+        return value.split("?", 1)[0].split("#", 1)[0] + ("?…" if "?" in value else "")
+    return value
