@@ -104,6 +104,7 @@ def receive_event(kind: str) -> Response:
         spool.add(kind, request.form.to_dict(flat=False))
         log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
                   subject, exc)
+        drain_when_store_returns(rt, spool)
     except Exception:
         log.exception("%s event for %s: internal error; dropped", kind, subject)
     return Response("", status=204)
@@ -125,6 +126,11 @@ def replay_spooled(rt, spool) -> int:
         except Exception:
             log.exception("spooled %s event: internal error; dropped", kind)
     return spool.drain(process)
+
+
+def drain_when_store_returns(rt, spool) -> None:
+    """Spooled events are replayed by themselves once the store answers, not by the next request."""
+    spool.drain_in_background(rt.store.ping, lambda: replay_spooled(rt, spool))
 
 
 EVENT_HANDLERS: dict[str, Callable] = {
