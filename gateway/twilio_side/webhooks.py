@@ -16,10 +16,10 @@ from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
 from ..hangups import call_ended
-from ..runner import CallFailed, UnknownCall, UnmappedNumber, url_for_log
+from ..runner import CallFailed, ReplayedRequest, UnknownCall, UnmappedNumber, url_for_log
 from ..state import StoreUnavailable
 from ..translate import context as paths
-from ..translate.builder import EMPTY_TWIML
+from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML
 from .twiml import NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
@@ -77,6 +77,9 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye):
             except UnmappedNumber as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
                 return twiml(spoken_goodbye(NOT_IN_SERVICE))
+            except ReplayedRequest as exc:
+                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
+                return twiml(HANGUP_TWIML)
             except UnknownCall as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
             except CallFailed as exc:
