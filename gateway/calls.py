@@ -33,6 +33,7 @@ class CallRecord:
     resume_at: int | None = None
     ended: bool = False
     member: dict | None = None             # the room this call was last sent to, until it joins
+    member_labels: list[str] = field(default_factory=list)  # every room stay, in order
 
     def to_dict(self) -> dict:
         # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,

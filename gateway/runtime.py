@@ -56,8 +56,10 @@ def build_runtime(settings: Settings) -> Runtime:
     def expect_member(call: CallRecord, app: PlivoApp, conference: Conference) -> None:
         settings_dict = {f.name: getattr(conference, f.name) for f in fields(conference)
                          if f.name not in ("line", "body")}
+        label = member_label(call.call_sid, call.step)
+        call.member_labels = [*call.member_labels, label]  # the hangup request waits for them
         call.member = Member(  # saved with the call record; see Members
-            label=member_label(call.call_sid, call.step), call_sid=call.call_sid, step=call.step,
+            label=label, call_sid=call.call_sid, step=call.step,
             app=app.name, room=conference.room,
             twilio_room=twilio_room_name(app.account, conference.room),
             settings=settings_dict, call_params=dict(call.params)).to_dict()
