@@ -3,7 +3,9 @@
 Gateway URLs appear as the `{gateway}` placeholder. When the document hands control back to the
 gateway (a Conference, a Redirect), the TwiML of each following stretch is printed too, after an
 XML comment saying when it runs; `--first` prints only what the voice webhook returns.
-Invalid Plivo XML exits with status 1 and prints the line and the reason.
+Invalid Plivo XML exits with status 1 and prints the line and the reason; so does a document
+that reaches an element the gateway cannot run (a call would hear the gateway's apology there:
+an XML comment marks the place, and stderr names the element and its line).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from ..plivoxml import PlivoXMLError, Redirect, parse_document
-from . import TranslationContext, translate
+from . import ElementCannotRun, TranslationContext, translate
+from .context import MAX_CALL_SECONDS
 
 EXAMPLE_ACCOUNT = "MA00000000000000000001"
 
@@ -26,6 +29,10 @@ def main(argv: list[str]) -> int:
                         help="Plivo account that scopes conference rooms (default: %(default)s)")
     parser.add_argument("--first", action="store_true",
                         help="print only the TwiML the voice webhook returns")
+    parser.add_argument("--max-call-seconds", type=int, default=MAX_CALL_SECONDS,
+                        choices=range(1, MAX_CALL_SECONDS + 1), metavar="N",
+                        help="the cap written on every Dial (GATEWAY_MAX_CALL_SECONDS; "
+                             "default and maximum %(default)s)")
     args = parser.parse_args(argv)
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
@@ -41,11 +48,23 @@ def main(argv: list[str]) -> int:
 
     start, step, statuses = 0, 0, Counter()
     out = sys.stdout
+    cannot_run: ElementCannotRun | None = None
+    for note in document.notes:  # the parser's report, first (also when a stretch fails)
+        statuses[note.status] += 1
+        print(f"{name}: {note}", file=sys.stderr)
     while True:
-        context = TranslationContext(account=args.account, step=step, first_in_call=step == 0)
-        result = translate(document, context, start)
+        context = TranslationContext(account=args.account, step=step, first_in_call=step == 0,
+                                     max_call_seconds=args.max_call_seconds)
+        try:
+            result = translate(document, context, start)
+        except ElementCannotRun as exc:
+            cannot_run = exc
+            out.write(f"<!-- here the caller hears the gateway's apology and the call ends: "
+                      f"<{exc.element}> on line {exc.line} cannot run -->\n")
+            break
         out.write(result.twiml + "\n")
-        for note in result.notes:
+        # The first stretch's notes begin with the parser's, printed above.
+        for note in result.notes[len(document.notes) if step == 0 else 0:]:
             statuses[note.status] += 1
             print(f"{name}: {note}", file=sys.stderr)
         if args.first or result.resume_at is None:
@@ -60,5 +79,10 @@ def main(argv: list[str]) -> int:
                       handback, "action", None) else "") + ": -->\n")
         start, step = result.resume_at, step + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "nothing to report"
+    if cannot_run is not None:
+        print(f"{name}: {cannot_run}", file=sys.stderr)
+        print(f"{name}: {summary}; cannot run on the gateway: <{cannot_run.element}> on line "
+              f"{cannot_run.line}", file=sys.stderr)
+        return 1
     print(f"{name}: {summary}", file=sys.stderr)
     return 0

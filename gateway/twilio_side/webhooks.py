@@ -1,7 +1,9 @@
 """Twilio's webhooks: signature checked first, then one handler per endpoint.
 
 Failure policy lives here, once: a voice request that cannot be served gets a short spoken
-apology and a hang-up (never a 500) and one log line naming the call, the URL and the reason;
+apology and a hang-up (never a 500), marked by the `Gateway-Call-Failed` response header, and
+one log line naming the call, the URL and the reason (for a document that reaches an element
+the gateway cannot run: the element and its line);
 an event that cannot be processed is answered 200 and spooled if the store is down, or logged.
 """
 
@@ -16,11 +18,11 @@ from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
 from ..hangups import call_ended
-from ..runner import CallFailed, UnknownCall, UnmappedNumber, url_for_log
+from ..runner import CallFailed, CannotRun, UnknownCall, UnmappedNumber, url_for_log
 from ..state import StoreUnavailable
 from ..translate import context as paths
 from ..translate.builder import EMPTY_TWIML
-from .twiml import NOT_IN_SERVICE, spoken_goodbye
+from .twiml import FAILURE_HEADER, NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
 
@@ -62,12 +64,16 @@ def step_arg() -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def twiml(body: str) -> Response:
-    return Response(body, mimetype="application/xml")
+def twiml(body: str, failure: str | None = None) -> Response:
+    response = Response(body, mimetype="application/xml")
+    if failure:
+        response.headers[FAILURE_HEADER] = failure
+    return response
 
 
-def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye):
-    """Answer TwiML whatever happens: the handler's, else `on_failure()` with one log line."""
+def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye, *, call_fails: bool = True):
+    """Answer TwiML whatever happens: the handler's, else `on_failure()` with one log line.
+    `call_fails`: the failure ends the call (the apology), so the answer is marked as one."""
     def decorate(handler):
         @wraps(handler)
         def wrapper(*args, **kwargs):
@@ -76,17 +82,24 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye):
                 return twiml(handler(*args, **kwargs))
             except UnmappedNumber as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return twiml(spoken_goodbye(NOT_IN_SERVICE))
+                return twiml(spoken_goodbye(NOT_IN_SERVICE), "not-in-service")
             except UnknownCall as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
+                failure = "unknown-call"
+            except CannotRun as exc:
+                log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+                failure = f"cannot-run; element={exc.element}; line={exc.line}"
             except CallFailed as exc:
                 log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+                failure = "app-failed"
             except StoreUnavailable as exc:
                 log.error("call %s: %s: the shared store is unavailable: %s", call_sid,
                           request.path, exc)
+                failure = "store-unavailable"
             except Exception:
                 log.exception("call %s: %s: internal error", call_sid, request.path)
-            return twiml(on_failure())
+                failure = "internal-error"
+            return twiml(on_failure(), failure if call_fails else None)
         return wrapper
     return decorate
 
@@ -153,13 +166,14 @@ def conference_left() -> str:
 
 
 @blueprint.post(paths.CONFERENCE_WAIT_PATH)
-@voice_endpoint(on_failure=lambda: EMPTY_TWIML)  # wait music that fails is silence, not a hang-up
+# Wait music that fails is silence, not a hang-up: the call goes on, so it has not failed.
+@voice_endpoint(on_failure=lambda: EMPTY_TWIML, call_fails=False)
 def conference_wait() -> str:
     return runtime().sounds.wait_music(request.form.to_dict(), step_arg())
 
 
 @blueprint.post(paths.CONFERENCE_ANNOUNCE_PATH)
-@voice_endpoint(on_failure=lambda: EMPTY_TWIML)
+@voice_endpoint(on_failure=lambda: EMPTY_TWIML, call_fails=False)
 def conference_announce() -> str:
     return runtime().sounds.announcement(request.args.get("member", ""),
                                          request.args.get("sound", ""))
