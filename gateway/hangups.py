@@ -2,7 +2,10 @@
 
 Sent in the background (durable, at least once) with Plivo's hangup parameters. As Plivo, an app
 without a hangup_url is notified at its answer_url. Every call on record gets one, including a
-call whose answer URL failed (the runner keeps its record for this).
+call whose answer URL failed (the runner keeps its record for this). Twilio may report the
+call's end before the member's leave event: the hangup request then waits (bounded) until every
+room stay of the call has left and its callbacks were delivered, so the app sees exit before
+hangup.
 
 A call the gateway rejected (`<Hangup reason="rejected|busy">` -> `<Reject>`) ends, on Twilio,
 with CallStatus busy or no-answer ("depending on the verb's reason attribute",
@@ -50,5 +53,7 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
     deliveries.enqueue_next(store, f"call:{call_sid}", {
         "url": app.hangup_url or app.answer_url,
         "method": app.hangup_method if app.hangup_url else app.answer_method,
-        "app": app.name, "kind": "hangup", "params": params})
+        "app": app.name, "kind": "hangup", "params": params,
+        # Plivo's order for one call: every exit (and its action) before the hangup request.
+        "after_members": list(call.member_labels)})
     return "hangup"
