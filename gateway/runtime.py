@@ -73,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
                         budget=settings.webhook_budget, on_conference=expect_member,
-                        on_effects=schedule_effects)
+                        on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds)
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,
