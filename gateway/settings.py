@@ -18,6 +18,7 @@ DEFAULT_STORE_URL = "sqlite:///gateway.db"
 DEFAULT_MAPPINGS = "mappings"
 DEFAULT_PORT = 8000
 DEFAULT_WEBHOOK_BUDGET = 13.0  # seconds; Twilio gives up on a webhook after 15 s
+TWILIO_MAX_CALL_SECONDS = 14400  # Twilio ends any call after 4 h (Dial timeLimit's maximum)
 
 
 class SettingsError(ValueError):
@@ -40,6 +41,7 @@ class Settings:
     twilio_api_base_url: str | None = None
     webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
     bind_host: str = "0.0.0.0"
+    max_call_seconds: int = TWILIO_MAX_CALL_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +82,11 @@ class Settings:
         except ValueError:
             raise SettingsError("GATEWAY_BIND", f"{bind_host!r} is not an IP address to "
                                 "listen on (e.g. 127.0.0.1)") from None
+        max_call = env.get("GATEWAY_MAX_CALL_SECONDS", "").strip() or str(TWILIO_MAX_CALL_SECONDS)
+        if not max_call.isdigit() or not 1 <= int(max_call) <= TWILIO_MAX_CALL_SECONDS:
+            raise SettingsError("GATEWAY_MAX_CALL_SECONDS", f"{max_call!r} must be a whole number "
+                                f"of seconds from 1 to {TWILIO_MAX_CALL_SECONDS} (Twilio ends "
+                                "every call after 4 hours)")
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
@@ -87,6 +94,7 @@ class Settings:
             twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
             mappings_path=mappings, store_url=store_url, port=int(port_text),
             twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
+            max_call_seconds=int(max_call),
         )
 
 

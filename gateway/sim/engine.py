@@ -213,6 +213,11 @@ class Switchboard:
             self._application_error(call, outcome.code, outcome.reason, request.url,
                                     request.kind)
             return
+        if outcome.call_failed:
+            # The server says this TwiML apologises for a call it could not serve: Twilio plays
+            # it all the same; the run is marked failed (see transcript.py).
+            self.transcript.record("call-failed", call=call.name, reason=outcome.call_failed,
+                                   url=request.url, kind=request.kind)
         try:
             document = document_from(outcome, request.url)
         except TwimlError as exc:

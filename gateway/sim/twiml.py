@@ -337,7 +337,8 @@ CONFERENCE: Spec = {
     "endConferenceOnExit": ("end_conference_on_exit", _bool, 13231),
     "waitUrl": ("wait_url", _url_or_empty, 13233),
     "waitMethod": ("wait_method", _method, 13234),
-    "maxParticipants": ("max_participants", _int(2, 250), 16002),
+    # "positive integer <= 250" (twilio.com/docs/voice/twiml/conference#maxparticipants): 1 too.
+    "maxParticipants": ("max_participants", _int(1, 250), 16002),
     "record": ("record", _enum("do-not-record", "record-from-start"), 16002),
     "trim": ("trim", _enum("trim-silence", "do-not-trim"), 13239),
     "coach": ("coach", _call_sid, 13240),
@@ -350,7 +351,8 @@ CONFERENCE: Spec = {
     "recordingStatusCallbackEvent": ("recording_status_callback_event",
                                      _events(RECORDING_EVENTS), 13621),
     "jitterBufferSize": ("jitter_buffer_size", _enum("small", "medium", "large", "off"), 16002),
-    "region": ("region", _enum("us1", "us2", "ie1", "de1", "sg1", "br1", "au1", "jp1"), 16002),
+    # us1 ie1 de1 sg1 br1 au1 jp1 (twilio.com/docs/voice/twiml/conference#region); no us2.
+    "region": ("region", _enum("us1", "ie1", "de1", "sg1", "br1", "au1", "jp1"), 16002),
     "eventCallbackUrl": ("", _url, 11100),
     "recordingConfigurationId": ("", _text(64), 16002),
 }

@@ -5,6 +5,10 @@
 A translation covers the elements from `start` up to the first one that hands control back to
 the gateway (a Conference: when the member leaves; a Redirect: to fetch the next document) or
 ends the call (Hangup). `resume_at` says where the gateway goes on when control comes back.
+
+Nothing is skipped in silence: a stretch that reaches an element the gateway cannot run raises
+`ElementCannotRun` (none of that stretch is played; the webhook layer apologises and logs the
+element). Elements after a `<Hangup>` are never reached, so they are only reported.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
 from .hangup import translate_hangup
-from .outcome import Flow, ScheduledHangup
+from .outcome import ElementCannotRun, Flow, ScheduledHangup
 from .play import translate_play
 from .redirect import translate_redirect
 from .speak import translate_speak
 from .wait import translate_wait
 
 Translator = Callable[..., Flow]
+
+NOT_YET_REASON = "not yet supported (a call that reaches it hears the gateway's apology)"
 
 TRANSLATORS: dict[type[Element], Translator] = {
     Conference: translate_conference,
@@ -42,7 +48,8 @@ class Translation:
 
     resume_at: index of the element the gateway continues with when Twilio hands control back
     (the Redirect itself, or the element after a Conference); None when this TwiML ends the
-    document. handback: the element that hands control back, if any.
+    document. handback: the element that hands control back, if any. rejected: the reason of
+    the `<Reject>` this TwiML ends with (Twilio reports busy/no-answer; Plivo's cause differs).
     """
 
     twiml: str
@@ -51,6 +58,11 @@ class Translation:
     handback: Element | None
     effects: tuple[ScheduledHangup, ...] = ()
     verbs: int = 0
+    rejected: str | None = None
+
+
+def tag_of(element: Element) -> str:
+    return element.tag if isinstance(element, UnsupportedElement) else element.TAG
 
 
 def translate(document: Document, context: TranslationContext, start: int = 0) -> Translation:
@@ -63,7 +75,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
     for index in range(start, len(elements)):
         element = elements[index]
         if isinstance(element, UnsupportedElement):
-            continue  # reported by the parser ("not yet supported: skipped")
+            raise ElementCannotRun(element.tag, element.line, NOT_YET_REASON)
         flow = TRANSLATORS[type(element)](element, builder)
         if flow is Flow.HANDBACK:
             handback = element
@@ -71,9 +83,10 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
             break
         if flow is Flow.END:
             if index + 1 < len(elements):
-                builder.note(elements[index + 1].TAG or "element", "ignored",
+                unreachable = elements[index + 1]
+                builder.note(tag_of(unreachable), "ignored",
                              f"unreachable after <Hangup> on line {element.line}",
-                             line=elements[index + 1].line)
+                             line=unreachable.line)
             break
     return Translation(
         twiml=render(builder.response),
@@ -82,8 +95,9 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
         handback=handback,
         effects=tuple(builder.effects),
         verbs=builder.verbs,
+        rejected=builder.rejected,
     )
 
 
-__all__ = ["TRANSLATORS", "GatewayUrls", "ScheduledHangup", "Translation", "TranslationContext",
-           "translate"]
+__all__ = ["TRANSLATORS", "ElementCannotRun", "GatewayUrls", "ScheduledHangup", "Translation",
+           "TranslationContext", "translate"]

@@ -39,6 +39,7 @@ class TwimlBuilder:
     notes: list[Note] = field(default_factory=list)
     effects: list[ScheduledHangup] = field(default_factory=list)
     verbs: int = 0  # verbs added so far; Reject is only possible before any
+    rejected: str | None = None  # the reason of the <Reject> emitted, if any (Plivo's cause)
 
     def note(self, element: str, status: Status, message: str, *, line: int | None = None,
              attribute: str | None = None) -> None:

@@ -1,7 +1,8 @@
 """What a translation needs to know about its surroundings, as plain data (no I/O).
 
 `GatewayUrls` builds the gateway's own callback URLs that go into TwiML; `TranslationContext`
-adds the account that scopes conference rooms. The CLI uses the placeholder base `{gateway}`.
+adds the account that scopes conference rooms and the cap on a call's length. The CLI uses the
+placeholder base `{gateway}`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ CONFERENCE_RECORDING_PATH = "/twilio/conference/recording"
 CONFERENCE_WAIT_PATH = "/twilio/conference/wait"
 CONFERENCE_ANNOUNCE_PATH = "/twilio/conference/announce"
 MEDIA_PATH = "/twilio/media"
+
+# Twilio ends a call after 4 hours: Dial's timeLimit defaults to 14400 s, its maximum ("the
+# maximum duration of a call is 4 hours"; twilio.com/docs/voice/twiml/dial#timelimit). The
+# gateway writes the cap on every Dial it emits, so that it is visible and configurable
+# (GATEWAY_MAX_CALL_SECONDS), never an unstated default.
+MAX_CALL_SECONDS = 14400
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class TranslationContext:
     step: int = 0
     first_in_call: bool = True  # nothing has been played to the caller yet (Reject is possible)
     call_sid: str = "{CallSid}"
+    max_call_seconds: int = MAX_CALL_SECONDS  # the timeLimit of every Dial (Twilio's maximum)
 
     @property
     def participant_label(self) -> str:
