@@ -45,7 +45,7 @@ class Exchange:
             self._sock = sock
             late = self.expired
         if late:  # it expired while the socket was being opened: cut this one too
-            _shutdown(sock, self.how)
+            shutdown(sock, self.how)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -57,7 +57,7 @@ class Exchange:
             self.expired = True
             sock = self._sock
         if sock is not None:
-            _shutdown(sock, self.how)
+            shutdown(sock, self.how)
 
     def finish(self) -> None:
         with self._lock:
@@ -65,7 +65,8 @@ class Exchange:
             self._sock = None
 
 
-def _shutdown(sock, how: int) -> None:
+def shutdown(sock, how: int) -> None:
+    """Shut `sock` down (no error if it is already gone), from any thread."""
     # gevent's socket keeps the real one in `_sock`; ssl.SSLSocket *is* a socket.socket, and
     # calling the base method skips its override, which would drop the TLS state under the reader.
     raw = getattr(sock, "_sock", sock)

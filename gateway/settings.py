@@ -18,6 +18,7 @@ DEFAULT_STORE_URL = "sqlite:///gateway.db"
 DEFAULT_MAPPINGS = "mappings"
 DEFAULT_PORT = 8000
 DEFAULT_WEBHOOK_BUDGET = 13.0  # seconds; Twilio gives up on a webhook after 15 s
+DEFAULT_APP_MAX_FETCHES = 50  # per app, per web process: see gateway/app_side/guard.py
 TWILIO_MAX_CALL_SECONDS = 14400  # Twilio ends any call after 4 h (Dial timeLimit's maximum)
 
 
@@ -42,6 +43,7 @@ class Settings:
     webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
     bind_host: str = "0.0.0.0"
     max_call_seconds: int = TWILIO_MAX_CALL_SECONDS
+    app_max_fetches: int = DEFAULT_APP_MAX_FETCHES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,11 +92,15 @@ class Settings:
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
+        fetches = env.get("GATEWAY_APP_MAX_FETCHES", "").strip() or str(DEFAULT_APP_MAX_FETCHES)
+        if not fetches.isdigit() or not 1 <= int(fetches) <= 10_000:
+            raise SettingsError("GATEWAY_APP_MAX_FETCHES", f"{fetches!r} must be a whole number "
+                                "from 1 to 10000 (requests to one app in flight per process)")
         return cls(
             twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
             mappings_path=mappings, store_url=store_url, port=int(port_text),
             twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
-            max_call_seconds=int(max_call),
+            max_call_seconds=int(max_call), app_max_fetches=int(fetches),
         )
 
 

@@ -73,7 +73,7 @@ from .signing import signature_headers
 
 log = logging.getLogger("gateway.app_side")
 
-KINDS = frozenset({"ct", "rt", "4xx", "5xx", "tt", "host", "other"})
+KINDS = frozenset({"ct", "rt", "4xx", "5xx", "tt", "host", "other", "busy", "down"})
 METHODS = ("GET", "POST")
 DEFAULT_MAX_BYTES = 1 << 20
 _CHUNK = 64 * 1024
@@ -92,8 +92,9 @@ _ONE_TRY = Retry(0, read=False)
 class AppRequestError(Exception):
     """A request to the app failed for good. `kind` is one of KINDS: ct (could not connect),
     rt (no response in time), 4xx/5xx (the app answered with that status), tt (the total time,
-    or the caller's deadline, ran out), host (not allowed), other. `url` has no query or fragment,
-    so it is safe to log."""
+    or the caller's deadline, ran out), host (not allowed), other; and, from `guard.AppGuard`,
+    busy (too many requests to the app in flight) or down (its circuit is open: not asked).
+    `url` has no query or fragment, so it is safe to log."""
 
     def __init__(self, url: str, reason: str, kind: str, status: int | None = None,
                  attempts: int = 0):
