@@ -123,9 +123,9 @@ class CallRunner:
         if call.document is None or call.resume_at is None:
             return self.finish(call)
         document = parse_document(call.document)
-        if call.resume_at >= len(document.elements):
+        if call.resume_at >= len(document.steps):
             return self.finish(call)
-        element = document.elements[call.resume_at]
+        element = document.steps[call.resume_at]
         if isinstance(element, Redirect):
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_or_fail(call, app, element.url, element.method,

@@ -3,8 +3,10 @@
     translate(document, context, start=0) -> Translation
 
 A translation covers the elements from `start` up to the first one that hands control back to
-the gateway (a Conference: when the member leaves; a Redirect: to fetch the next document) or
-ends the call (Hangup). `resume_at` says where the gateway goes on when control comes back.
+the gateway (a Conference: when the member leaves; a Redirect: to fetch the next document;
+GetDigits/GetInput: with the caller's answer) or ends the call (Hangup). Positions index
+`Document.steps` (PreAnswer's elements in place). `resume_at` says where the gateway goes on when
+control comes back. `translate_input_again` is a menu heard again (after no or invalid input).
 """
 
 from __future__ import annotations
@@ -13,13 +15,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..plivoxml import Document, Element, Note, UnsupportedElement
-from ..plivoxml.elements import Conference, Hangup, Play, Redirect, Speak, Wait
+from ..plivoxml.elements import (
+    DTMF,
+    Conference,
+    GetDigits,
+    GetInput,
+    Hangup,
+    Play,
+    PreAnswer,
+    Redirect,
+    Speak,
+    Wait,
+)
 from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
+from .dtmf import translate_dtmf
+from .getdigits import translate_getdigits
+from .getinput import translate_getinput
 from .hangup import translate_hangup
 from .outcome import Flow, ScheduledHangup
 from .play import translate_play
+from .preanswer import translate_preanswer
 from .redirect import translate_redirect
 from .speak import translate_speak
 from .wait import translate_wait
@@ -33,7 +50,14 @@ TRANSLATORS: dict[type[Element], Translator] = {
     Wait: translate_wait,
     Redirect: translate_redirect,
     Hangup: translate_hangup,
+    GetDigits: translate_getdigits,
+    GetInput: translate_getinput,
+    DTMF: translate_dtmf,
+    PreAnswer: translate_preanswer,
 }
+
+# Elements that collect the caller's input: their Gather reports back to the gateway.
+INPUT_ELEMENTS = (GetDigits, GetInput)
 
 
 @dataclass(frozen=True)
@@ -57,7 +81,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
     builder = TwimlBuilder(context)
     if start == 0:
         builder.notes.extend(document.notes)
-    elements = document.elements
+    elements = document.steps
     resume_at: int | None = None
     handback: Element | None = None
     for index in range(start, len(elements)):
@@ -85,5 +109,19 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
     )
 
 
-__all__ = ["TRANSLATORS", "GatewayUrls", "ScheduledHangup", "Translation", "TranslationContext",
-           "translate"]
+def translate_input_again(document: Document, context: TranslationContext, at: int,
+                          sound: str | None = None) -> Translation:
+    """The menu at `at` (a GetDigits/GetInput step) once more, after `sound` (Plivo's
+    invalidDigitsSound) when given; its report is not repeated."""
+    element = document.steps[at]
+    builder = TwimlBuilder(context)
+    if sound:
+        builder.response.play(sound)
+        builder.verbs += 1
+    TRANSLATORS[type(element)](element, builder)
+    return Translation(twiml=render(builder.response), notes=(), resume_at=at + 1,
+                       handback=element, verbs=builder.verbs)
+
+
+__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "GatewayUrls", "ScheduledHangup", "Translation",
+           "TranslationContext", "translate", "translate_input_again"]

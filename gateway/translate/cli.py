@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..plivoxml import PlivoXMLError, Redirect, parse_document
-from . import TranslationContext, translate
+from . import INPUT_ELEMENTS, TranslationContext, translate
 
 EXAMPLE_ACCOUNT = "MA00000000000000000001"
 
@@ -55,9 +55,14 @@ def main(argv: list[str]) -> int:
             out.write(f"<!-- then the gateway fetches {handback.url} ({handback.method}) and "
                       "translates its XML -->\n")
             break
-        out.write(f"<!-- when the member leaves the room of line {handback.line}"
-                  + (" and the action URL does not replace the document" if getattr(
-                      handback, "action", None) else "") + ": -->\n")
+        if isinstance(handback, INPUT_ELEMENTS):
+            out.write(f"<!-- when the menu of line {handback.line} gets no valid input"
+                      + ("" if handback.redirect or not handback.action else
+                         " or its action was requested in the background") + ": -->\n")
+        else:
+            out.write(f"<!-- when the member leaves the room of line {handback.line}"
+                      + (" and the action URL does not replace the document" if getattr(
+                          handback, "action", None) else "") + ": -->\n")
         start, step = result.resume_at, step + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "nothing to report"
     print(f"{name}: {summary}", file=sys.stderr)

@@ -15,14 +15,14 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 def test_translate_prints_twiml_and_report():
     result = run("-", stdin='<Response><Speak>Hi</Speak><Conference beep="false">r</Conference>'
-                            "<GetDigits/></Response>")
+                            "<MultiPartyCall>m</MultiPartyCall></Response>")
     assert result.returncode == 0
     first = result.stdout.splitlines()[0]
     tree = etree.fromstring(first.encode())
     assert [v.tag for v in tree] == ["Say", "Dial"]
     assert "{gateway}/twilio/conference/left" in first
     assert "<Conference beep> ignored" in result.stderr
-    assert "<GetDigits> not-yet" in result.stderr
+    assert "<MultiPartyCall> not-yet" in result.stderr
 
 
 def test_translate_shows_what_runs_after_the_conference():
