@@ -10,6 +10,7 @@ import os
 from flask import Flask, jsonify
 from twilio.request_validator import RequestValidator
 
+from .ivr.beep import blueprint as sounds_blueprint
 from .runtime import Runtime, build_runtime, configure_logging
 from .settings import Settings
 from .spool import Spool
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["gateway.spool"] = spool
     app.extensions["gateway.validator"] = RequestValidator(runtime.settings.twilio_auth_token)
     app.register_blueprint(blueprint)
+    app.register_blueprint(sounds_blueprint)  # unsigned: Twilio fetches <Play> URLs plainly
 
     @app.get("/healthz")
     def healthz():

@@ -17,6 +17,7 @@ from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
+from .ivr.menus import Menus
 from .mappings import Mappings, PlivoApp, load_mappings
 from .plivoxml import Conference
 from .runner import CallRunner
@@ -42,6 +43,7 @@ class Runtime:
     events: ConferenceEvents
     exits: ConferenceExit
     sounds: ConferenceSounds
+    menus: Menus
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -80,6 +82,7 @@ def build_runtime(settings: Settings) -> Runtime:
                                 urls=urls),
         exits=ConferenceExit(runner=runner, members=members, store=store),
         sounds=ConferenceSounds(runner=runner, members=members),
+        menus=Menus(runner=runner, store=store),
     )
 
 

@@ -77,10 +77,16 @@ class Translation:
     verbs: int = 0
 
 
-def translate(document: Document, context: TranslationContext, start: int = 0) -> Translation:
+def translate(document: Document, context: TranslationContext, start: int = 0, *,
+              sound_first: str | None = None) -> Translation:
+    """`sound_first`: a sound the gateway plays before the elements (a menu's
+    invalidDigitsSound, when the caller's last attempt was invalid)."""
     builder = TwimlBuilder(context)
     if start == 0:
         builder.notes.extend(document.notes)
+    if sound_first:
+        builder.response.play(sound_first)
+        builder.verbs += 1
     elements = document.steps
     resume_at: int | None = None
     handback: Element | None = None

@@ -23,10 +23,17 @@ def render(response: VoiceResponse) -> str:
     return XML_DECLARATION + ET.tostring(response.xml(), encoding="unicode")
 
 
-def _hang_up() -> VoiceResponse:
+def _hang_up(sound: str | None = None) -> VoiceResponse:
     response = VoiceResponse()
+    if sound:
+        response.play(sound)
     response.hangup()
     return response
+
+
+def hang_up_after(sound: str) -> str:
+    """Play one sound, then hang up (a document that ran out right after a sound)."""
+    return render(_hang_up(sound))
 
 
 EMPTY_TWIML = render(VoiceResponse())    # silence, or "nothing more to do" (Twilio hangs up)
