@@ -65,10 +65,7 @@ class Menus:
         call, app = self.runner.load(call_sid)
         if twilio.get("CallStatus") in ENDED:
             return EMPTY_TWIML  # the caller is gone: Plivo requests nothing more
-        if step is not None and step != call.step:
-            log.warning("call %s: menu answer for step %s but the call is at step %s; ignored",
-                        call_sid, step, call.step)
-            return EMPTY_TWIML
+        self.runner.require_current_step(call, step)  # a replayed answer never reaches the app
         found = self.current(call)
         if found is None:
             log.warning("call %s: a menu answer, but the call is not at a menu; going on",

@@ -85,10 +85,11 @@ def test_a_confidence_that_is_not_a_score_is_sent_empty(gateway, customer_app):
     assert customer_app.wait_for_request("/said").params["SpeechConfidenceScore"] == ""
 
 
-def test_an_answer_for_an_old_step_is_ignored(gateway, customer_app):
+def test_an_answer_for_an_old_step_is_refused_as_a_replay(gateway, customer_app):
     params, path = start(gateway, customer_app, MENU)
     stale = path.replace("step=1", "step=0")
-    assert [v.tag for v in tree(gateway.signed_post(stale, {**params, "Digits": "1"}))] == []
+    answer = tree(gateway.signed_post(stale, {**params, "Digits": "1"}))
+    assert [v.tag for v in answer] == ["Hangup"]  # the gateway's rule for replayed requests
     assert customer_app.requests_to("/picked") == []
 
 
