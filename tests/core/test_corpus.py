@@ -74,3 +74,15 @@ def test_conference_fixture_translates_once_it_has_a_room(tmp_path):
     for attribute in ("waitSound", "timeLimit", "action", "callbackUrl", "floorEvent",
                       "digitsMatch", "transcriptionUrl", "sendDigits"):
         assert f"<Conference {attribute}>" in run.stderr, attribute
+
+
+def test_getdigits_fixture_translates_once_its_play_has_a_url():
+    # The SDK's <GetDigits> fixture nests <Play>This is test</Play>: Plivo refuses a Play that is
+    # not a URL. With one, every attribute must be accounted for in the report.
+    xml = next(f["xml"] for f in FIXTURES if f["file"].endswith("test_getDigitsElement.py"))
+    xml = xml.replace(">This is test</Play>", ">https://foo.example.com/a.mp3</Play>")
+    result = translate(parse_document(xml), TranslationContext(account="MA00000000000000000001"))
+    assert '<Gather action="{gateway}/twilio/gather?step=0"' in result.twiml
+    assert 'numDigits="2"' in result.twiml and 'timeout="100"' in result.twiml
+    reported = {n.attribute for n in result.notes if n.element == "GetDigits"}
+    assert {"validDigits", "digitTimeout", "action"} <= reported
