@@ -17,6 +17,7 @@ from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
+from .ivr.menus import Menus
 from .mappings import Mappings, PlivoApp, load_mappings
 from .observability import JsonFormatter
 from .plivoxml import Conference
@@ -43,6 +44,7 @@ class Runtime:
     events: ConferenceEvents
     exits: ConferenceExit
     sounds: ConferenceSounds
+    menus: Menus
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -83,6 +85,7 @@ def build_runtime(settings: Settings) -> Runtime:
                                 urls=urls),
         exits=ConferenceExit(runner=runner, members=members, store=store),
         sounds=ConferenceSounds(runner=runner, members=members),
+        menus=Menus(runner=runner, store=store),
     )
 
 

@@ -152,7 +152,21 @@ class Gather:
     num_digits: int | None = None
     finish_on_key: str = "#"
     action_on_empty_result: bool = False
+    input: tuple[str, ...] = ("dtmf",)
+    speech_timeout: str | None = None  # seconds, or "auto"; None: Twilio's default (timeout)
+    language: str = "en-US"
+    barge_in: bool = True
+    partial_result_callback: str | None = None
+    partial_result_callback_method: str = "POST"
     line: int | None = None
+
+    @property
+    def dtmf(self) -> bool:
+        return "dtmf" in self.input
+
+    @property
+    def speech(self) -> bool:
+        return "speech" in self.input
 
 
 Verb = Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather
@@ -299,6 +313,22 @@ def _finish_on_key(raw: str, _: str) -> str:
     raise ValueError(f"{raw!r} is not one key (0-9, * or #) or empty")
 
 
+def _inputs(raw: str, _: str) -> tuple[str, ...]:
+    # https://www.twilio.com/docs/voice/twiml/gather#input: dtmf, speech or both, space-separated
+    tokens = raw.split()
+    if not tokens or any(t not in ("dtmf", "speech") for t in tokens) or len(set(tokens)) < len(
+            tokens):
+        raise ValueError(f"{raw!r} is not dtmf, speech or 'dtmf speech'")
+    return tuple(tokens)
+
+
+def _speech_timeout(raw: str, _: str) -> str:
+    # https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: a positive integer or "auto"
+    if raw == "auto" or re.fullmatch(r"[1-9][0-9]{0,2}", raw):
+        return raw
+    raise ValueError(f"{raw!r} is not a whole number of seconds or auto")
+
+
 # attribute -> (python field, parser, error code)
 Spec = dict[str, tuple[str, Parser, int]]
 
@@ -372,16 +402,16 @@ GATHER: Spec = {
     "numDigits": ("num_digits", _int(1), 13314),
     "finishOnKey": ("finish_on_key", _finish_on_key, 13310),
     "actionOnEmptyResult": ("action_on_empty_result", _bool, 13338),
-    "input": ("", _enum("dtmf", "speech", "dtmf speech", "speech dtmf"), 13326),
-    "language": ("", _language, 13331),
+    "input": ("input", _inputs, 13326),
+    "language": ("language", _language, 13331),
     "hints": ("", _text(10000), 13330),
-    "speechTimeout": ("", _text(8), 13327),
+    "speechTimeout": ("speech_timeout", _speech_timeout, 13327),
     "speechModel": ("", _text(64), 13334),
     "profanityFilter": ("", _bool, 13333),
     "enhanced": ("", _bool, 13334),
-    "bargeIn": ("", _bool, 13332),
-    "partialResultCallback": ("", _url, 11100),
-    "partialResultCallbackMethod": ("", _method, 13329),
+    "bargeIn": ("barge_in", _bool, 13332),
+    "partialResultCallback": ("partial_result_callback", _url, 11100),
+    "partialResultCallbackMethod": ("partial_result_callback_method", _method, 13329),
 }
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ CONFERENCE_RECORDING_PATH = "/twilio/conference/recording"
 CONFERENCE_WAIT_PATH = "/twilio/conference/wait"
 CONFERENCE_ANNOUNCE_PATH = "/twilio/conference/announce"
 MEDIA_PATH = "/twilio/media"
+GATHER_PATH = "/twilio/gather"
+GATHER_PARTIAL_PATH = "/twilio/gather/partial"
+BEEP_PATH = "/sounds/beep.wav"  # served without a signature: Twilio fetches it like any <Play>
 
 # Twilio ends a call after 4 hours: Dial's timeLimit defaults to 14400 s, its maximum ("the
 # maximum duration of a call is 4 hours"; twilio.com/docs/voice/twiml/dial#timelimit). The
@@ -57,6 +60,16 @@ class GatewayUrls:
 
     def conference_wait(self, step: int) -> str:
         return self.url(CONFERENCE_WAIT_PATH, step=step)
+
+    def gather(self, step: int) -> str:
+        return self.url(GATHER_PATH, step=step)
+
+    def gather_partial(self, step: int) -> str:
+        return self.url(GATHER_PARTIAL_PATH, step=step)
+
+    @property
+    def beep(self) -> str:
+        return self.url(BEEP_PATH)
 
 
 @dataclass(frozen=True)

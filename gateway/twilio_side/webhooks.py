@@ -184,6 +184,7 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "status": lambda rt, p: call_ended(p, calls=rt.calls, mappings=rt.mappings, store=rt.store),
     "conference": lambda rt, p: rt.events.handle(p),
     "recording": lambda rt, p: rt.events.recording(p),
+    "gather-partial": lambda rt, p: rt.menus.partial(p),
 }
 
 
@@ -217,6 +218,17 @@ def conference_wait() -> str:
 def conference_announce() -> str:
     return runtime().sounds.announcement(request.args.get("member", ""),
                                          request.args.get("sound", ""))
+
+
+@blueprint.post(paths.GATHER_PATH)
+@voice_endpoint()
+def gather() -> str:
+    return runtime().menus.answered(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.GATHER_PARTIAL_PATH)
+def gather_partial() -> Response:
+    return receive_event("gather-partial")
 
 
 @blueprint.post(paths.STATUS_PATH)
