@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..plivoxml import Document, Element, Note, UnsupportedElement
-from ..plivoxml.elements import Conference, Hangup, Play, Redirect, Speak, Wait
+from ..plivoxml.elements import Conference, Hangup, Play, Record, Redirect, Speak, Wait
 from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
 from .hangup import translate_hangup
-from .outcome import Flow, ScheduledHangup
+from .outcome import Flow, RecordingBooked, ScheduledHangup
 from .play import translate_play
+from .record import translate_record
 from .redirect import translate_redirect
 from .speak import translate_speak
 from .wait import translate_wait
@@ -33,6 +34,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     Wait: translate_wait,
     Redirect: translate_redirect,
     Hangup: translate_hangup,
+    Record: translate_record,
 }
 
 
@@ -49,7 +51,7 @@ class Translation:
     notes: tuple[Note, ...]
     resume_at: int | None
     handback: Element | None
-    effects: tuple[ScheduledHangup, ...] = ()
+    effects: tuple[ScheduledHangup | RecordingBooked, ...] = ()
     verbs: int = 0
 
 
@@ -85,5 +87,5 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
     )
 
 
-__all__ = ["TRANSLATORS", "GatewayUrls", "ScheduledHangup", "Translation", "TranslationContext",
+__all__ = ["TRANSLATORS", "GatewayUrls", "RecordingBooked", "ScheduledHangup", "Translation", "TranslationContext",
            "translate"]

@@ -1,7 +1,7 @@
 """What a translation needs to know about its surroundings, as plain data (no I/O).
 
 `GatewayUrls` builds the gateway's own callback URLs that go into TwiML; `TranslationContext`
-adds the account that scopes conference rooms. The CLI uses the placeholder base `{gateway}`.
+adds the account that scopes conference rooms and the transcription engine in use. The CLI uses the placeholder base `{gateway}`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ CONFERENCE_RECORDING_PATH = "/twilio/conference/recording"
 CONFERENCE_WAIT_PATH = "/twilio/conference/wait"
 CONFERENCE_ANNOUNCE_PATH = "/twilio/conference/announce"
 MEDIA_PATH = "/twilio/media"
+RECORD_PATH = "/twilio/record"
+RECORD_STATUS_PATH = "/twilio/record/status"
+RECORD_TRANSCRIPTION_PATH = "/twilio/record/transcription"
+
+# GATEWAY_TRANSCRIPTION: who transcribes recordings for a Plivo transcriptionUrl.
+TRANSCRIPTION_ENGINES = ("embedded", "twilio")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,16 @@ class GatewayUrls:
     def conference_wait(self, step: int) -> str:
         return self.url(CONFERENCE_WAIT_PATH, step=step)
 
+    def record_done(self, key: str) -> str:
+        """Twilio's Record action (and the Redirect after an empty recording)."""
+        return self.url(RECORD_PATH, rec=key)
+
+    def record_status(self, key: str) -> str:
+        return self.url(RECORD_STATUS_PATH, rec=key)
+
+    def record_transcription(self, key: str) -> str:
+        return self.url(RECORD_TRANSCRIPTION_PATH, rec=key)
+
 
 @dataclass(frozen=True)
 class TranslationContext:
@@ -65,6 +81,7 @@ class TranslationContext:
     step: int = 0
     first_in_call: bool = True  # nothing has been played to the caller yet (Reject is possible)
     call_sid: str = "{CallSid}"
+    transcription: str = "embedded"  # GATEWAY_TRANSCRIPTION: embedded | twilio
 
     @property
     def participant_label(self) -> str:

@@ -11,12 +11,13 @@ from ..model import Element
 from .conference import Conference
 from .hangup import Hangup
 from .play import Play
+from .record import Record
 from .redirect import Redirect
 from .speak import SSML_TAGS, Speak, Ssml
 from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
-    cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup)
+    cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, Record)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
@@ -30,7 +31,6 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "Message": (),
     "MultiPartyCall": (),
     "PreAnswer": ("Speak", "Play", "Wait", "GetDigits", "Redirect", "Message", "DTMF"),
-    "Record": (),
     "Stream": (),
 }
 
@@ -40,4 +40,4 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
                      "Stream")
 
 __all__ = ["NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference", "Hangup",
-           "Play", "Redirect", "Speak", "Ssml", "Wait"]
+           "Play", "Record", "Redirect", "Speak", "Ssml", "Wait"]
