@@ -87,5 +87,5 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
     )
 
 
-__all__ = ["TRANSLATORS", "GatewayUrls", "RecordingBooked", "ScheduledHangup", "Translation", "TranslationContext",
-           "translate"]
+__all__ = ["TRANSLATORS", "GatewayUrls", "RecordingBooked", "ScheduledHangup", "Translation",
+           "TranslationContext", "translate"]

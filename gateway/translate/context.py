@@ -1,7 +1,8 @@
 """What a translation needs to know about its surroundings, as plain data (no I/O).
 
 `GatewayUrls` builds the gateway's own callback URLs that go into TwiML; `TranslationContext`
-adds the account that scopes conference rooms and the transcription engine in use. The CLI uses the placeholder base `{gateway}`.
+adds the account that scopes conference rooms and the transcription engine in use. The CLI
+uses the placeholder base `{gateway}`.
 """
 
 from __future__ import annotations
