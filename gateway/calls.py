@@ -32,6 +32,7 @@ class CallRecord:
     resume_at: int | None = None
     ended: bool = False
     member: dict | None = None             # the room this call was last sent to, until it joins
+    records: dict = field(default_factory=dict)  # each <Record>'s settings, by its key
 
     def to_dict(self) -> dict:
         # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,

@@ -59,7 +59,8 @@ class CallRunner:
     """Fetches, translates and continues Plivo documents for calls."""
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
-                 budget: float, on_conference=None, on_effects=None):
+                 budget: float, on_conference=None, on_effects=None,
+                 transcription: str = "embedded"):
         self.mappings = mappings
         self.calls = calls
         self.client = client
@@ -68,6 +69,7 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.transcription = transcription  # who transcribes for a transcriptionUrl
 
     # -- requests to the app -------------------------------------------------------------
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
@@ -151,7 +153,8 @@ class CallRunner:
     def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int) -> str:
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
-                                     first_in_call=not call.played, call_sid=call.call_sid)
+                                     first_in_call=not call.played, call_sid=call.call_sid,
+                                     transcription=self.transcription)
         result: Translation = translate(fetched.document, context, start)
         if result.verbs and not call.played:
             call.played, call.answered_at = True, time.time()  # Twilio answers to play
