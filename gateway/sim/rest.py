@@ -423,6 +423,31 @@ class RestApi:
                 return call_json(found)
             return self._on_engine(work)
 
+        @app.post(f"{prefix}/Calls/<sid>/Recordings.json")
+        def record_call(sid: str) -> Any:
+            # https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource:
+            # records an in-progress call until it ends; status callbacks as requested.
+            path, form = request.path, request.form
+            url = _url(form, "RecordingStatusCallback")
+            method = _method(form, "RecordingStatusCallbackMethod", "POST")
+            events = tuple(e for value in form.getlist("RecordingStatusCallbackEvent")
+                           for e in value.replace(",", " ").split()) or ("completed",)
+            unknown = [e for e in events if e not in ("in-progress", "completed", "absent")]
+            if unknown:
+                raise ApiError(400, 20422, f"Invalid RecordingStatusCallbackEvent {unknown}")
+
+            def work() -> dict[str, Any]:
+                from .engine import RecordingCallback
+
+                found = self._call(sid, path)
+                if found.ended or found.status != "in-progress":
+                    raise ApiError(400, 21220, "Call is not in-progress. Cannot create a "
+                                   "recording.")
+                callback = RecordingCallback(url, method, events) if url else None
+                recording = self._switchboard().start_call_recording(found, callback)
+                return recording_json(recording, self.base_url)
+            return jsonify(self._on_engine(work)), 201
+
         @app.post(f"{prefix}/Calls/<sid>/Streams/<stream>.json")
         def stream(sid: str, stream: str) -> Any:
             path = request.path
