@@ -17,7 +17,9 @@ empty, or the engine failed or took too long.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,20 +55,28 @@ class EmbeddedEngine:
             handle.write(wav)
             path = handle.name
         try:
-            done = subprocess.run([*self.command, path], capture_output=True, text=True,
-                                  timeout=self.timeout, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise TranscriptionFailed(f"Transcription timed out after {self.timeout:g} s") \
-                from None
+            # Its own process group: at the timeout the engine and anything it started go.
+            child = subprocess.Popen([*self.command, path], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     text=True, start_new_session=True)
         except OSError as exc:
+            os.unlink(path)
             raise TranscriptionFailed(f"Transcription engine could not start: {exc.strerror}") \
+                from None
+        try:
+            out, err = child.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise TranscriptionFailed(f"Transcription timed out after {self.timeout:g} s") \
                 from None
         finally:
             os.unlink(path)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
+        if child.returncode != 0:
+            last = (err.strip().splitlines() or ["no message"])[-1][:200]
             raise TranscriptionFailed(f"Transcription engine failed: {last}")
-        return " ".join(done.stdout.split())
+        return " ".join(out.split())
 
 
 def engine_from(command: Sequence[str] | None, timeout: float) -> EmbeddedEngine:
