@@ -51,6 +51,16 @@ def action_recording(twilio: Mapping[str, str], file_format: str, now_ms: int
     }
 
 
+def session_recording(recording: Mapping[str, str], file_format: str, now_ms: int
+                      ) -> dict[str, str]:
+    """A recordSession's action parameters, sent when it starts: its file's URL and ID; what
+    is not known yet is -1 (the open-source engine's value for a background recording)."""
+    return {"RecordUrl": record_url(recording, file_format),
+            "RecordingID": recording.get("RecordingSid", ""), "RecordingDuration": "-1",
+            "RecordingDurationMs": "-1", "RecordingStartMs": str(now_ms),
+            "RecordingEndMs": "-1"}
+
+
 def callback_recording(status: Mapping[str, str], file_format: str) -> dict[str, str]:
     """The callbackUrl's recording parameters, from Twilio's recording status callback."""
     if status.get("RecordingStatus") != "completed" or not status.get("RecordingUrl"):

@@ -33,7 +33,7 @@ from ..runner import CallRunner
 from ..transcription import MAX_BYTES, EmbeddedEngine, TranscriptionFailed, plivo_transcription
 from ..translate.builder import EMPTY_TWIML
 from ..translate.context import GatewayUrls
-from .params import action_recording, callback_recording, failure_reason
+from .params import action_recording, callback_recording, failure_reason, session_recording
 
 log = logging.getLogger("gateway.recording")
 
@@ -225,8 +225,19 @@ def transcribe_job(runtime, stream: str, request: dict, base: dict, media_url: s
 @jobs.handler("record_call")
 def record_call_job(runtime, call_sid: str, key: str) -> None:
     """recordSession: start Twilio's recording of the whole call (retried by the job queue
-    while Twilio says the call is not in progress yet)."""
-    started = runtime.twilio.start_call_recording(
-        call_sid, runtime.urls.record_status(key))
-    if not started:
+    while Twilio says the call is not in progress yet). The app's action, if any, is requested
+    in the background once the recording runs, as the open-source Plivo engine does for a
+    background recording: the file's URL and ID, with -1 for what is not known yet."""
+    recording = runtime.twilio.start_call_recording(call_sid, runtime.urls.record_status(key))
+    if recording is None:
         log.info("call %s: ended before its session recording could start", call_sid)
+        return
+    call = runtime.calls.get(call_sid)
+    settings = call.records.get(key) if call else None
+    if call is None or not settings or not settings.get("action"):
+        return
+    deliveries.enqueue_next(runtime.store, f"call:{call_sid}", {
+        "url": settings["action"], "method": settings["method"], "app": call.app,
+        "kind": "action", "params": {
+            **call.params, "CallStatus": "in-progress", "Digits": "",
+            **session_recording(recording, settings["file_format"], int(time.time() * 1000))}})

@@ -85,11 +85,17 @@ def _report(r: Record, builder: TwimlBuilder) -> None:
         if r.finish_on_key:
             note("native", "finishOnKey", f"the keys {r.finish_on_key} end the recording")
     note("translated", "fileFormat", f"RecordUrl ends in .{r.file_format} (Twilio serves both)")
-    if r.action:
+    if r.action and r.record_session:
+        note("emulated", "action", f"requested ({r.method}) in the background once the "
+             "recording runs (RecordUrl, RecordingID; durations -1); its answer is ignored")
+    elif r.action and r.start_on_dial_answer:
+        note("not-yet", "action", "not requested: nothing is recorded until <Dial> is "
+             "translated")
+    elif r.action:
         note("emulated", "action", f"requested ({r.method}) by the gateway with Plivo's "
-             "recording parameters" + (
-                 "; its XML replaces the rest of the document" if r.redirect and not
-                 r.in_background else "; its answer is ignored and the document goes on"))
+             "recording parameters" + ("; its XML replaces the rest of the document"
+                                       if r.redirect else
+                                       "; its answer is ignored and the document goes on"))
     if r.callback_url:
         note("emulated", "callbackUrl", "sent by the gateway when Twilio reports the file ready")
     if r.transcription_url:

@@ -181,15 +181,24 @@ def test_a_recorded_conference_is_transcribed(stack, app):
 
 def test_record_session_records_the_whole_call_and_the_document_goes_on(stack, app):
     app.route("/answer/session", '<Response><Record recordSession="true" '
-              f'callbackUrl="{app.url("/session-ready")}"/>'
+              f'callbackUrl="{app.url("/session-ready")}" action="{app.url("/session-on")}"/>'
               "<Speak>This call is recorded.</Speak><Wait length=\"3\"/></Response>")
     app.route("/session-ready", body="")
+    app.route("/session-on", "<Response><Speak>never run</Speak></Response>")
     t = stack.run({"duration": 10.0, "call": [caller("sess", "session")]})
     assert t.ok, t.errors
     assert ("beep", "record") not in t.heard("sess")  # no beep for a session recording
     assert t.heard("sess")[0] == ("say", "This call is recorded.")
     sources = [e.get("source") for e in t.events(type="recording")]
     assert "StartCallRecordingAPI" in sources
+    uuid = call_uuid_of(app, "session")
     ready = app.wait_for_request("/session-ready", timeout=10).params
-    assert ready["CallUUID"] == call_uuid_of(app, "session")
+    assert ready["CallUUID"] == uuid
     assert int(ready["RecordingDuration"]) >= 2 and ready["RecordUrl"].endswith(".mp3")
+    started = only(app, "/session-on", uuid).params  # in the background, once it runs
+    assert started["RecordingID"] == ready["RecordingID"]
+    assert started["RecordUrl"] == ready["RecordUrl"] and started["RecordingDuration"] == "-1"
+    app.wait_for(lambda reqs: any(r.path == "/hangup" and r.params.get("CallUUID") == uuid
+                                  for r in reqs), timeout=10)
+    paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
+    assert paths.index("/session-on") < paths.index("/hangup")
