@@ -80,7 +80,7 @@ class CallRunner:
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
                  budget: float, on_conference=None, on_effects=None,
-                 max_call_seconds: int = MAX_CALL_SECONDS):
+                 max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded"):
         self.mappings = mappings
         self.calls = calls
         self.client = client
@@ -90,6 +90,7 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.transcription = transcription  # who transcribes for a transcriptionUrl
 
     # -- requests to the app -------------------------------------------------------------
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
@@ -201,7 +202,8 @@ class CallRunner:
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
                                      first_in_call=not call.played, call_sid=call.call_sid,
-                                     max_call_seconds=self.max_call_seconds)
+                                     max_call_seconds=self.max_call_seconds,
+                                     transcription=self.transcription)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)

@@ -27,6 +27,7 @@ from ..plivoxml.elements import (
     Hangup,
     Play,
     PreAnswer,
+    Record,
     Redirect,
     Speak,
     Wait,
@@ -38,9 +39,10 @@ from .dtmf import translate_dtmf
 from .getdigits import translate_getdigits
 from .getinput import translate_getinput
 from .hangup import translate_hangup
-from .outcome import ElementCannotRun, Flow, ScheduledHangup
+from .outcome import ElementCannotRun, Flow, RecordingBooked, ScheduledHangup
 from .play import translate_play
 from .preanswer import translate_preanswer
+from .record import translate_record
 from .redirect import translate_redirect
 from .speak import translate_speak
 from .wait import translate_wait
@@ -60,6 +62,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     GetInput: translate_getinput,
     DTMF: translate_dtmf,
     PreAnswer: translate_preanswer,
+    Record: translate_record,
 }
 
 # Elements that collect the caller's input: their Gather reports back to the gateway.
@@ -80,7 +83,7 @@ class Translation:
     notes: tuple[Note, ...]
     resume_at: int | None
     handback: Element | None
-    effects: tuple[ScheduledHangup, ...] = ()
+    effects: tuple[ScheduledHangup | RecordingBooked, ...] = ()
     verbs: int = 0
     rejected: str | None = None
 
@@ -143,5 +146,6 @@ def translate_input_again(document: Document, context: TranslationContext, at: i
                        handback=element, verbs=builder.verbs)
 
 
-__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "ScheduledHangup",
-           "Translation", "TranslationContext", "translate", "translate_input_again"]
+__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "RecordingBooked",
+           "ScheduledHangup", "Translation", "TranslationContext", "translate",
+           "translate_input_again"]

@@ -124,7 +124,15 @@ def _report(c: Conference, builder: TwimlBuilder) -> None:
         note("not-yet", "digitsMatch", "needs DTMF detection on a media stream: not yet "
              "supported, no digits callbacks are sent")
     if c.transcription_url:
-        note("not-yet", "transcriptionUrl", "conference recordings are not transcribed yet")
+        if c.record:
+            note("emulated", "transcriptionUrl", "the room's recording transcribed by the "
+                 "gateway's embedded engine (Twilio does not transcribe conference "
+                 "recordings); Plivo's transcription parameters sent by the gateway")
+        else:
+            note("ignored", "transcriptionUrl", "record is false: nothing to transcribe")
+        if c.transcription_type != "auto":
+            note("translated", "transcriptionType", f"{c.transcription_type}: transcribed by "
+                 "machine (no human check)")
     if c.record_when_alone == "true":
         note("unsupported", "recordWhenAlone", "Twilio records a conference only once two "
              "members are bridged")

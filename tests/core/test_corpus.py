@@ -91,3 +91,17 @@ def test_getdigits_fixture_translates_once_its_play_has_a_url():
     assert 'numDigits="2"' in result.twiml and 'timeout="100"' in result.twiml
     reported = {n.attribute for n in result.notes if n.element == "GetDigits"}
     assert {"validDigits", "digitTimeout", "action"} <= reported
+
+
+def test_record_fixtures_translate_with_their_transcription_and_callbacks():
+    # The SDK's <Record> documents (every attribute; transcriptionType="hybrid") translate to a
+    # Twilio <Record> that reports to the gateway, each app URL accounted for in the report.
+    documents = [f["xml"] for f in FIXTURES if "<Record" in f["xml"]]
+    assert len(documents) == 3
+    for xml in documents:
+        result = translate(parse_document(xml), TranslationContext(account="MA1"))
+        assert "<Record action=\"{gateway}/twilio/record?rec=0-0\"" in result.twiml
+        reported = {n.attribute for n in result.notes if n.element == "Record"}
+        assert "action" in reported
+        if "transcriptionUrl" in xml:
+            assert {"transcriptionUrl", "transcriptionType", "callbackUrl"} <= reported

@@ -136,7 +136,7 @@ def test_features_not_yet_supported_are_reported():
                       "</Conference></Response>")
     statuses = {n.attribute: n.status for n in result.notes}
     assert statuses["digitsMatch"] == "not-yet"
-    assert statuses["transcriptionUrl"] == "not-yet"
+    assert statuses["transcriptionUrl"] == "ignored"  # record is false: nothing to transcribe
     assert statuses["recordWhenAlone"] == "unsupported"
     assert statuses["relayDTMF"] == "unsupported"
 
