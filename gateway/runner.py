@@ -59,7 +59,7 @@ class CallRunner:
     """Fetches, translates and continues Plivo documents for calls."""
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
-                 budget: float, on_conference=None, on_effects=None):
+                 budget: float, on_conference=None, on_effects=None, stream_token=None):
         self.mappings = mappings
         self.calls = calls
         self.client = client
@@ -68,6 +68,7 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
     # -- requests to the app -------------------------------------------------------------
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
@@ -118,8 +119,10 @@ class CallRunner:
                         step, call.step)
         return self.continue_document(call, app, time.monotonic() + self.budget)
 
-    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float) -> str:
-        """Go on with the stored continuation: fetch a Redirect's URL, or the next element."""
+    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float,
+                          stop_streams: tuple[str, ...] = ()) -> str:
+        """Go on with the stored continuation: fetch a Redirect's URL, or the next element.
+        `stop_streams`: side streams the TwiML must stop first (a member that left a room)."""
         if call.document is None or call.resume_at is None:
             return self.finish(call)
         document = parse_document(call.document)
@@ -130,9 +133,9 @@ class CallRunner:
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_or_fail(call, app, element.url, element.method,
                                                     params, deadline)
-            return self.run(call, app, fetched, start=0)
+            return self.run(call, app, fetched, start=0, stop_streams=stop_streams)
         fetched = Fetched(document, call.document, call.document_url or "")
-        return self.run(call, app, fetched, start=call.resume_at)
+        return self.run(call, app, fetched, start=call.resume_at, stop_streams=stop_streams)
 
     def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                                  params: Mapping[str, str], deadline: float) -> Fetched:
@@ -148,10 +151,12 @@ class CallRunner:
         self.calls.save(call)
         return HANGUP_TWIML
 
-    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int) -> str:
+    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int,
+            stop_streams: tuple[str, ...] = ()) -> str:
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
-                                     first_in_call=not call.played, call_sid=call.call_sid)
+                                     first_in_call=not call.played, call_sid=call.call_sid,
+                                     stream_token=self.stream_token, stop_streams=stop_streams)
         result: Translation = translate(fetched.document, context, start)
         if result.verbs and not call.played:
             call.played, call.answered_at = True, time.time()  # Twilio answers to play

@@ -18,6 +18,7 @@ from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
 from .mappings import Mappings, PlivoApp, load_mappings
+from .media.tokens import stream_token, token_key
 from .plivoxml import Conference
 from .runner import CallRunner
 from .settings import Settings
@@ -49,7 +50,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
     mappings = load_mappings(settings.mappings_path)
     store = open_store(settings.store_url)
-    urls = GatewayUrls(settings.public_url)
+    urls = GatewayUrls(settings.public_url, media=settings.media_url)
+    media_key = token_key(settings.twilio_auth_token)
     calls = Calls(store)
     members = Members(store, calls)
 
@@ -70,7 +72,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
     runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
                         budget=settings.webhook_budget, on_conference=expect_member,
-                        on_effects=schedule_effects)
+                        on_effects=schedule_effects,
+                        stream_token=lambda label: stream_token(media_key, label))
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,

@@ -40,6 +40,12 @@ class Settings:
     twilio_api_base_url: str | None = None
     webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
     bind_host: str = "0.0.0.0"
+    media_url: str | None = None     # side streams' wss:// URL (None: from public_url)
+    media_port: int | None = None    # the stream server's port (None: port + 1)
+
+    @property
+    def stream_server_port(self) -> int:
+        return self.media_port if self.media_port is not None else self.port + 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +86,23 @@ class Settings:
         except ValueError:
             raise SettingsError("GATEWAY_BIND", f"{bind_host!r} is not an IP address to "
                                 "listen on (e.g. 127.0.0.1)") from None
+        media_url = env.get("GATEWAY_MEDIA_URL", "").strip() or None
+        if media_url:
+            parts = urlsplit(media_url)
+            if parts.scheme not in ("wss", "ws") or not parts.netloc or parts.query \
+                    or parts.fragment:
+                # Twilio refuses a query string in a Stream url (members go in <Parameter>s).
+                raise SettingsError("GATEWAY_MEDIA_URL", f"{media_url!r} must be an absolute "
+                                    "wss:// URL without query (e.g. wss://gw.example.com"
+                                    "/twilio/media)")
+        media_port_text = env.get("GATEWAY_MEDIA_PORT", "").strip()
+        if media_port_text and (not media_port_text.isdigit()
+                                or not 0 < int(media_port_text) < 65536):
+            raise SettingsError("GATEWAY_MEDIA_PORT", f"{media_port_text!r} is not a TCP port "
+                                "number")
+        if not media_port_text and int(port_text) == 65535:
+            raise SettingsError("GATEWAY_MEDIA_PORT", "PORT is 65535: set the stream server's "
+                                "port explicitly")
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
@@ -87,6 +110,7 @@ class Settings:
             twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
             mappings_path=mappings, store_url=store_url, port=int(port_text),
             twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
+            media_url=media_url, media_port=int(media_port_text) if media_port_text else None,
         )
 
 

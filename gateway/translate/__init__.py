@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from twilio.twiml.voice_response import Stop
+
 from ..plivoxml import Document, Element, Note, UnsupportedElement
 from ..plivoxml.elements import Conference, Hangup, Play, Redirect, Speak, Wait
 from .builder import TwimlBuilder, render
@@ -55,6 +57,10 @@ class Translation:
 
 def translate(document: Document, context: TranslationContext, start: int = 0) -> Translation:
     builder = TwimlBuilder(context)
+    for name in context.stop_streams:  # a member's side stream, once it has left the room
+        stop = Stop()
+        stop.stream(name=name)
+        builder.response.append(stop)
     if start == 0:
         builder.notes.extend(document.notes)
     elements = document.elements

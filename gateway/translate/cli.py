@@ -1,6 +1,7 @@
 """`gateway translate FILE|-`: the TwiML the webhook would return, and a report on stderr.
 
-Gateway URLs appear as the `{gateway}` placeholder. When the document hands control back to the
+Gateway URLs appear as the `{gateway}` placeholder (`{gateway-wss}` for the side streams'
+WebSocket URL, `{token}` for a stream's token). When the document hands control back to the
 gateway (a Conference, a Redirect), the TwiML of each following stretch is printed too, after an
 XML comment saying when it runs; `--first` prints only what the voice webhook returns.
 Invalid Plivo XML exits with status 1 and prints the line and the reason.
@@ -40,9 +41,11 @@ def main(argv: list[str]) -> int:
         return 1
 
     start, step, statuses = 0, 0, Counter()
+    stop_streams: tuple[str, ...] = ()
     out = sys.stdout
     while True:
-        context = TranslationContext(account=args.account, step=step, first_in_call=step == 0)
+        context = TranslationContext(account=args.account, step=step, first_in_call=step == 0,
+                                     stop_streams=stop_streams)
         result = translate(document, context, start)
         out.write(result.twiml + "\n")
         for note in result.notes:
@@ -58,6 +61,9 @@ def main(argv: list[str]) -> int:
         out.write(f"<!-- when the member leaves the room of line {handback.line}"
                   + (" and the action URL does not replace the document" if getattr(
                       handback, "action", None) else "") + ": -->\n")
+        # A member's side stream (digitsMatch) is stopped by the TwiML that follows its Dial.
+        stop_streams = ((context.participant_label,) if getattr(handback, "digits_match", ())
+                        else ())
         start, step = result.resume_at, step + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "nothing to report"
     print(f"{name}: {summary}", file=sys.stderr)
