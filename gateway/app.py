@@ -14,7 +14,7 @@ from .runtime import Runtime, build_runtime, configure_logging
 from .settings import Settings
 from .spool import Spool
 from .state import StoreUnavailable
-from .twilio_side.webhooks import blueprint, replay_spooled
+from .twilio_side.webhooks import blueprint, drain_when_store_returns, replay_spooled
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -26,6 +26,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["gateway.spool"] = spool
     app.extensions["gateway.validator"] = RequestValidator(runtime.settings.twilio_auth_token)
     app.register_blueprint(blueprint)
+    if len(spool):  # left by a process that stopped before the store came back
+        drain_when_store_returns(runtime, spool)
 
     @app.get("/healthz")
     def healthz():

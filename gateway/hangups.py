@@ -1,7 +1,9 @@
 """The end of a call: Twilio's final status callback -> Plivo's hangup_url request.
 
 Sent in the background (durable, at least once) with Plivo's hangup parameters. As Plivo, an app
-without a hangup_url is notified at its answer_url.
+without a hangup_url is notified at its answer_url. Twilio may report the call's end before the
+member's leave event: the hangup request then waits (bounded) until every room stay of the call
+has left and its callbacks were delivered, so the app sees exit before hangup.
 """
 
 from __future__ import annotations
@@ -40,5 +42,7 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
     deliveries.enqueue_next(store, f"call:{call_sid}", {
         "url": app.hangup_url or app.answer_url,
         "method": app.hangup_method if app.hangup_url else app.answer_method,
-        "app": app.name, "kind": "hangup", "params": params})
+        "app": app.name, "kind": "hangup", "params": params,
+        # Plivo's order for one call: every exit (and its action) before the hangup request.
+        "after_members": list(call.member_labels)})
     return "hangup"

@@ -264,9 +264,16 @@ def deliveries_main(argv: list[str]) -> int:
     runtime = _runtime()
     if args.failed:
         count = 0
-        for record in failed_deliveries(runtime.store):
-            print(json.dumps(record, sort_keys=True))
-            count += 1
+        try:
+            for record in failed_deliveries(runtime.store):
+                print(json.dumps(record, sort_keys=True))
+                count += 1
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader has gone (`| head`): stop quietly, as Unix tools do, and keep Python
+            # from failing again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         print(f"{count} failed deliveries", file=sys.stderr)
         return 0
     try:

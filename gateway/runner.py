@@ -27,6 +27,7 @@ log = logging.getLogger("gateway.calls")
 
 # Part of the budget kept for the fallback URL when the answer URL fails.
 FALLBACK_RESERVE = 4.0
+TWIML_MAX_BYTES = 64 * 1024  # Twilio refuses a larger TwiML response (error 11750)
 
 
 class CallFailed(Exception):
@@ -107,6 +108,9 @@ class CallRunner:
         call = CallRecord(call_sid=call_sid, app=app.name, call_uuid=call_uuid(call_sid),
                           params={k: v for k, v in params.items()
                                   if k not in ("CallStatus", "Event")})
+        if not self.calls.claim(call):
+            raise ReplayedRequest(call_sid, None, "a voice webhook for a call the gateway has "
+                                  "already started: refused (a replay, or a duplicate)")
         fetched = self.fetch_with_fallback(call, app, app.answer_url, app.answer_method,
                                            params, deadline)
         return self.run(call, app, fetched, start=0)
@@ -114,10 +118,17 @@ class CallRunner:
     def resume(self, call_sid: str, step: int | None) -> str:
         """Control comes back after a Redirect (or from the conference machinery)."""
         call, app = self.load(call_sid)
-        if step is not None and step != call.step:
-            log.warning("call %s: continue for step %s but the call is at step %s", call_sid,
-                        step, call.step)
+        self.require_current_step(call, step)
         return self.continue_document(call, app, time.monotonic() + self.budget)
+
+    @staticmethod
+    def require_current_step(call: CallRecord, step: int | None) -> None:
+        """Twilio asks "what next?" once per stretch of TwiML: a request for an older stretch
+        is a replay or a duplicate, and must not reach the app a second time."""
+        if step is not None and step != call.step:
+            raise ReplayedRequest(call.call_sid, None, f"a request for step {step} while the "
+                                  f"call is at step {call.step}: refused (a replay, or a "
+                                  "duplicate)")
 
     def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float,
                           stop_streams: tuple[str, ...] = ()) -> str:
@@ -158,6 +169,10 @@ class CallRunner:
                                      first_in_call=not call.played, call_sid=call.call_sid,
                                      stream_token=self.stream_token, stop_streams=stop_streams)
         result: Translation = translate(fetched.document, context, start)
+        if len(result.twiml) > TWIML_MAX_BYTES and len(result.twiml.encode()) > TWIML_MAX_BYTES:
+            raise CallFailed(call.call_sid, fetched.url, f"the TwiML for this document is "
+                             f"{len(result.twiml.encode())} bytes, over Twilio's limit of "
+                             f"{TWIML_MAX_BYTES} (error 11750)")
         if result.verbs and not call.played:
             call.played, call.answered_at = True, time.time()  # Twilio answers to play
         keep = result.resume_at is not None
@@ -179,6 +194,9 @@ class CallRunner:
         if call is None:
             raise UnknownCall(call_sid, None, "no record of this call (expired or never "
                               "started here)")
+        if call.ended:
+            raise ReplayedRequest(call_sid, None, "a request for a call that has ended: refused "
+                                  "(a replay, or a late duplicate)")
         app = self.mappings.app_named(call.app)
         if app is None:
             raise CallFailed(call_sid, None, f"app {call.app!r} is no longer in the mappings")
@@ -187,6 +205,12 @@ class CallRunner:
 
 class UnmappedNumber(CallFailed):
     """The called number routes to no app."""
+
+
+class ReplayedRequest(CallFailed):
+    """A request the gateway has already served, or for a call that has ended: Twilio's
+    signature carries no timestamp, so a captured request can be sent again. Nothing reaches
+    the app."""
 
 
 def describe(exc: Exception) -> str:

@@ -58,8 +58,10 @@ def build_runtime(settings: Settings) -> Runtime:
     def expect_member(call: CallRecord, app: PlivoApp, conference: Conference) -> None:
         settings_dict = {f.name: getattr(conference, f.name) for f in fields(conference)
                          if f.name not in ("line", "body")}
+        label = member_label(call.call_sid, call.step)
+        call.member_labels = [*call.member_labels, label]  # the hangup request waits for them
         call.member = Member(  # saved with the call record; see Members
-            label=member_label(call.call_sid, call.step), call_sid=call.call_sid, step=call.step,
+            label=label, call_sid=call.call_sid, step=call.step,
             app=app.name, room=conference.room,
             twilio_room=twilio_room_name(app.account, conference.room),
             settings=settings_dict, call_params=dict(call.params)).to_dict()
@@ -105,3 +107,29 @@ def configure_logging() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # huey logs every task at INFO; the gateway's own lines say what matters.
     logging.getLogger("huey").setLevel(max(logging.WARNING, logging.root.level))
+    for name in URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueries) for f in logger.filters):
+            logger.addFilter(RedactQueries())
+
+
+# urllib3's loggers that name request URLs (a filter on a logger does not reach its children).
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager",
+                   "urllib3.connection", "urllib3.response")
+
+
+class RedactQueries(logging.Filter):
+    """At DEBUG, urllib3 logs each request's path with its query string; query strings and
+    fragments may carry an app's secrets and are never logged, so they are cut from its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        record.msg = _without_query(record.msg)
+        return True
+
+
+def _without_query(value):
+    if isinstance(value, str) and ("?" in value or "#" in value):
+        return value.split("?", 1)[0].split("#", 1)[0] + ("?…" if "?" in value else "")
+    return value

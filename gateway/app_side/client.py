@@ -31,7 +31,6 @@ reason; parameters and the auth token are never logged.
 from __future__ import annotations
 
 import base64
-import codecs
 import contextlib
 import contextvars
 import logging
@@ -423,8 +422,10 @@ def _charset(content_type: str, body: bytes) -> str:
         candidates.append(declared.group(1).decode("ascii"))
     for candidate in candidates:
         try:
-            codecs.lookup(candidate)
-        except LookupError:
+            # A text codec that can replace what it cannot decode: `idna` cannot, `hex` and
+            # `rot13` are not text codecs at all; such a charset counts as unknown.
+            b"\xff".decode(candidate, "replace")
+        except (LookupError, UnicodeError):
             continue
         return candidate
     return "utf-8"

@@ -23,6 +23,10 @@ from .model import Document, Element, Note, UnsupportedElement
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 16
+# Twilio refuses TwiML over 64 kB (error 11750) and every element becomes at least one verb of
+# 16 bytes or more, so a document with more elements than this can never run: parsing stops there
+# instead of building a model Twilio would refuse (a 1 MB answer of <Wait/> cost 3 s of CPU).
+MAX_ELEMENTS = 64 * 1024 // 16
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -51,11 +55,16 @@ class _Walker:
 
     def __init__(self) -> None:
         self.notes: list[Note] = []
+        self.count = 0
 
     def element(self, node: etree._Element, parent: str, allowed: tuple[str, ...],
                 depth: int) -> Element:
         tag = node.tag if isinstance(node.tag, str) else str(node.tag)
         line = node.sourceline
+        self.count += 1
+        if self.count > MAX_ELEMENTS:
+            raise PlivoXMLError(f"more than {MAX_ELEMENTS} elements: the TwiML could not fit "
+                                "in Twilio's 64 kB limit", line=line, element=tag)
         if depth > MAX_DEPTH:
             raise PlivoXMLError(f"elements nested deeper than {MAX_DEPTH} levels", line=line,
                                 element=tag)

@@ -16,10 +16,10 @@ from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
 from ..hangups import call_ended
-from ..runner import CallFailed, UnknownCall, UnmappedNumber, url_for_log
+from ..runner import CallFailed, ReplayedRequest, UnknownCall, UnmappedNumber, url_for_log
 from ..state import StoreUnavailable
 from ..translate import context as paths
-from ..translate.builder import EMPTY_TWIML
+from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML
 from .twiml import NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
@@ -77,6 +77,9 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye):
             except UnmappedNumber as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
                 return twiml(spoken_goodbye(NOT_IN_SERVICE))
+            except ReplayedRequest as exc:
+                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
+                return twiml(HANGUP_TWIML)
             except UnknownCall as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
             except CallFailed as exc:
@@ -104,6 +107,7 @@ def receive_event(kind: str) -> Response:
         spool.add(kind, request.form.to_dict(flat=False))
         log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
                   subject, exc)
+        drain_when_store_returns(rt, spool)
     except Exception:
         log.exception("%s event for %s: internal error; dropped", kind, subject)
     return Response("", status=204)
@@ -125,6 +129,11 @@ def replay_spooled(rt, spool) -> int:
         except Exception:
             log.exception("spooled %s event: internal error; dropped", kind)
     return spool.drain(process)
+
+
+def drain_when_store_returns(rt, spool) -> None:
+    """Spooled events are replayed by themselves once the store answers, not by the next request."""
+    spool.drain_in_background(rt.store.ping, lambda: replay_spooled(rt, spool))
 
 
 EVENT_HANDLERS: dict[str, Callable] = {

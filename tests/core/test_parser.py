@@ -162,6 +162,13 @@ def test_five_megabyte_document_is_refused_before_parsing():
     assert "more than the 1048576 allowed" in err.reason
 
 
+def test_a_document_with_more_elements_than_any_twiml_could_hold_stops_parsing_early():
+    xml = "<Response>" + "<Wait/>" * (1000 * 1024 // 7) + "</Response>"  # 1 MB of <Wait/>
+    err = error_of(xml)
+    assert "more than 4096 elements" in err.reason and "64 kB" in err.reason
+    assert err.line == 1 and err.element == "Wait"
+
+
 def test_deep_nesting_is_refused():
     xml = "<Response><Speak>" + "<s>" * 40 + "x" + "</s>" * 40 + "</Speak></Response>"
     assert "nested deeper" in error_of(xml).reason
