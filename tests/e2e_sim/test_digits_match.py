@@ -111,3 +111,17 @@ def test_hangup_on_star_still_leaves_the_room_and_stops_the_stream(stack, app):
     leo = uuid_of(app, "star")
     wait_for_exits(app, [leo])
     assert callbacks(app, leo) == ["enter", "digits:99", "exit"]
+
+
+@pytest.mark.parametrize(("stream_keys", "expected"), [
+    ("messages", ["enter", "digits:99", "exit"]),  # dtmf messages, should Twilio send them
+    ("removed", ["enter", "exit"]),                # a fork without the tones hears nothing
+])
+def test_either_way_twilio_might_carry_keys_on_a_fork(stack, app, stream_keys, expected):
+    t = stack.run({"duration": 6.0, "twilio": {"stream_keys": stream_keys}, "call": [
+        caller(f"mo-{stream_keys}", "digits", hangup_at=4.0,
+               keys=[{"at": 2.0, "digits": "99"}])]})
+    assert t.ok, t.errors
+    member = uuid_of(app, "digits")
+    wait_for_exits(app, [member])
+    assert callbacks(app, member) == expected
