@@ -11,6 +11,7 @@ from .elements import (
     Hangup,
     Play,
     PreAnswer,
+    Record,
     Redirect,
     Speak,
     Ssml,
@@ -22,6 +23,6 @@ from .parser import MAX_BYTES, parse_document
 
 __all__ = [
     "DTMF", "MAX_BYTES", "Conference", "Document", "Element", "GetDigits", "GetInput", "Hangup",
-    "Note", "Play", "PlivoXMLError", "PreAnswer", "Redirect", "Speak", "Ssml",
+    "Note", "Play", "PlivoXMLError", "PreAnswer", "Record", "Redirect", "Speak", "Ssml",
     "UnsupportedElement", "Wait", "parse_document",
 ]

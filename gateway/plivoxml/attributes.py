@@ -225,6 +225,10 @@ SOUND = Sound()
 COUNT = Integer(minimum=1)
 FINISH_ON_KEY = FinishOnKey()
 
+# Plivo's transcription types (Record and Conference): auto (machine), hybrid (machine, then a
+# human check) and manual (the SDK's third value). The gateway transcribes each by machine.
+TRANSCRIPTION_TYPES = Enum(("auto", "hybrid", "manual"))
+
 # Plivo's defaults, one table: element -> attribute -> the text Plivo assumes when it is absent.
 # Attributes absent from an element's row have no default (None in the model).
 DEFAULTS: dict[str, dict[str, str]] = {
@@ -251,6 +255,23 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "recordWhenAlone": "",
         "transcriptionType": "auto",
         "transcriptionMethod": "GET",
+    },
+    "Record": {
+        "method": "POST",
+        "fileFormat": "mp3",
+        "redirect": "true",
+        "timeout": "15",
+        "maxLength": "60",
+        "playBeep": "true",
+        # Hosted Plivo's current reference says "#"; older pages and the open-source engine
+        # said any key (1234567890*#). The current reference is the authority.
+        "finishOnKey": "#",
+        "recordSession": "false",
+        "startOnDialAnswer": "false",
+        "recordChannelType": "mono",
+        "transcriptionType": "auto",
+        "transcriptionMethod": "POST",
+        "callbackMethod": "POST",
     },
     "Speak": {"voice": "WOMAN", "language": "en-US", "loop": "1"},
     "Play": {"loop": "1"},

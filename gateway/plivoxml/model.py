@@ -82,7 +82,8 @@ def _takes(cls: type) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class UnsupportedElement(Element):
-    """A Plivo SDK element the gateway does not translate yet: kept, reported, and skipped."""
+    """A Plivo SDK element the gateway does not translate yet: kept and reported; a call that
+    reaches one is refused (`translate.ElementCannotRun`), never skipped in silence."""
 
     tag: str = ""
     attributes: tuple[tuple[str, str], ...] = ()

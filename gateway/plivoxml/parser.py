@@ -226,5 +226,6 @@ def _parse(source: str | bytes, max_bytes: int) -> Document:
     for element in document.steps:  # PreAnswer's elements too
         if isinstance(element, UnsupportedElement):
             walker.notes.append(Note(element.tag, "not-yet", "not yet supported by the gateway: "
-                                     "skipped", line=element.line))
+                                     "a call that reaches it hears an apology, not silence",
+                                     line=element.line))
     return Document(elements=elements, notes=tuple(walker.notes))

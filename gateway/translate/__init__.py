@@ -7,6 +7,10 @@ the gateway (a Conference: when the member leaves; a Redirect: to fetch the next
 GetDigits/GetInput: with the caller's answer) or ends the call (Hangup). Positions index
 `Document.steps` (PreAnswer's elements in place). `resume_at` says where the gateway goes on when
 control comes back. `translate_input_again` is a menu heard again (after no or invalid input).
+
+Nothing is skipped in silence: a stretch that reaches an element the gateway cannot run raises
+`ElementCannotRun` (none of that stretch is played; the webhook layer apologises and logs the
+element). Elements after a `<Hangup>` are never reached, so they are only reported.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..plivoxml.elements import (
     Hangup,
     Play,
     PreAnswer,
+    Record,
     Redirect,
     Speak,
     Wait,
@@ -34,14 +39,17 @@ from .dtmf import translate_dtmf
 from .getdigits import translate_getdigits
 from .getinput import translate_getinput
 from .hangup import translate_hangup
-from .outcome import Flow, ScheduledHangup
+from .outcome import ElementCannotRun, Flow, RecordingBooked, ScheduledHangup
 from .play import translate_play
 from .preanswer import translate_preanswer
+from .record import translate_record
 from .redirect import translate_redirect
 from .speak import translate_speak
 from .wait import translate_wait
 
 Translator = Callable[..., Flow]
+
+NOT_YET_REASON = "not yet supported (a call that reaches it hears the gateway's apology)"
 
 TRANSLATORS: dict[type[Element], Translator] = {
     Conference: translate_conference,
@@ -54,6 +62,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     GetInput: translate_getinput,
     DTMF: translate_dtmf,
     PreAnswer: translate_preanswer,
+    Record: translate_record,
 }
 
 # Elements that collect the caller's input: their Gather reports back to the gateway.
@@ -66,15 +75,21 @@ class Translation:
 
     resume_at: index of the element the gateway continues with when Twilio hands control back
     (the Redirect itself, or the element after a Conference); None when this TwiML ends the
-    document. handback: the element that hands control back, if any.
+    document. handback: the element that hands control back, if any. rejected: the reason of
+    the `<Reject>` this TwiML ends with (Twilio reports busy/no-answer; Plivo's cause differs).
     """
 
     twiml: str
     notes: tuple[Note, ...]
     resume_at: int | None
     handback: Element | None
-    effects: tuple[ScheduledHangup, ...] = ()
+    effects: tuple[ScheduledHangup | RecordingBooked, ...] = ()
     verbs: int = 0
+    rejected: str | None = None
+
+
+def tag_of(element: Element) -> str:
+    return element.tag if isinstance(element, UnsupportedElement) else element.TAG
 
 
 def translate(document: Document, context: TranslationContext, start: int = 0, *,
@@ -93,7 +108,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0, *
     for index in range(start, len(elements)):
         element = elements[index]
         if isinstance(element, UnsupportedElement):
-            continue  # reported by the parser ("not yet supported: skipped")
+            raise ElementCannotRun(element.tag, element.line, NOT_YET_REASON)
         flow = TRANSLATORS[type(element)](element, builder)
         if flow is Flow.HANDBACK:
             handback = element
@@ -101,9 +116,10 @@ def translate(document: Document, context: TranslationContext, start: int = 0, *
             break
         if flow is Flow.END:
             if index + 1 < len(elements):
-                builder.note(elements[index + 1].TAG or "element", "ignored",
+                unreachable = elements[index + 1]
+                builder.note(tag_of(unreachable), "ignored",
                              f"unreachable after <Hangup> on line {element.line}",
-                             line=elements[index + 1].line)
+                             line=unreachable.line)
             break
     return Translation(
         twiml=render(builder.response),
@@ -112,6 +128,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0, *
         handback=handback,
         effects=tuple(builder.effects),
         verbs=builder.verbs,
+        rejected=builder.rejected,
     )
 
 
@@ -129,5 +146,6 @@ def translate_input_again(document: Document, context: TranslationContext, at: i
                        handback=element, verbs=builder.verbs)
 
 
-__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "GatewayUrls", "ScheduledHangup", "Translation",
-           "TranslationContext", "translate", "translate_input_again"]
+__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "RecordingBooked",
+           "ScheduledHangup", "Translation", "TranslationContext", "translate",
+           "translate_input_again"]

@@ -15,13 +15,14 @@ from .getinput import GetInput
 from .hangup import Hangup
 from .play import Play
 from .preanswer import PreAnswer
+from .record import Record
 from .redirect import Redirect
 from .speak import SSML_TAGS, Speak, Ssml
 from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
     cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, GetDigits, GetInput,
-                             DTMF, PreAnswer)
+                             DTMF, PreAnswer, Record)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
@@ -31,7 +32,6 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "User": (),
     "Message": (),
     "MultiPartyCall": (),
-    "Record": (),
     "Stream": (),
 }
 
@@ -41,5 +41,5 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
                      "Stream")
 
 __all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference",
-           "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Redirect", "Speak", "Ssml",
-           "Wait"]
+           "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Record", "Redirect", "Speak",
+           "Ssml", "Wait"]
