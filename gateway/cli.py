@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("gateway.sim.demo", "main", "run the seed examples end to end, locally"),
     "worker": ("gateway.jobs", "worker_main", "run the job worker (callbacks, timers)"),
     "deliveries": ("gateway.jobs", "deliveries_main", "list or replay failed deliveries"),
+    "dtmf": ("gateway.media.cli", "main", "print the DTMF keys in a WAV file (JSON lines)"),
 }
 
 

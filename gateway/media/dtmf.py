@@ -136,7 +136,8 @@ class ReceiverBank:
 
     def _grow(self, capacity: int) -> None:
         extra = capacity - self._capacity
-        self._history = np.concatenate([self._history, np.zeros((extra, WINDOW, BANDS), np.complex64)])
+        self._history = np.concatenate(
+            [self._history, np.zeros((extra, WINDOW, BANDS), np.complex64)])
         self._history_energy = np.concatenate(
             [self._history_energy, np.zeros((extra, WINDOW), np.float32)])
         self._blocks = np.concatenate([self._blocks, np.zeros(extra, np.int64)])
@@ -305,10 +306,7 @@ class ReceiverBank:
                 window = _tone_amplitudes(full, base, stream, index - WINDOW + 1, index + 1)
                 stream.ref = tuple(window.mean(axis=0))
                 amps = _Amplitudes(full, base, stream)
-
-                def fill(i: int) -> float:
-                    return float(min(1.0, amps[i].mean()))
-
+                fill = amps.fill
                 # The tone may have begun before the window (an earlier window failed a test):
                 # walk back over the full blocks kept in history, then into the partial one.
                 begin = index - WINDOW + 1
@@ -340,6 +338,10 @@ class _Amplitudes:
             self._values = _tone_amplitudes(self._full, self._base, self._stream, index,
                                             min(len(self._full), index + self.SPAN))
         return self._values[offset]
+
+    def fill(self, index: int) -> float:
+        """How much of block `index` the tone covers (0-1)."""
+        return float(min(1.0, self[index].mean()))
 
 
 def _tone_amplitudes(full: np.ndarray, base: int, stream: _Stream, start: int,
