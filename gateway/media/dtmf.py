@@ -399,24 +399,35 @@ def _window_checks(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray,
     window = full[member[:, None], rows]  # (candidates, WINDOW, BANDS)
     harmonics, window = window[..., 8:], window[..., :8]
     energy = full_energy[member[:, None], rows].sum(axis=1)
-    power = window.real ** 2 + window.imag ** 2
-    # Frequency: the mean phase advance from one block to the next, per tone.
-    advance = np.angle((window[:, 1:] * window[:, :-1].conj()).sum(axis=1))
-    ramp = np.exp(-1j * advance[:, None, :] * _RAMP[None, :, None]).astype(np.complex64)
-    steady = np.abs((window * ramp).sum(axis=1)) ** 2  # coherent at the measured frequency
+    # Every tone's frequency (the mean phase advance from one block to the next) and its
+    # coherent power there pick the strongest row and column.
+    advance = _advance(window)
+    steady = _coherent(window, advance)
     nominal = np.abs(window.sum(axis=1)) ** 2  # coherent at the nominal frequency
-    incoherent = WINDOW * power.sum(axis=1)
     row = steady[:, :4].argmax(axis=1)
     column = 4 + steady[:, 4:].argmax(axis=1)
     pick = np.arange(len(member))
-    low, high = steady[pick, row], steady[pick, column]
+
+    # Those two, freed of each other's leakage (twice: the leak depends on their frequencies).
+    phases = _ROTATIONS[(base[:, None] + rows) % _PHASE_PERIOD]  # (candidates, WINDOW, 16)
+    turn = phases[pick, :, row] / phases[pick, :, column]
+    mixed = window[pick, :, row], window[pick, :, column]
+    measured = np.stack([advance[pick, row], advance[pick, column]], axis=1)
+    for _ in range(2):
+        hz = TONES[np.stack([row, column], axis=1)] + measured / (2 * np.pi * BLOCK / RATE)
+        into_low, into_high = _leak_factors(hz[:, 0], hz[:, 1], row, column)
+        pair = np.stack(_unmix(*mixed, turn, into_low[:, None], into_high[:, None]), axis=2)
+        measured = _advance(pair)
+    fitted = (pair * np.exp(-1j * measured[:, None, :] * _RAMP[None, :, None])).sum(axis=1)
+    coherent = np.abs(fitted) ** 2
+    low, high = coherent[:, 0], coherent[:, 1]
+    incoherent = WINDOW * (np.abs(pair) ** 2).sum(axis=1)
     checks = {
-        "frequency": (np.abs(advance[pick, row]) <= _TOLERANCE_RAD[row])
-        & (np.abs(advance[pick, column]) <= _TOLERANCE_RAD[column]),
-        "steady": (low >= STEADINESS * incoherent[pick, row])
-        & (high >= STEADINESS * incoherent[pick, column]),
+        "frequency": (np.abs(measured[:, 0]) <= _TOLERANCE_RAD[row])
+        & (np.abs(measured[:, 1]) <= _TOLERANCE_RAD[column]),
+        "steady": np.all(coherent >= STEADINESS * incoherent, axis=1),
     }
-    # Tone power over the window, as a mean square: steady = (WINDOW * amplitude * BLOCK / 2)².
+    # Tone power over the window, as a mean square: coherent = (WINDOW * amplitude * BLOCK/2)².
     scale = 2.0 / (WINDOW * BLOCK) ** 2
     level_floor = dbm0_to_amplitude(MIN_LEVEL_DBM0) ** 2 / 2
     checks["level"] = (low * scale >= level_floor) & (high * scale >= level_floor)
@@ -428,29 +439,38 @@ def _window_checks(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray,
     checks["dominance"] = (competitor[:, :4].max(axis=1) * _DOMINANCE <= low) \
         & (competitor[:, 4:].max(axis=1) * _DOMINANCE <= high)
     # Fill: every block carries the tone in phase with the window's fitted sinusoid (a block of
-    # noise beside a short tone projects at random), at FILL of the strongest block's amplitude;
-    # first free each block's pair of correlations from the other tone's leakage.
-    measured = TONES + advance / (2 * np.pi * BLOCK / RATE)  # Hz
-    low_hz, high_hz = measured[pick, row], measured[pick, column]
+    # noise beside a short tone projects at random), at FILL of the strongest block's amplitude.
+    along = (pair * np.exp(-1j * (measured[:, None, :] * _RAMP[None, :, None]
+                                  + np.angle(fitted)[:, None, :]))).real
+    checks["fill"] = np.all(along.min(axis=1) >= FILL * along.max(axis=1), axis=1)
+    # Harmonics, at the multiple of the tone's measured frequency.
+    checks["harmonics"] = np.ones(len(member), bool)
+    for side, tone in enumerate((row, column)):
+        turns = HARMONIC[tone][:, None] * measured[:, side][:, None] * _RAMP[None, :]
+        harmonic = np.abs((harmonics[pick, :, tone] * np.exp(-1j * turns)).sum(axis=1)) ** 2
+        checks["harmonics"] &= harmonic <= _HARMONIC_LIMIT * coherent[:, side]
+    return row * 4 + column - 4, np.stack([into_low, into_high], axis=1), checks
+
+
+def _advance(series: np.ndarray) -> np.ndarray:
+    """(candidates, tones): the mean phase advance per block of each tone's series."""
+    return np.angle((series[:, 1:] * series[:, :-1].conj()).sum(axis=1))
+
+
+def _coherent(series: np.ndarray, advance: np.ndarray) -> np.ndarray:
+    """|Σ_k series_k · e^(-j·advance·k)|²: the power of the sinusoid at the measured frequency."""
+    ramp = np.exp(-1j * advance[:, None, :] * _RAMP[None, :, None])
+    return np.abs((series * ramp).sum(axis=1)) ** 2
+
+
+def _leak_factors(low_hz: np.ndarray, high_hz: np.ndarray, row: np.ndarray,
+                  column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How much of the high tone shows in the row's block correlation (relative to what it
+    shows in its own), and the other way round."""
     radians = 2 * np.pi / RATE
     into_low = _leak((high_hz - TONES[row]) * radians) / _leak((high_hz - TONES[column]) * radians)
     into_high = _leak((low_hz - TONES[column]) * radians) / _leak((low_hz - TONES[row]) * radians)
-    phases = _ROTATIONS[(base[:, None] + rows) % _PHASE_PERIOD]  # (candidates, WINDOW, 16)
-    turn = phases[pick, :, row] / phases[pick, :, column]
-    pair = _unmix(window[pick, :, row], window[pick, :, column], turn,
-                  into_low[:, None], into_high[:, None])
-    checks["fill"] = np.ones(len(member), bool)
-    for tone, series in zip((row, column), pair, strict=True):
-        fitted = (series * ramp[pick, :, tone]).sum(axis=1)  # its angle: the phase at block 0
-        along = (series * ramp[pick, :, tone] * np.exp(-1j * np.angle(fitted))[:, None]).real
-        checks["fill"] &= along.min(axis=1) >= FILL * along.max(axis=1)
-    # Harmonics, at the multiple of the tone's measured frequency.
-    checks["harmonics"] = np.ones(len(member), bool)
-    for tone, fundamental in ((row, low), (column, high)):
-        turn = HARMONIC[tone][:, None] * advance[pick, tone][:, None] * _RAMP[None, :]
-        harmonic = np.abs((harmonics[pick, :, tone] * np.exp(-1j * turn)).sum(axis=1)) ** 2
-        checks["harmonics"] &= harmonic <= _HARMONIC_LIMIT * fundamental
-    return row * 4 + column - 4, np.stack([into_low, into_high], axis=1), checks
+    return into_low, into_high
 
 
 class DtmfReceiver:
