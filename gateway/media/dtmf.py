@@ -280,17 +280,18 @@ class ReceiverBank:
         digits = []
         base = first - WINDOW  # the stream's number for full[0]
         amps = _Amplitudes(full, base, stream)
+        keys = hits.tolist()
         for j in range(count):
             index = WINDOW + j  # this block in `full`
             if stream.key >= 0:
-                amp = amps[index]
-                if amp.min() >= HOLD:
+                low, high = amps[index]
+                if low >= HOLD and high >= HOLD:
                     stream.misses = 0
-                    stream.amp_last = float(min(1.0, amp.mean()))
+                    stream.amp_last = min(1.0, (low + high) / 2)
                 else:
                     if stream.misses == 0:  # the tone stops in this block or the one before
                         last = stream.amp_last
-                        partial = float(min(1.0, amp.mean())) if last > 0.9 else 0.0
+                        partial = min(1.0, (low + high) / 2) if last > 0.9 else 0.0
                         stream.end_sample = (base + index) * BLOCK - round(
                             (1 - last - partial) * BLOCK)
                     stream.misses += 1
@@ -298,8 +299,8 @@ class ReceiverBank:
                         digits.append(_digit(stream.key, stream.start_sample, stream.end_sample))
                         stream.key = -1
                         stream.misses = 0
-            if stream.key < 0 and hits[j] >= 0:
-                key = int(hits[j])
+            if stream.key < 0 and keys[j] >= 0:
+                key = keys[j]
                 stream.key, stream.tones = key, (key // 4, 4 + key % 4)
                 stream.mixing = (complex(mixing[j, 0]), complex(mixing[j, 1]))
                 stream.ref = (1.0, 1.0)
@@ -329,19 +330,22 @@ class _Amplitudes:
 
     def __init__(self, full: np.ndarray, base: int, stream: _Stream):
         self._full, self._base, self._stream = full, base, stream
-        self._from, self._values = 0, np.zeros((0, 2))
+        self._from, self._values = 0, []
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    def __getitem__(self, index: int) -> list[float]:
         offset = index - self._from
         if not 0 <= offset < len(self._values):
-            self._from, offset = index, 0
-            self._values = _tone_amplitudes(self._full, self._base, self._stream, index,
-                                            min(len(self._full), index + self.SPAN))
+            # From a little before: a digit's start walks back over the blocks before its hit.
+            self._from = max(0, index - 2 * WINDOW)
+            offset = index - self._from
+            self._values = _tone_amplitudes(self._full, self._base, self._stream, self._from,
+                                            min(len(self._full), index + self.SPAN)).tolist()
         return self._values[offset]
 
     def fill(self, index: int) -> float:
         """How much of block `index` the tone covers (0-1)."""
-        return float(min(1.0, self[index].mean()))
+        low, high = self[index]
+        return min(1.0, (low + high) / 2)
 
 
 def _tone_amplitudes(full: np.ndarray, base: int, stream: _Stream, start: int,
