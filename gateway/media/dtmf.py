@@ -80,6 +80,9 @@ def _rotations() -> np.ndarray:
 
 
 _BASIS = _basis()
+_TONE_COLUMNS = np.r_[0:8, BANDS:BANDS + 8]  # cos and -sin of the eight tones alone
+_TONE_BASIS = np.ascontiguousarray(_BASIS[:, _TONE_COLUMNS])
+_SILENCE = 0xFF  # the µ-law code of 0
 _ROTATIONS = _rotations()
 # |correlation|² of one block of a tone at MIN_LEVEL_DBM0: (amplitude * BLOCK / 2)²
 _MIN_BLOCK_POWER = (dbm0_to_amplitude(MIN_LEVEL_DBM0) * BLOCK / 2) ** 2
@@ -108,16 +111,15 @@ RING = 24  # blocks of raw correlations kept per stream: a window, and a start's
 
 
 # Per stream (one row per slot):
-#   _ring: the last RING blocks' correlations (raw: cos then -sin, phase from the block's
-#     own start), at row (block number % RING);
-#   _power / _energy: the last WINDOW - 1 blocks' tone powers and energies, oldest first;
+#   _ring: the last RING blocks' µ-law bytes, at row (block number % RING);
+#   _screen: the last WINDOW - 1 blocks' strongest row and column powers and energies;
 #   _blocks: blocks heard since sample 0;
 #   the digit in progress: _key (index into KEYS, -1 for none), _mixing (its tones' leak
 #   factors), _ref (its tones' amplitude in the hit that started it), _misses (blocks in a
 #   row without them), _amp (how much of the last block held them), _start and _end
 #   (samples: where it began, and where it ends if the current misses end it).
-_STATE = {"_ring": ((RING, 2 * BANDS), np.float32), "_power": ((WINDOW - 1, 8), np.float32),
-          "_energy": ((WINDOW - 1,), np.float32), "_blocks": ((), np.int64),
+_STATE = {"_ring": ((RING, BLOCK), np.uint8), "_screen": ((WINDOW - 1, 3), np.float32),
+          "_blocks": ((), np.int64),
           "_key": ((), np.int16), "_mixing": ((2,), np.complex128),
           "_ref": ((2,), np.float64), "_misses": ((), np.int32), "_amp": ((), np.float64),
           "_start": ((), np.int64), "_end": ((), np.int64)}
@@ -240,6 +242,7 @@ class ReceiverBank:
         slot = stream.slot
         for name in _STATE:
             getattr(self, name)[slot] = 0
+        self._ring[slot] = _SILENCE
         self._key[slot] = -1
         self._pending -= bool(stream.pending)
         stream.pending = b""
@@ -257,36 +260,36 @@ class ReceiverBank:
              found: dict[str, list[Digit]]) -> None:
         """`count` new blocks of each of these streams through the receiver."""
         streams = len(slots)
-        samples = np.take(ULAW_TO_FLOAT32, np.frombuffer(data, np.uint8))
-        samples = samples.reshape(streams * count, BLOCK)
-        raw = (samples @ _BASIS).reshape(streams, count, 2 * BANDS)
+        codes = np.frombuffer(data, np.uint8).reshape(streams, count, BLOCK)
+        samples = np.take(ULAW_TO_FLOAT32, codes).reshape(streams * count, BLOCK)
+        tones = (samples @ _TONE_BASIS).reshape(streams, count, 16)
         energy = np.einsum("ij,ij->i", samples, samples).reshape(streams, count)
-        power = raw[..., :8] ** 2 + raw[..., BANDS:BANDS + 8] ** 2
         first = self._blocks[slots]
-        batch = _Batch(self._ring, slots, first, raw)
+        batch = _Batch(self._ring, slots, first, codes, tones)
 
-        # A cheap screen (incoherent sums over each window ending at a new block) picks the
-        # candidate windows for the full test.
-        power = np.concatenate([self._power[slots], power], axis=1)
-        energy = np.concatenate([self._energy[slots], energy], axis=1)
-        self._power[slots] = power[:, -(WINDOW - 1):]
-        self._energy[slots] = energy[:, -(WINDOW - 1):]
-        summed = np.cumsum(power, axis=1)
-        window_power = summed[:, WINDOW - 1:].copy()
-        window_power[:, 1:] -= summed[:, :-WINDOW]
-        summed = np.cumsum(energy, axis=1)
-        window_energy = summed[:, WINDOW - 1:].copy()
-        window_energy[:, 1:] -= summed[:, :-WINDOW]
-        row = window_power[..., :4].max(axis=-1)
-        column = window_power[..., 4:].max(axis=-1)
+        # A cheap screen picks the candidate windows for the full test: per block, the
+        # strongest row and column tone powers and the energy; per window ending at a new
+        # block, their sums (a bound on the window's best row and column).
+        power = tones[..., :8] ** 2 + tones[..., 8:] ** 2
+        screen = np.empty((streams, count + WINDOW - 1, 3), np.float32)
+        screen[:, :WINDOW - 1] = self._screen[slots]
+        screen[:, WINDOW - 1:, 0] = np.maximum(np.maximum(power[..., 0], power[..., 1]),
+                                               np.maximum(power[..., 2], power[..., 3]))
+        screen[:, WINDOW - 1:, 1] = np.maximum(np.maximum(power[..., 4], power[..., 5]),
+                                               np.maximum(power[..., 6], power[..., 7]))
+        screen[:, WINDOW - 1:, 2] = energy
+        self._screen[slots] = screen[:, -(WINDOW - 1):]
+        summed = np.cumsum(screen, axis=1)
+        window = summed[:, WINDOW - 1:].copy()
+        window[:, 1:] -= summed[:, :-WINDOW]
+        row, column, window_energy = window[..., 0], window[..., 1], window[..., 2]
         floor = WINDOW * _MIN_BLOCK_POWER
         candidate = ((row >= floor) & (column >= floor)
                      & (2 * (row + column) >= 0.5 * BLOCK * window_energy))
         # ... and both of the window's end blocks carry a tone in each group (not a window
         # half over a tone that is starting or has stopped).
-        for edge in (power[:, :-(WINDOW - 1)], power[:, WINDOW - 1:]):
-            candidate &= (edge[..., :4].max(axis=-1) >= _EDGE_FLOOR) \
-                & (edge[..., 4:].max(axis=-1) >= _EDGE_FLOOR)
+        for edge in (screen[:, :count], screen[:, WINDOW - 1:]):
+            candidate &= (edge[..., 0] >= _EDGE_FLOOR) & (edge[..., 1] >= _EDGE_FLOOR)
         # A stream whose digit holds through every new block needs no new hit.
         active = self._key[slots] >= 0
         busy = np.nonzero(active)[0]
@@ -402,21 +405,26 @@ class ReceiverBank:
 
 
 class _Batch:
-    """One `_run`'s new raw correlations with each stream's ring of earlier ones: the blocks of
-    any member, relative to its first new block (negative: history), rotated to the stream's
-    phase reference. Reads see the ring as it was before this batch; `store` adds the batch."""
+    """One `_run`'s new audio with each stream's ring of earlier µ-law blocks: correlations of
+    any member's blocks, numbered from its first new block (negative: history), rotated to the
+    stream's phase reference. Reads see the ring as it was before this batch; `store` adds the
+    batch to it."""
 
-    def __init__(self, ring: np.ndarray, slots: np.ndarray, first: np.ndarray, raw: np.ndarray):
-        self.ring, self.slots, self.first, self.raw = ring, slots, first, raw
+    def __init__(self, ring: np.ndarray, slots: np.ndarray, first: np.ndarray,
+                 codes: np.ndarray, tones: np.ndarray):
+        self.ring, self.slots, self.first = ring, slots, first
+        self.codes, self.new_tones = codes, tones
+        self.count = codes.shape[1]
 
     def _raw(self, member: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-        """(members, blocks, 32) raw correlations; zero before sample 0 or beyond the ring."""
-        count = self.raw.shape[1]
+        """(members, blocks, 32) raw correlations (cos then -sin of the 16 frequencies),
+        recomputed from the µ-law bytes; silence before sample 0 or beyond the ring."""
         absolute = self.first[member][:, None] + blocks
-        new = self.raw[member[:, None], np.clip(blocks, 0, count - 1)]
+        new = self.codes[member[:, None], np.clip(blocks, 0, self.count - 1)]
         old = self.ring[self.slots[member][:, None], absolute % RING]
         known = (absolute >= 0) & (blocks >= -RING)
-        return np.where((blocks >= 0)[..., None], new, np.where(known[..., None], old, 0))
+        codes = np.where((blocks >= 0)[..., None], new, np.where(known[..., None], old, _SILENCE))
+        return np.take(ULAW_TO_FLOAT32, codes) @ _BASIS
 
     def correlations(self, member: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """(members, blocks, 16) complex correlations, phases from the stream's sample 0."""
@@ -427,19 +435,23 @@ class _Batch:
     def tones(self, member: np.ndarray, blocks: np.ndarray, key: np.ndarray) -> np.ndarray:
         """(members, blocks, 2) the correlations of each member's key's row and column."""
         bands = np.stack([key // 4, 4 + key % 4], axis=1)  # (members, 2)
-        raw = self._raw(member, np.broadcast_to(blocks, (len(member), blocks.shape[-1])))
+        blocks = np.broadcast_to(blocks, (len(member), blocks.shape[-1]))
+        if blocks.min() >= 0 and blocks.max() < self.count:
+            raw = self.new_tones[member[:, None], blocks]  # (members, blocks, 16)
+        else:
+            raw = self._raw(member, blocks)[..., _TONE_COLUMNS]
         pick = np.arange(len(member))[:, None, None]
-        cos = raw[pick, np.arange(raw.shape[1])[None, :, None], bands[:, None, :]]
-        sin = raw[pick, np.arange(raw.shape[1])[None, :, None], BANDS + bands[:, None, :]]
+        step = np.arange(raw.shape[1])[None, :, None]
+        cos = raw[pick, step, bands[:, None, :]]
+        sin = raw[pick, step, 8 + bands[:, None, :]]
         absolute = self.first[member][:, None] + blocks
         phase = _ROTATIONS[(absolute % _PHASE_PERIOD)[..., None], bands[:, None, :]]
         return (cos + 1j * sin) * phase
 
     def store(self) -> None:
-        count = self.raw.shape[1]
-        keep = min(count, RING)
-        where = (self.first[:, None] + np.arange(count - keep, count)[None, :]) % RING
-        self.ring[self.slots[:, None], where] = self.raw[:, count - keep:]
+        keep = min(self.count, RING)
+        where = (self.first[:, None] + np.arange(self.count - keep, self.count)[None, :]) % RING
+        self.ring[self.slots[:, None], where] = self.codes[:, self.count - keep:]
 
 
 def _amplitudes(pair: np.ndarray, absolute: np.ndarray, key: np.ndarray, mixing: np.ndarray,
@@ -493,7 +505,7 @@ class _Span:
         offset = block - self._from
         if not 0 <= offset < len(self._values):
             self._from = block - RING  # from a little before: a start walks back
-            end = min(block + self.SPAN, self._batch.raw.shape[1])
+            end = min(block + self.SPAN, self._batch.count)
             blocks = np.arange(self._from, max(end, block + 1))[None, :]
             pair = self._batch.tones(self._member, blocks, self._key)
             self._values = _amplitudes(pair, self._first + blocks, self._key, self._mixing,
