@@ -15,13 +15,16 @@ generator seeded by the call (`key_tones`' seed, `CallerAudio`'s seed), so a sce
 identically. See docs/simulator.md, "Caller tones".
 
 The µ-law codec and the keypad live in `gateway.media` (one copy in the codebase). `wav_bytes`
-and `mp3_bytes` build small but valid files for the simulated Recordings resource.
+and `mp3_bytes` build small but valid files for the simulated Recordings resource; `spoken_wav`
+puts what a caller said into one, spoken by espeak-ng (a system package; without it, the
+speech-like signal stands in for the words).
 """
 
 from __future__ import annotations
 
 import io
 import math
+import subprocess
 import wave
 import zlib
 from dataclasses import dataclass
@@ -134,8 +137,46 @@ def speech_like(t: np.ndarray) -> np.ndarray:
 
 def wav_bytes(seconds: float) -> bytes:
     """A mono 8 kHz 16-bit PCM WAV of quiet line noise, `seconds` long (at most 60 s)."""
+    return _wav(_noise(seconds))
+
+
+def _noise(seconds: float) -> np.ndarray:
     count = int(RATE * max(0.1, min(seconds, 60.0)))
-    samples = white_noise(np.random.default_rng(1), count, -65.0).round().astype(np.int16)
+    return white_noise(np.random.default_rng(1), count, -65.0).round().astype(np.int16)
+
+
+def spoken(text: str) -> np.ndarray | None:
+    """`text` spoken by espeak-ng at 8 kHz, or None when espeak-ng is not installed."""
+    try:
+        done = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "--stdout", text],
+                              capture_output=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    with wave.open(io.BytesIO(done.stdout)) as voice:
+        rate = voice.getframerate()
+        samples = np.frombuffer(voice.readframes(voice.getnframes()), dtype="<i2")
+    positions = np.arange(0, len(samples), rate / RATE)
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
+
+
+def spoken_wav(seconds: float, speech: tuple[tuple[float, float, str], ...]) -> bytes:
+    """A recording `seconds` long with each (start, end, text) said from `start` on: the text
+    spoken by espeak-ng, else the speech-like signal for start..end."""
+    signal = _noise(seconds).astype(np.float64)
+    for start, end, text in speech:
+        first = int(max(0.0, start) * RATE)
+        if first >= len(signal):
+            continue
+        voice = spoken(text) if text else None
+        if voice is None:
+            t = np.arange(int((end - start) * RATE)) / RATE
+            voice = speech_like(t)
+        part = voice[:len(signal) - first]
+        signal[first:first + len(part)] += part
+    return _wav(np.clip(np.round(signal), -32768, 32767).astype(np.int16))
+
+
+def _wav(samples: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)

@@ -21,6 +21,11 @@ def test_defaults_and_secret_kept_out_of_repr():
     assert settings.store_url == "sqlite:///gateway.db" and settings.port == 8000
     assert settings.twilio_api_base_url is None and settings.webhook_budget == 13.0
     assert "secret-token" not in repr(settings)
+    assert settings.max_call_seconds == 14400  # Twilio's 4 h, written on every Dial
+
+
+def test_the_call_length_cap_can_be_lowered():
+    assert Settings.from_env({**GOOD, "GATEWAY_MAX_CALL_SECONDS": "3600"}).max_call_seconds == 3600
 
 
 @pytest.mark.parametrize(("variable", "value", "reason"), [
@@ -35,11 +40,26 @@ def test_defaults_and_secret_kept_out_of_repr():
     ("TWILIO_API_BASE_URL", "localhost:9000", "absolute http(s) URL"),
     ("GATEWAY_WEBHOOK_BUDGET", "20", "between 0.5 and 14.5"),
     ("GATEWAY_MAPPINGS", "/nonexistent/dir", "does not exist"),
+    ("GATEWAY_MAX_CALL_SECONDS", "14401", "from 1 to 14400"),
+    ("GATEWAY_MAX_CALL_SECONDS", "0", "from 1 to 14400"),
+    ("GATEWAY_MAX_CALL_SECONDS", "2h", "whole number of seconds"),
+    ("GATEWAY_MEDIA_URL", "https://gw.example.com/twilio/media", "wss:// URL without query"),
+    ("GATEWAY_MEDIA_URL", "wss://gw.example.com/twilio/media?member=1", "without query"),
+    ("GATEWAY_MEDIA_PORT", "0", "not a TCP port number"),
 ])
 def test_bad_setting_is_named(variable, value, reason):
     with pytest.raises(SettingsError) as info:
         Settings.from_env({**GOOD, variable: value})
     assert info.value.variable == variable and reason in str(info.value)
+
+
+def test_side_streams_default_to_the_public_url_and_the_next_port():
+    settings = Settings.from_env({**GOOD, "PORT": "9000"})
+    assert settings.media_url is None and settings.stream_server_port == 9001
+    chosen = Settings.from_env({**GOOD, "GATEWAY_MEDIA_URL": "wss://media.example.com/twilio/media",
+                                "GATEWAY_MEDIA_PORT": "9443"})
+    assert chosen.media_url == "wss://media.example.com/twilio/media"
+    assert chosen.stream_server_port == 9443
 
 
 def test_serve_refuses_to_start_and_names_the_variable(tmp_path):
