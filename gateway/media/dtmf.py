@@ -46,12 +46,12 @@ WINDOW = 7  # blocks per decision window: 35 ms, filled by any 40 ms tone, never
 END_MISSES = 4  # blocks without the tones that end a digit (20 ms; 10 ms gaps are bridged)
 
 MIN_LEVEL_DBM0 = -40.0  # per tone (Q.24: accept from -25, never at -55)
-FREQUENCY_TOLERANCE = 0.025  # accept ±1.5 %, reject ±3.5 %: decide half way
+FREQUENCY_TOLERANCE = 0.02  # accept ±1.5 %, reject ±3.5 %: nearer 1.5 (speech)
 STEADINESS = 0.7  # coherent / incoherent window energy of each tone
 GROUP_DOMINANCE_DB = 8.0  # the tone over every other tone of its group
 NORMAL_TWIST_DB = 10.0  # low tone over high tone
 REVERSE_TWIST_DB = 6.0  # high tone over low tone
-ENERGY_SHARE = 0.6  # the two tones' share of the window's energy
+ENERGY_SHARE = 0.7  # the two tones' share of the window's energy (6 dB SNR: 0.8)
 HARMONIC_DB = 15.0  # each tone over its harmonic (below)
 FILL = 0.35  # each block's tone amplitude, in phase, over the window's strongest block
 HOLD = 0.5  # each block's tone amplitudes over the digit's level while it lasts (-6 dB)
@@ -93,8 +93,6 @@ _TOLERANCE_RAD = 2 * np.pi * FREQUENCY_TOLERANCE * TONES * BLOCK / RATE
 _DOMINANCE = 10 ** (GROUP_DOMINANCE_DB / 10)
 _NORMAL_TWIST = 10 ** (NORMAL_TWIST_DB / 10)
 _REVERSE_TWIST = 10 ** (REVERSE_TWIST_DB / 10)
-# A window's competitor tone counts at its own (measured) frequency when that is near nominal.
-_COMPETITOR_RAD = 2 * np.pi * 0.035 * TONES * BLOCK / RATE
 _HARMONIC_LIMIT = 10 ** (-HARMONIC_DB / 10)
 
 
@@ -584,7 +582,6 @@ def _window_checks(window: np.ndarray, energy: np.ndarray, absolute: np.ndarray,
     # coherent power there pick the strongest row and column.
     advance = _advance(window)
     steady = _coherent(window, advance)
-    nominal = np.abs(window.sum(axis=1)) ** 2  # coherent at the nominal frequency
     row = steady[:, :4].argmax(axis=1)
     column = 4 + steady[:, 4:].argmax(axis=1)
     pick = np.arange(len(window))
@@ -614,7 +611,17 @@ def _window_checks(window: np.ndarray, energy: np.ndarray, absolute: np.ndarray,
     checks["level"] = (low * scale >= level_floor) & (high * scale >= level_floor)
     checks["twist"] = (low <= _NORMAL_TWIST * high) & (high <= _REVERSE_TWIST * low)
     checks["share"] = (low + high) * scale >= ENERGY_SHARE * energy / (WINDOW * BLOCK)
-    competitor = np.where(np.abs(advance) <= _COMPETITOR_RAD, steady, nominal)
+    # Dominance: what is left in every other tone channel once the two chosen tones' leakage
+    # (known exactly from their unmixed series and measured frequencies) is taken out is a
+    # competitor at whatever frequency it has (a voice's other harmonics, anywhere in the group).
+    radians = 2 * np.pi / RATE
+    residual = window.copy()
+    for side, tone in enumerate((row, column)):
+        gain = _leak((hz[:, side][:, None] - TONES[None, :]) * radians) \
+            / _leak((hz[:, side] - TONES[tone]) * radians)[:, None]  # (candidates, 8)
+        own = phases[pick, :, tone]  # (candidates, WINDOW)
+        residual -= (pair[..., side] / own)[..., None] * gain[:, None, :] * phases[..., :8]
+    competitor = _coherent(residual, _advance(residual))
     competitor[pick, row] = 0
     competitor[pick, column] = 0
     checks["dominance"] = (competitor[:, :4].max(axis=1) * _DOMINANCE <= low) \
