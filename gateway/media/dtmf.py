@@ -327,18 +327,36 @@ class ReceiverBank:
             self._amp[busy_slots[held]] = np.minimum(1.0, amps[held, -1].mean(axis=-1))
             candidate[busy[held]] = False
         hits = mixing = None
-        if candidate.any():
-            member, end = np.nonzero(candidate)
+        # A digit that begins in a batch of at most END_MISSES blocks cannot end in it, so a
+        # quiet stream's later windows matter only until one hits: test them in rounds,
+        # earliest first. A longer batch (a file, a backlog) has every candidate tested at once.
+        rounds = count if count <= END_MISSES else 1
+        untested = candidate if rounds > 1 else None
+        for _ in range(rounds):
+            if untested is not None:
+                earliest = untested.argmax(axis=1)
+                member = np.nonzero(untested[np.arange(streams), earliest])[0]
+                end = earliest[member]
+            else:
+                member, end = np.nonzero(candidate)
+            if not len(member):
+                break
             blocks = end[:, None] - WINDOW + 1 + _RAMP[None, :]  # relative to the first new
             window = batch.correlations(member, blocks)
             key, mix, checks = _window_checks(window, window_energy[member, end],
                                               first[member][:, None] + blocks)
             ok = np.logical_and.reduce(list(checks.values()))
             if ok.any():
-                hits = np.full((streams, count), -1, np.int16)
-                mixing = np.zeros((streams, count, 2), np.complex128)
+                if hits is None:
+                    hits = np.full((streams, count), -1, np.int16)
+                    mixing = np.zeros((streams, count, 2), np.complex128)
                 hits[member[ok], end[ok]] = key[ok]
                 mixing[member[ok], end[ok]] = mix[ok]
+            if untested is None:
+                break
+            untested[member, end] = False
+            # (a stream with a digit in progress may see it end, then a new one begin)
+            untested[member[ok & ~active[member]]] = False
 
         # Digits in progress: every new block that still holds both tones extends them, all
         # at once; streams where a digit may end or begin go through the state machine.
@@ -358,13 +376,22 @@ class ReceiverBank:
                 keys[starting] = hits[members[starting], first_hit]
                 mixes[starting] = mixing[members[starting], first_hit]
                 sources[starting] = first_hit
-            blocks = np.arange(-RING, count)[None, :]
-            unscaled = _amplitudes(batch.tones(members, blocks, keys),
-                                   first[members][:, None] + blocks, keys, mixes,
-                                   np.ones((len(members), 2))).tolist()
+            # A digit in progress needs only the new blocks (straight from this batch); one
+            # that begins needs its window and the blocks before it (from the ring).
+            unscaled: list = [None] * len(members)
+            offsets = np.where(sources < 0, 0, -RING)
+            for offset in (0, -RING):
+                group = np.nonzero(offsets == offset)[0]
+                if len(group):
+                    blocks = np.arange(offset, count)[None, :]
+                    values = _amplitudes(batch.tones(members[group], blocks, keys[group]),
+                                         first[members[group]][:, None] + blocks, keys[group],
+                                         mixes[group], np.ones((len(group), 2))).tolist()
+                    for index, row_values in zip(group.tolist(), values, strict=True):
+                        unscaled[index] = row_values
             rows = [None] * len(members) if hits is None else hits[members].tolist()
             for index, m in enumerate(members.tolist()):
-                prepared = _Prepared(int(sources[index]), unscaled[index])
+                prepared = _Prepared(int(sources[index]), unscaled[index], int(offsets[index]))
                 digits = self._track(int(slots[m]), int(first[m]), count, batch, m, rows[index],
                                      None if mixing is None else mixing[m], prepared)
                 if digits:
@@ -496,19 +523,20 @@ def _amplitudes(pair: np.ndarray, absolute: np.ndarray, key: np.ndarray, mixing:
 
 
 class _Prepared:
-    """Amplitudes `_run` computed ahead for one stream (blocks -RING to the batch's end, for
-    the digit in progress, source -1, or for the hit at new block `source`), read like a
-    `_Span` once scaled by the digit's level."""
+    """Amplitudes `_run` computed ahead for one stream, for the digit in progress (source -1:
+    the batch's blocks) or for the hit at new block `source` (blocks -RING to the batch's end),
+    read like a `_Span` once scaled by the digit's level."""
 
-    def __init__(self, source: int, unscaled: list[list[float]],
+    def __init__(self, source: int, unscaled: list[list[float]], offset: int,
                  ref: tuple[float, float] = (1.0, 1.0)):
-        self.source, self._unscaled, self._ref = source, unscaled, ref
+        self.source, self._unscaled, self._offset, self._ref = source, unscaled, offset, ref
 
     def scaled(self, ref: np.ndarray) -> _Prepared:
-        return _Prepared(self.source, self._unscaled, (float(ref[0]), float(ref[1])))
+        return _Prepared(self.source, self._unscaled, self._offset,
+                         (float(ref[0]), float(ref[1])))
 
     def __getitem__(self, block: int) -> list[float]:
-        low, high = self._unscaled[block + RING]
+        low, high = self._unscaled[block - self._offset]
         return [low / self._ref[0], high / self._ref[1]]
 
     def fill(self, block: int) -> float:
