@@ -466,8 +466,7 @@ class Switchboard:
         self.transcript.record("recording", call=call.name, recording_sid=recording.sid,
                                status=recording.status, duration=recording.duration,
                                source=recording.source)
-        # Twilio posts the status callback once the file is processed, a moment later.
-        self.loop.after(0.2, self._call_recording_callback, recording)
+        self._call_recording_callback(recording)
 
     def _record_over(self, call: Call, epoch: int, digits: str) -> None:
         if call.ended or call.epoch != epoch or call.record is None:
@@ -485,7 +484,7 @@ class Switchboard:
         self._fetch_document(call, url, verb.method, "record", **self._record_params(
             recording, digits))
         if verb.transcribe:
-            self.loop.after(0.6, self._transcription, call, recording, verb)
+            self._transcription(call, recording, verb)
 
     def _record_params(self, recording: Recording, digits: str) -> dict[str, str]:
         """The action's parameters (record page, "Request parameters")."""
@@ -506,7 +505,7 @@ class Switchboard:
                     url, verb.method, self.call_params(call, **self._record_params(
                         recording, "hangup")), "record", call.name))
                 if verb.transcribe:
-                    self.loop.after(0.6, self._transcription, call, recording, verb)
+                    self._transcription(call, recording, verb)
         now = self.loop.clock()
         for recording in call.session_recordings:
             if recording.status == "in-progress":
@@ -542,7 +541,8 @@ class Switchboard:
         params["TranscriptionUrl"] = (f"{self.options.api_base}/2010-04-01/Accounts/"
                                       f"{call.account_sid}/Transcriptions/"
                                       f"{params['TranscriptionSid']}")
-        self.deliveries.deliver(f"{recording.sid}:transcription", Request(
+        # Queued behind the recording's status callback: Twilio transcribes the finished file.
+        self.deliveries.deliver(f"{recording.sid}:recording", Request(
             verb.transcribe_callback, "POST", params, "transcription", call.name))
 
     def start_call_recording(self, call: Call, callback: RecordingCallback | None
