@@ -15,6 +15,7 @@ from .state import Store
 
 CALL_TTL = 26 * 3600.0       # longer than Twilio's longest call (24 h with the setting on)
 ENDED_CALL_TTL = 3600.0      # kept a while after the end, for late callbacks
+ENDED_MARK_TTL = 48 * 3600.0  # how long a replayed webhook for an ended call is recognised
 
 
 @dataclass
@@ -32,6 +33,9 @@ class CallRecord:
     resume_at: int | None = None
     ended: bool = False
     member: dict | None = None             # the room this call was last sent to, until it joins
+    member_labels: list[str] = field(default_factory=list)  # every room stay, in order
+    rejected: str | None = None            # the TwiML rejected the call: Plivo's reason
+    input_attempts: int = 0                # attempts already failed at the menu being run
     records: dict = field(default_factory=dict)  # each <Record>'s settings, by its key
 
     def to_dict(self) -> dict:
@@ -49,6 +53,10 @@ def _key(call_sid: str) -> str:
     return f"call:{call_sid}"
 
 
+def _ended_key(call_sid: str) -> str:
+    return f"ended:{call_sid}"
+
+
 class Calls:
     """Call records in the shared store."""
 
@@ -58,6 +66,14 @@ class Calls:
     def get(self, call_sid: str) -> CallRecord | None:
         data = self.store.get(_key(call_sid))
         return CallRecord.from_dict(data) if data else None
+
+    def claim(self, record: CallRecord) -> bool:
+        """Start a call the gateway has never seen: False if it has a record of it, or saw it
+        end (Twilio's signature has no timestamp, so a captured voice webhook can be replayed;
+        it must not start the app a second time)."""
+        if self.store.get(_ended_key(record.call_sid)) is not None:
+            return False
+        return self.store.put_if_absent(_key(record.call_sid), record.to_dict(), CALL_TTL)
 
     def save(self, record: CallRecord) -> None:
         ttl = ENDED_CALL_TTL if record.ended else CALL_TTL
@@ -75,4 +91,7 @@ class Calls:
             return {**current, "ended": True}
 
         data = self.store.update(_key(call_sid), end, ENDED_CALL_TTL)
-        return CallRecord.from_dict(data) if data and first else None
+        if data and first:
+            self.store.put(_ended_key(call_sid), {"ended_at": time.time()}, ENDED_MARK_TTL)
+            return CallRecord.from_dict(data)
+        return None

@@ -16,14 +16,25 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from .app_side.client import AppRequestError
+from .app_side.client import AppRequestError, safe_url
 from .jobs import handler, renew, schedule
+from .observability import DELIVERIES, log_context
 
 log = logging.getLogger("gateway.deliveries")
 
 OUTBOX_TTL = 7 * 24 * 3600.0
 FAILED_TTL = 30 * 24 * 3600.0
 GAP_WAIT = 15.0  # a numbered request that never reached the outbox is skipped after this
+# How long a request that must follow members' callbacks (the call's hangup) waits for them: a
+# member still pending may never join (the caller hung up first); one that joined will leave.
+ORDER_WAIT = {"pending": 2.0, "joined": 30.0, "delivering": 60.0}
+ORDER_POLL = 0.1
+
+
+def call_stream(call_sid: str) -> str:
+    """The outbox of a call's own requests: background actions (menus, recordings) and its
+    hangup request share it, so Plivo's order holds (action before hangup)."""
+    return f"call:{call_sid}"
 
 
 def outbox_key(stream: str) -> str:
@@ -87,9 +98,27 @@ def flush(runtime, stream: str) -> None:
                         stream, number)
             _advance(store, stream, number)
             continue
+        if item.get("after_members") and _held_back(runtime, stream, item):
+            return
         renew(store, f"flush:{stream}")  # one delivery may take up to its fragment's tt
         deliver(runtime, stream, number, item)
         _advance(store, stream, number)
+
+
+def _held_back(runtime, stream: str, item: dict) -> bool:
+    """True (and a flush booked a moment later) while the members this request must follow
+    have callbacks to come; past ORDER_WAIT it goes anyway, with a log line."""
+    reason = runtime.members.holding_back(item["after_members"])
+    if reason is None:
+        return False
+    waited = time.time() - item["queued_at"]
+    if waited < ORDER_WAIT[reason]:
+        schedule("flush", {"stream": stream}, job_id=f"flush:{stream}", delay=ORDER_POLL,
+                 store=runtime.store)
+        return True
+    log.warning("stream %s: %s sent after %.0f s although a member is still %s", stream,
+                item["kind"], waited, reason)
+    return False
 
 
 def deliver(runtime, stream: str, number: int, item: dict) -> bool:
@@ -98,16 +127,20 @@ def deliver(runtime, stream: str, number: int, item: dict) -> bool:
     try:
         if app is None:
             raise LookupError(f"app {item['app']!r} is no longer in the mappings")
-        runtime.client.request(item["url"], item["method"], item["params"],
-                               auth_token=app.auth_token(), allowed_hosts=app.allowed_hosts)
+        with log_context(CallUUID=item["params"].get("CallUUID"),
+                         ConferenceSid=item["params"].get("ConferenceUUID")):
+            runtime.client.request(item["url"], item["method"], item["params"],
+                                   auth_token=app.auth_token(), allowed_hosts=app.allowed_hosts)
+        DELIVERIES.labels(item["kind"], "delivered").inc()
         return True
     except (AppRequestError, LookupError) as exc:
+        DELIVERIES.labels(item["kind"], "failed").inc()
         reason = exc.reason if isinstance(exc, AppRequestError) else str(exc)
         failure_id = uuid.uuid4().hex[:12]
         store_failure(runtime.store, failure_id, stream, number, item, reason)
         log.error("delivery %s failed for good: %s %s: %s (kept; replay with `gateway "
                   "deliveries --replay %s`)", failure_id, item["kind"],
-                  item["url"].split("?")[0].split("#")[0], reason, failure_id)
+                  safe_url(item["url"]), reason, failure_id)
         return False
 
 

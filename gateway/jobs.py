@@ -25,6 +25,7 @@ from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab
 
+from .observability import DELIVERY_RETRIES
 from .settings import DEFAULT_STORE_URL
 
 log = logging.getLogger("gateway.jobs")
@@ -179,6 +180,7 @@ def run_job(job_id: str) -> None:
         failures = int(job.get("failures", 0))
         delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
         log.exception("job %s (%s) failed; it runs again in %g s", job_id, job["kind"], delay)
+        DELIVERY_RETRIES.labels(job["kind"]).inc()
         release(runtime.store, job_id, failures + 1)
         _retry_later(job_id, delay)
         return
@@ -264,9 +266,16 @@ def deliveries_main(argv: list[str]) -> int:
     runtime = _runtime()
     if args.failed:
         count = 0
-        for record in failed_deliveries(runtime.store):
-            print(json.dumps(record, sort_keys=True))
-            count += 1
+        try:
+            for record in failed_deliveries(runtime.store):
+                print(json.dumps(record, sort_keys=True))
+                count += 1
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader has gone (`| head`): stop quietly, as Unix tools do, and keep Python
+            # from failing again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         print(f"{count} failed deliveries", file=sys.stderr)
         return 0
     try:

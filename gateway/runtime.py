@@ -17,7 +17,9 @@ from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
+from .ivr.menus import Menus
 from .mappings import Mappings, PlivoApp, load_mappings
+from .observability import JsonFormatter
 from .plivoxml import Conference
 from .recording.voicemail import Voicemail
 from .runner import CallRunner
@@ -44,6 +46,7 @@ class Runtime:
     events: ConferenceEvents
     exits: ConferenceExit
     sounds: ConferenceSounds
+    menus: Menus
     voicemail: Voicemail
     transcriber: EmbeddedEngine
 
@@ -61,8 +64,10 @@ def build_runtime(settings: Settings) -> Runtime:
     def expect_member(call: CallRecord, app: PlivoApp, conference: Conference) -> None:
         settings_dict = {f.name: getattr(conference, f.name) for f in fields(conference)
                          if f.name not in ("line", "body")}
+        label = member_label(call.call_sid, call.step)
+        call.member_labels = [*call.member_labels, label]  # the hangup request waits for them
         call.member = Member(  # saved with the call record; see Members
-            label=member_label(call.call_sid, call.step), call_sid=call.call_sid, step=call.step,
+            label=label, call_sid=call.call_sid, step=call.step,
             app=app.name, room=conference.room,
             twilio_room=twilio_room_name(app.account, conference.room),
             settings=settings_dict, call_params=dict(call.params)).to_dict()
@@ -83,7 +88,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
     runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
                         budget=settings.webhook_budget, on_conference=expect_member,
-                        on_effects=schedule_effects, transcription=settings.transcription)
+                        on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds,
+                        transcription=settings.transcription)
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,
@@ -93,6 +99,7 @@ def build_runtime(settings: Settings) -> Runtime:
                                 urls=urls),
         exits=ConferenceExit(runner=runner, members=members, store=store),
         sounds=ConferenceSounds(runner=runner, members=members),
+        menus=Menus(runner=runner, store=store),
         voicemail=Voicemail(runner=runner, calls=calls, mappings=mappings, store=store,
                             urls=urls, engine_name=settings.transcription),
         transcriber=engine_from(settings.transcription_command, settings.transcription_timeout),
@@ -114,7 +121,37 @@ def get_runtime() -> Runtime:
 
 def configure_logging() -> None:
     level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    if os.environ.get("GATEWAY_LOG_FORMAT", "").strip().lower() == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     # huey logs every task at INFO; the gateway's own lines say what matters.
     logging.getLogger("huey").setLevel(max(logging.WARNING, logging.root.level))
+    for name in URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueries) for f in logger.filters):
+            logger.addFilter(RedactQueries())
+
+
+# urllib3's loggers that name request URLs (a filter on a logger does not reach its children).
+URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager",
+                   "urllib3.connection", "urllib3.response")
+
+
+class RedactQueries(logging.Filter):
+    """At DEBUG, urllib3 logs each request's path with its query string; query strings and
+    fragments may carry an app's secrets and are never logged, so they are cut from its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        record.msg = _without_query(record.msg)
+        return True
+
+
+def _without_query(value):
+    if isinstance(value, str) and ("?" in value or "#" in value):
+        return value.split("?", 1)[0].split("#", 1)[0] + ("?…" if "?" in value else "")
+    return value

@@ -19,6 +19,7 @@ DEFAULT_STORE_URL = "sqlite:///gateway.db"
 DEFAULT_MAPPINGS = "mappings"
 DEFAULT_PORT = 8000
 DEFAULT_WEBHOOK_BUDGET = 13.0  # seconds; Twilio gives up on a webhook after 15 s
+TWILIO_MAX_CALL_SECONDS = 14400  # Twilio ends any call after 4 h (Dial timeLimit's maximum)
 TRANSCRIPTION_ENGINES = ("embedded", "twilio")
 DEFAULT_TRANSCRIPTION_TIMEOUT = 60.0
 
@@ -43,6 +44,7 @@ class Settings:
     twilio_api_base_url: str | None = None
     webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
     bind_host: str = "0.0.0.0"
+    max_call_seconds: int = TWILIO_MAX_CALL_SECONDS
     transcription: str = "embedded"
     transcription_timeout: float = DEFAULT_TRANSCRIPTION_TIMEOUT
     transcription_command: tuple[str, ...] = ()
@@ -86,6 +88,11 @@ class Settings:
         except ValueError:
             raise SettingsError("GATEWAY_BIND", f"{bind_host!r} is not an IP address to "
                                 "listen on (e.g. 127.0.0.1)") from None
+        max_call = env.get("GATEWAY_MAX_CALL_SECONDS", "").strip() or str(TWILIO_MAX_CALL_SECONDS)
+        if not max_call.isdigit() or not 1 <= int(max_call) <= TWILIO_MAX_CALL_SECONDS:
+            raise SettingsError("GATEWAY_MAX_CALL_SECONDS", f"{max_call!r} must be a whole number "
+                                f"of seconds from 1 to {TWILIO_MAX_CALL_SECONDS} (Twilio ends "
+                                "every call after 4 hours)")
         transcription = env.get("GATEWAY_TRANSCRIPTION", "").strip() or "embedded"
         if transcription not in TRANSCRIPTION_ENGINES:
             raise SettingsError("GATEWAY_TRANSCRIPTION", f"{transcription!r} must be one of "
@@ -109,6 +116,7 @@ class Settings:
             twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
             mappings_path=mappings, store_url=store_url, port=int(port_text),
             twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
+            max_call_seconds=int(max_call),
             transcription=transcription, transcription_timeout=transcription_timeout,
             transcription_command=command,
         )

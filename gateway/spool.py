@@ -3,7 +3,9 @@
 Twilio does not resend status callbacks, so an event the gateway cannot process now is written
 to a small SQLite file on this machine (`GATEWAY_SPOOL`, default `gateway-spool.db`) and answered
 with 200. Once the store is healthy again, spooled events are processed in arrival order before
-new ones (on the next event, and on each /healthz probe).
+new ones: by the next event or /healthz probe, and by a drainer thread of each web process
+holding spooled events, which probes the store every `DRAIN_INTERVAL` seconds until the spool is
+empty, so that no event waits for traffic.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("gateway.spool")
+
+DRAIN_INTERVAL = 1.0  # seconds between store probes while events are spooled
 
 
 class Spool:
@@ -25,6 +30,8 @@ class Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._draining = threading.Lock()
+        self._drainer: threading.Thread | None = None
+        self._drainer_lock = threading.Lock()
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS spooled (id INTEGER PRIMARY KEY "
                        "AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL)")
@@ -76,3 +83,24 @@ class Spool:
         if done:
             log.info("spool: %d event(s) processed after the store came back", done)
         return done
+
+    def drain_in_background(self, store_healthy: Callable[[], bool], replay: Callable[[], object],
+                            interval: float = DRAIN_INTERVAL) -> None:
+        """Start (once per process) a daemon thread that replays the spool as soon as the store
+        answers again. `replay()` raises while the store is still failing; the thread ends when
+        the spool is empty and is started again by the next event spooled."""
+        with self._drainer_lock:
+            if self._drainer is not None and self._drainer.is_alive():
+                return
+            self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer",
+                                             args=(store_healthy, replay, interval), daemon=True)
+            self._drainer.start()
+
+    def _drain_loop(self, store_healthy, replay, interval: float) -> None:
+        while len(self):
+            time.sleep(interval)
+            try:
+                if store_healthy():
+                    replay()
+            except Exception as exc:  # the store failing again: keep the events, probe later
+                log.info("spool: %d event(s) still waiting (%s)", len(self), exc)

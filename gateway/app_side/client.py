@@ -31,7 +31,6 @@ reason; parameters and the auth token are never logged.
 from __future__ import annotations
 
 import base64
-import codecs
 import contextlib
 import contextvars
 import logging
@@ -124,7 +123,8 @@ class AppClient:
     into requests to another."""
 
     def __init__(self, *, user_agent: str = "PlivoHTTP/1.0 (gateway)",
-                 resolve: Resolver = resolve_host, pool_size: int = 32):
+                 resolve: Resolver = resolve_host, pool_size: int = 32,
+                 extra_headers: Mapping[str, str] | None = None):
         # HTTPS is verified against certifi's CA bundle, as before this edge dropped `requests`.
         self._pools = urllib3.PoolManager(num_pools=pool_size, maxsize=pool_size, block=False,
                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
@@ -133,7 +133,7 @@ class AppClient:
             "https": _CheckedHTTPSConnectionPool,
         }
         self._headers = {"User-Agent": user_agent, "Accept-Encoding": _ACCEPT_ENCODING,
-                         "Accept": "*/*", "Connection": "keep-alive"}
+                         "Accept": "*/*", "Connection": "keep-alive", **(extra_headers or {})}
         self._resolve = resolve
 
     def close(self) -> None:
@@ -423,8 +423,10 @@ def _charset(content_type: str, body: bytes) -> str:
         candidates.append(declared.group(1).decode("ascii"))
     for candidate in candidates:
         try:
-            codecs.lookup(candidate)
-        except LookupError:
+            # A text codec that can replace what it cannot decode: `idna` cannot, `hex` and
+            # `rot13` are not text codecs at all; such a charset counts as unknown.
+            b"\xff".decode(candidate, "replace")
+        except (LookupError, UnicodeError):
             continue
         return candidate
     return "utf-8"

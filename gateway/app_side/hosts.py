@@ -4,7 +4,9 @@ networks unless the mapping names them. Pure, except the DNS look-up (injectable
 An `allowed_hosts` entry is a host name (compared case-insensitively, trailing dot ignored), an IP
 address, or a network in CIDR form. A URL passes when
 
-* its scheme is http or https,
+* its scheme is http or https, and it holds no backslash or control character (parsers
+  disagree on where such a URL's host ends: Python's urlsplit and urllib3, which connects, must
+  see the same host),
 * its host is listed: a name exactly, an IP literal when an IP/CIDR entry covers it, and
 * every address the name resolves to is globally routable, or is itself covered by an IP/CIDR
   entry. Loopback, private, link-local, shared, multicast, reserved and unspecified addresses
@@ -17,14 +19,21 @@ a name that resolves differently a moment later (DNS rebinding) gains nothing.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Iterable[str]]
 
 ALLOWED_SCHEMES = ("http", "https")
+# Characters that make URL parsers disagree about the authority (WHATWG treats a backslash as a
+# slash; RFC 3986 parsers keep it in the authority): such URLs are refused outright.
+AMBIGUOUS = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 class HostNotAllowed(Exception):
@@ -61,12 +70,20 @@ def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = res
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         raise HostNotAllowed(host, f"scheme {parts.scheme or '(none)'!r} is not http or https")
+    if AMBIGUOUS.search(url):
+        raise HostNotAllowed(host, "the URL holds a backslash or a control character")
     if not host:
         raise HostNotAllowed(host, "the URL has no host")
     try:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     except ValueError:
         raise HostNotAllowed(host, "the URL's port is not a number from 0 to 65535") from None
+    try:
+        connects_to = (parse_url(url).host or "").rstrip(".").strip("[]")
+    except LocationParseError:
+        connects_to = None
+    if connects_to is None or connects_to.lower() != host.lower():
+        raise HostNotAllowed(host, "the URL's host is ambiguous (parsers disagree on it)")
 
     literal = _ip(host)
     if literal is not None:

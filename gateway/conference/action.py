@@ -36,10 +36,11 @@ class ConferenceExit:
     def member_left(self, twilio: Mapping[str, str], step: int | None) -> str:
         call_sid = twilio.get("CallSid", "")
         deadline = time.monotonic() + self.runner.budget
-        call, app = self.runner.load(call_sid)
         if twilio.get("CallStatus") in ("completed", "canceled", "failed", "busy", "no-answer"):
             # The caller hung up: Plivo requests no action URL after a hang-up.
             return EMPTY_TWIML
+        call, app = self.runner.load(call_sid)
+        self.runner.require_current_step(call, step)
         member = self.members.get(member_label(call_sid, step if step is not None else call.step))
         if member is None:
             log.warning("call %s: left a room the gateway has no record of; going on",

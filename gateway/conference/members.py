@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..deliveries import outbox_key
 from ..state import Store
 from ..translate.context import call_sid_of
 
@@ -188,6 +189,21 @@ class Members:
         def keep(current: dict | None) -> dict | None:
             return {**current, "wait_twiml": twiml} if current else None
         self.store.update(member_key(label), keep, MEMBER_TTL)
+
+    def holding_back(self, labels: list[str]) -> str | None:
+        """Why a request that must come after these members' callbacks (the call's hangup)
+        cannot go yet: "pending" (a join may still be reported), "joined" (the exit is still to
+        come), "delivering" (callbacks still in the outbox); None when all are settled."""
+        for label in labels:
+            member = self.get(label)
+            if member is None:
+                continue
+            if member.state in ("pending", "joined"):
+                return member.state
+            box = self.store.get(outbox_key(f"member:{label}"))
+            if box and box["items"]:
+                return "delivering"
+        return None
 
     def number_callback(self, label: str, kind: str, *, only_if_joined: bool = True
                         ) -> Transition:

@@ -23,6 +23,10 @@ from .model import Document, Element, Note, UnsupportedElement
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 16
+# Twilio refuses TwiML over 64 kB (error 11750) and every element becomes at least one verb of
+# 16 bytes or more, so a document with more elements than this can never run: parsing stops there
+# instead of building a model Twilio would refuse (a 1 MB answer of <Wait/> cost 3 s of CPU).
+MAX_ELEMENTS = 64 * 1024 // 16
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -51,11 +55,16 @@ class _Walker:
 
     def __init__(self) -> None:
         self.notes: list[Note] = []
+        self.count = 0
 
     def element(self, node: etree._Element, parent: str, allowed: tuple[str, ...],
                 depth: int) -> Element:
         tag = node.tag if isinstance(node.tag, str) else str(node.tag)
         line = node.sourceline
+        self.count += 1
+        if self.count > MAX_ELEMENTS:
+            raise PlivoXMLError(f"more than {MAX_ELEMENTS} elements: the TwiML could not fit "
+                                "in Twilio's 64 kB limit", line=line, element=tag)
         if depth > MAX_DEPTH:
             raise PlivoXMLError(f"elements nested deeper than {MAX_DEPTH} levels", line=line,
                                 element=tag)
@@ -94,7 +103,12 @@ class _Walker:
         if cls.BODY != "ssml":  # SSML children belong to the body
             children = tuple(self.element(c, tag, cls.CHILDREN, depth + 1) for c in node)
         body = self.body(node, cls, depth)
-        return cls.build(line=line, values=values, body=body, children=children)
+        element = cls.build(line=line, values=values, body=body, children=children)
+        problem = element.problem()
+        if problem is not None:
+            attribute, reason = problem
+            raise PlivoXMLError(reason, line=line, element=tag, attribute=attribute)
+        return element
 
     def body(self, node: etree._Element, cls: type[Element], depth: int) -> object:
         tag, line = cls.TAG, node.sourceline
@@ -208,8 +222,10 @@ def _parse(source: str | bytes, max_bytes: int) -> Document:
         walker.notes.append(Note("Response", "ignored", "text between elements ignored",
                                  line=root.sourceline))
     elements = tuple(walker.element(child, "Response", RESPONSE_CHILDREN, 1) for child in root)
-    for element in elements:
+    document = Document(elements=elements)
+    for element in document.steps:  # PreAnswer's elements too
         if isinstance(element, UnsupportedElement):
             walker.notes.append(Note(element.tag, "not-yet", "not yet supported by the gateway: "
-                                     "skipped", line=element.line))
+                                     "a call that reaches it hears an apology, not silence",
+                                     line=element.line))
     return Document(elements=elements, notes=tuple(walker.notes))

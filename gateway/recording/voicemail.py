@@ -28,6 +28,7 @@ import urllib3
 from .. import deliveries, jobs
 from ..actions import follow_action
 from ..calls import Calls
+from ..deliveries import call_stream
 from ..mappings import Mappings
 from ..runner import CallRunner
 from ..transcription import MAX_BYTES, EmbeddedEngine, TranscriptionFailed, plivo_transcription
@@ -76,7 +77,7 @@ class Voicemail:
         action = settings.get("action")
         if hung_up:
             if action:  # the voicemail of a caller who hung up: still the app's to have
-                deliveries.enqueue_next(self.store, f"call:{call_sid}", {
+                deliveries.enqueue_next(self.store, call_stream(call_sid), {
                     "url": action, "method": settings["method"], "app": app.name,
                     "kind": "action", "params": params})
             return EMPTY_TWIML
@@ -86,7 +87,7 @@ class Voicemail:
             self.runner, call, app, url=action, method=settings["method"], params=params,
             redirect=settings["redirect"], deadline=deadline,
             send_in_background=lambda request: deliveries.enqueue_next(
-                self.store, f"call:{call_sid}", request))
+                self.store, call_stream(call_sid), request))
 
     # -- the file is ready, or will never be ------------------------------------------------
     def status(self, event: Mapping[str, str]) -> str:
@@ -236,7 +237,7 @@ def record_call_job(runtime, call_sid: str, key: str) -> None:
     settings = call.records.get(key) if call else None
     if call is None or not settings or not settings.get("action"):
         return
-    deliveries.enqueue_next(runtime.store, f"call:{call_sid}", {
+    deliveries.enqueue_next(runtime.store, call_stream(call_sid), {
         "url": settings["action"], "method": settings["method"], "app": call.app,
         "kind": "action", "params": {
             **call.params, "CallStatus": "in-progress", "Digits": "",

@@ -72,6 +72,17 @@ class GatherState:
     verb: Gather
     digits: str = ""
     listening: bool = False
+    speaking: bool = False  # the caller is saying something this Gather recognises
+    sequence: int = 0       # partial results sent so far
+
+
+# Speech recognition as the simulator plays it (docs/simulator.md, "Gather: speech"): each word
+# takes SECONDS_PER_WORD to say; Twilio's speechTimeout="auto" is taken as AUTO_SPEECH_END of
+# silence; results carry CONFIDENCE.
+SECONDS_PER_WORD = 0.3
+AUTO_SPEECH_END = 1.0
+CONFIDENCE = "0.92"
+STABILITY = "0.8"
 
 
 @dataclass
@@ -134,6 +145,11 @@ class Call:
             return 0
         end = self.ended_at if self.ended_at is not None else self.answered_at
         return max(0, round(end - self.answered_at))
+
+
+def utterance_seconds(text: str) -> float:
+    """How long a scenario `say` lasts: SECONDS_PER_WORD a word, at least 0.5 s."""
+    return max(0.5, len(text.split()) * SECONDS_PER_WORD)
 
 
 def country_of(number: str) -> str:
@@ -199,6 +215,8 @@ class Switchboard:
         for speech in spec.speech:
             self.loop.at(t0 + speech.start, self._speech, call, True)
             self.loop.at(t0 + speech.end, self._speech, call, False)
+        for utterance in spec.says:
+            self.loop.at(t0 + utterance.at, self._utterance, call, utterance.text)
         self._fetch_document(call, self.options.voice_url, "POST", "voice")
 
     # ---------------------------------------------------------------------------------------
@@ -238,6 +256,11 @@ class Switchboard:
             self._application_error(call, outcome.code, outcome.reason, request.url,
                                     request.kind)
             return
+        if outcome.call_failed:
+            # The server says this TwiML apologises for a call it could not serve: Twilio plays
+            # it all the same; the run is marked failed (see transcript.py).
+            self.transcript.record("call-failed", call=call.name, reason=outcome.call_failed,
+                                   url=request.url, kind=request.kind)
         try:
             document = document_from(outcome, request.url)
         except TwimlError as exc:
@@ -423,6 +446,10 @@ class Switchboard:
             state.voice_to = now
             self._record_silence(call)
 
+    def _utterance_over(self, call: Call, state: RecordState) -> None:
+        if not call.ended and call.record is state and not call.talking:
+            self._record_voice(call, False)
+
     def _record_key(self, call: Call, key: str) -> None:
         state = call.record
         assert state is not None
@@ -458,10 +485,12 @@ class Switchboard:
         # "absent": nothing was recorded (recordingStatusCallbackEvent values).
         recording.status = "completed" if heard else "absent"
         said = []
-        for s in call.spec.speech:
-            start, end = self.run_t0 + s.start - base, self.run_t0 + s.end - base
+        spoken = [(s.start, s.end, "") for s in call.spec.speech] + [
+            (u.at, u.at + utterance_seconds(u.text), u.text) for u in call.spec.says]
+        for at, until, text in sorted(spoken):
+            start, end = self.run_t0 + at - base, self.run_t0 + until - base
             if end > 0 and start < seconds:
-                said.append((max(0.0, start), min(end, seconds), s.text))
+                said.append((max(0.0, start), min(end, seconds), text))
         recording.speech = tuple(said)
         self.transcript.record("recording", call=call.name, recording_sid=recording.sid,
                                status=recording.status, duration=recording.duration,
@@ -584,6 +613,8 @@ class Switchboard:
         state = call.gather
         assert state is not None
         verb = state.verb
+        if not verb.dtmf or state.speaking:
+            return  # input="speech" hears no keys; once speech is detected it is what counts
         if not state.listening:
             self._gather_listen(call)  # a key press interrupts the prompts (bargeIn)
         if verb.finish_on_key and key == verb.finish_on_key:
@@ -605,7 +636,8 @@ class Switchboard:
             call.gather = None
             self._step(call)  # no input: Twilio goes on with the next verb
 
-    def _gather_submit(self, call: Call, finished_on_key: str) -> None:
+    def _gather_submit(self, call: Call, finished_on_key: str, speech: str | None = None
+                       ) -> None:
         state = call.gather
         assert state is not None
         call.gather = None
@@ -613,8 +645,74 @@ class Switchboard:
             call.timer.cancel()
         call.epoch += 1
         url = state.verb.action or (call.doc.url if call.doc else self.options.voice_url)
+        if speech is not None:
+            # https://www.twilio.com/docs/voice/twiml/gather#action: "SpeechResult" (the
+            # transcribed text) and "Confidence" (0.0-1.0) when speech was recognised.
+            self._fetch_document(call, url, state.verb.method, "gather", SpeechResult=speech,
+                                 Confidence=CONFIDENCE)
+            return
         self._fetch_document(call, url, state.verb.method, "gather", Digits=state.digits,
                              FinishedOnKey=finished_on_key)
+
+    # --- Gather: speech ---------------------------------------------------------------------
+    def _utterance(self, call: Call, text: str) -> None:
+        """The caller says `text`: a listening speech Gather recognises it word by word."""
+        if call.ended:
+            return
+        self.transcript.record("said", call=call.name, text=text[:200])
+        if call.record is not None:  # recorded, not recognised: <Record> is listening
+            self._record_voice(call, True)
+            self.loop.after(utterance_seconds(text), self._utterance_over, call, call.record)
+            return
+        state = call.gather
+        if state is None or not state.verb.speech or state.speaking:
+            return  # nobody is listening for speech: the words are lost, as on a phone
+        if not state.listening:
+            if not state.verb.barge_in:
+                return  # bargeIn="false": nothing is heard until the prompts end
+            self._gather_listen(call)  # speech interrupts the prompts (bargeIn, default true)
+        if call.timer is not None:
+            call.timer.cancel()  # no input timeout while the caller talks
+        state.speaking = True
+        words = text.split()
+        epoch = call.epoch
+        for count in range(1, len(words) + 1):
+            self.loop.after(count * SECONDS_PER_WORD, self._partial_result, call, state, epoch,
+                            words, count)
+        talking = max(0.5, len(words) * SECONDS_PER_WORD)
+        call.timer = self.loop.after(talking + self._speech_end(state.verb), self._speech_done,
+                                     call, state, epoch, " ".join(words))
+
+    @staticmethod
+    def _speech_end(verb: Gather) -> float:
+        # https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: seconds of silence that
+        # end speech; "auto" stops at a pause; absent, it is the value of `timeout`.
+        if verb.speech_timeout is None:
+            return float(verb.timeout)
+        return AUTO_SPEECH_END if verb.speech_timeout == "auto" else float(verb.speech_timeout)
+
+    def _partial_result(self, call: Call, state: GatherState, epoch: int, words: list[str],
+                        count: int) -> None:
+        if call.ended or call.epoch != epoch or call.gather is not state:
+            return
+        verb = state.verb
+        if not verb.partial_result_callback:
+            return
+        # https://www.twilio.com/docs/voice/twiml/gather#partialresultcallback: requests as
+        # speech is recognised, with UnstableSpeechResult, StableSpeechResult, Stability and
+        # a SequenceNumber to order them.
+        state.sequence += 1
+        params = self.call_params(call, SequenceNumber=str(state.sequence),
+                                  StableSpeechResult=" ".join(words[:count - 1]),
+                                  UnstableSpeechResult=words[count - 1], Stability=STABILITY)
+        self.deliveries.deliver(call.sid, Request(verb.partial_result_callback,
+                                                  verb.partial_result_callback_method, params,
+                                                  "partial", call.name))
+
+    def _speech_done(self, call: Call, state: GatherState, epoch: int, text: str) -> None:
+        if call.ended or call.epoch != epoch or call.gather is not state:
+            return
+        self._gather_submit(call, "", speech=text)
 
     # ---------------------------------------------------------------------------------------
     # Ending calls

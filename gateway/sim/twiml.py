@@ -152,7 +152,21 @@ class Gather:
     num_digits: int | None = None
     finish_on_key: str = "#"
     action_on_empty_result: bool = False
+    input: tuple[str, ...] = ("dtmf",)
+    speech_timeout: str | None = None  # seconds, or "auto"; None: Twilio's default (timeout)
+    language: str = "en-US"
+    barge_in: bool = True
+    partial_result_callback: str | None = None
+    partial_result_callback_method: str = "POST"
     line: int | None = None
+
+    @property
+    def dtmf(self) -> bool:
+        return "dtmf" in self.input
+
+    @property
+    def speech(self) -> bool:
+        return "speech" in self.input
 
 
 @dataclass(frozen=True)
@@ -324,6 +338,22 @@ def _finish_on_key(raw: str, _: str) -> str:
     raise ValueError(f"{raw!r} is not one key (0-9, * or #) or empty")
 
 
+def _inputs(raw: str, _: str) -> tuple[str, ...]:
+    # https://www.twilio.com/docs/voice/twiml/gather#input: dtmf, speech or both, space-separated
+    tokens = raw.split()
+    if not tokens or any(t not in ("dtmf", "speech") for t in tokens) or len(set(tokens)) < len(
+            tokens):
+        raise ValueError(f"{raw!r} is not dtmf, speech or 'dtmf speech'")
+    return tuple(tokens)
+
+
+def _speech_timeout(raw: str, _: str) -> str:
+    # https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: a positive integer or "auto"
+    if raw == "auto" or re.fullmatch(r"[1-9][0-9]{0,2}", raw):
+        return raw
+    raise ValueError(f"{raw!r} is not a whole number of seconds or auto")
+
+
 # attribute -> (python field, parser, error code)
 Spec = dict[str, tuple[str, Parser, int]]
 
@@ -362,7 +392,8 @@ CONFERENCE: Spec = {
     "endConferenceOnExit": ("end_conference_on_exit", _bool, 13231),
     "waitUrl": ("wait_url", _url_or_empty, 13233),
     "waitMethod": ("wait_method", _method, 13234),
-    "maxParticipants": ("max_participants", _int(2, 250), 16002),
+    # "positive integer <= 250" (twilio.com/docs/voice/twiml/conference#maxparticipants): 1 too.
+    "maxParticipants": ("max_participants", _int(1, 250), 16002),
     "record": ("record", _enum("do-not-record", "record-from-start"), 16002),
     "trim": ("trim", _enum("trim-silence", "do-not-trim"), 13239),
     "coach": ("coach", _call_sid, 13240),
@@ -375,7 +406,8 @@ CONFERENCE: Spec = {
     "recordingStatusCallbackEvent": ("recording_status_callback_event",
                                      _events(RECORDING_EVENTS), 13621),
     "jitterBufferSize": ("jitter_buffer_size", _enum("small", "medium", "large", "off"), 16002),
-    "region": ("region", _enum("us1", "us2", "ie1", "de1", "sg1", "br1", "au1", "jp1"), 16002),
+    # us1 ie1 de1 sg1 br1 au1 jp1 (twilio.com/docs/voice/twiml/conference#region); no us2.
+    "region": ("region", _enum("us1", "ie1", "de1", "sg1", "br1", "au1", "jp1"), 16002),
     "eventCallbackUrl": ("", _url, 11100),
     "recordingConfigurationId": ("", _text(64), 16002),
 }
@@ -395,16 +427,16 @@ GATHER: Spec = {
     "numDigits": ("num_digits", _int(1), 13314),
     "finishOnKey": ("finish_on_key", _finish_on_key, 13310),
     "actionOnEmptyResult": ("action_on_empty_result", _bool, 13338),
-    "input": ("", _enum("dtmf", "speech", "dtmf speech", "speech dtmf"), 13326),
-    "language": ("", _language, 13331),
+    "input": ("input", _inputs, 13326),
+    "language": ("language", _language, 13331),
     "hints": ("", _text(10000), 13330),
-    "speechTimeout": ("", _text(8), 13327),
+    "speechTimeout": ("speech_timeout", _speech_timeout, 13327),
     "speechModel": ("", _text(64), 13334),
     "profanityFilter": ("", _bool, 13333),
     "enhanced": ("", _bool, 13334),
-    "bargeIn": ("", _bool, 13332),
-    "partialResultCallback": ("", _url, 11100),
-    "partialResultCallbackMethod": ("", _method, 13329),
+    "bargeIn": ("barge_in", _bool, 13332),
+    "partialResultCallback": ("partial_result_callback", _url, 11100),
+    "partialResultCallbackMethod": ("partial_result_callback_method", _method, 13329),
 }
 
 # Error codes: Twilio's error dictionary, <Record> (136xx).

@@ -4,7 +4,8 @@ Native on Twilio: muted, startConferenceOnEnter, endConferenceOnExit, maxMembers
 maxParticipants, capped at Twilio's 250), record (record-from-start), hangupOnStar (on Dial).
 Differences made explicit: Twilio beeps by default (Plivo does not: `beep` follows enterSound/
 exitSound), Twilio plays hold music by default (Plivo is silent: `waitUrl=""` unless waitSound).
-Always: the Dial action returns to the gateway (Plivo's action/redirect, the rest of the
+Always: the Dial's timeLimit is the gateway's cap on a call (GATEWAY_MAX_CALL_SECONDS, at most
+Twilio's 4 h), the Dial action returns to the gateway (Plivo's action/redirect, the rest of the
 document), and the room reports every event and its recording to the gateway, which turns them
 into Plivo's callbacks from each member's own settings (Twilio keeps only the first
 participant's statusCallback).
@@ -39,8 +40,11 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
         builder.response.play(digits=conference.send_digits)
         note("Conference", "translated", "sendDigits played as DTMF before joining",
              line=line, attribute="sendDigits")
+    # timeLimit: Twilio's cap on the member's call (4 h by default), written out so that it is
+    # the gateway's setting (GATEWAY_MAX_CALL_SECONDS), not an unstated default.
     dial = Dial(action=ctx.urls.conference_left(ctx.step), method="POST",
-                hangupOnStar=True if conference.hangup_on_star else None)
+                hangupOnStar=True if conference.hangup_on_star else None,
+                timeLimit=ctx.max_call_seconds)
     max_participants = min(conference.max_members, TWILIO_MAX_PARTICIPANTS)
     if conference.max_members > TWILIO_MAX_PARTICIPANTS:
         note("Conference", "translated", f"maxMembers={conference.max_members} is above "

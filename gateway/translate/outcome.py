@@ -20,6 +20,24 @@ class ScheduledHangup:
     reason: str
 
 
+class ElementCannotRun(Exception):
+    """The stretch being translated reaches an element the gateway cannot run on Twilio.
+
+    Nothing of that stretch is played (its earlier prompts would lead the caller into a dead
+    end): the caller hears the gateway's apology instead, and the app's owner reads the element
+    and its line in the log, in `gateway translate` and in `gateway check-apps`."""
+
+    def __init__(self, element: str, line: int | None, reason: str):
+        self.element = element
+        self.line = line
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}<{self.element}> cannot run on the gateway: {self.reason}"
+
+
 @dataclass(frozen=True)
 class RecordingBooked:
     """A `<Record>` ran in this stretch: the gateway keeps its settings (callbackUrl,

@@ -338,3 +338,23 @@ def test_header_charset_wins(client, customer_app):
     xml = "<Response><Speak>Grüße</Speak></Response>"
     customer_app.route("/answer", xml.encode("utf-16"), content_type="text/xml; charset=utf-16")
     assert ask(client, customer_app, customer_app.url("/answer")).text == xml
+
+
+@pytest.mark.parametrize("charset", ["idna", "hex", "rot13", "no-such-charset"])
+def test_a_charset_that_cannot_decode_text_counts_as_unknown(client, customer_app, charset):
+    xml = "<Response><Speak>Grüße</Speak></Response>"
+    customer_app.route("/answer", xml.encode("utf-8"),
+                       content_type=f"text/xml; charset={charset}")
+    assert ask(client, customer_app, customer_app.url("/answer")).text == xml
+
+
+def test_urllib3_debug_lines_never_carry_query_strings(client, customer_app, caplog):
+    from gateway.runtime import configure_logging
+    configure_logging()
+    customer_app.route("/answer", "<Response/>")
+    with caplog.at_level(logging.DEBUG, logger="urllib3"):
+        ask(client, customer_app, customer_app.url("/answer") + "?api_key=k-secret#x=1",
+            method="GET")
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    assert any("/answer" in line for line in lines), lines  # urllib3 did log the request
+    assert not any("k-secret" in line or "CallUUID" in line for line in lines), lines

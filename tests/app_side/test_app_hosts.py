@@ -102,3 +102,23 @@ def test_address_rule():
     assert not address_allowed("127.0.0.1", [])
     assert address_allowed("127.0.0.1", ["127.0.0.1"])
     assert not address_allowed("not an address", ["0.0.0.0/0"])
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080\\@app.example.com/x",  # urlsplit: app.example.com; urllib3: 127.0.0.1
+    "http://app.example.com\\.evil.example.net/x",
+    "http://app.example.com\t/x",
+    "http://app.example.com\r\n@evil.example.net/x",
+])
+def test_a_url_whose_host_parsers_disagree_on_is_refused_before_any_lookup(url):
+    def must_not_resolve(host, port):
+        raise AssertionError("resolved an ambiguous URL")
+    with pytest.raises(HostNotAllowed, match=r"backslash|ambiguous"):
+        check_url(url, ["app.example.com", "127.0.0.1"], resolve=must_not_resolve)
+
+
+def test_credentials_in_a_url_do_not_hide_its_host():
+    check_url("https://user:secret@app.example.com/x", ["app.example.com"], resolve=PUBLIC)
+    with pytest.raises(HostNotAllowed):
+        check_url("https://app.example.com@evil.example.net/x", ["app.example.com"],
+                  resolve=PUBLIC)

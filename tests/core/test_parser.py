@@ -111,16 +111,15 @@ def test_unknown_element_is_an_error_with_its_line():
 
 def test_other_sdk_elements_parse_and_are_reported_not_yet_supported():
     document = parse_document(
-        '<Response><GetDigits action="http://a.example/x"><Speak>Press 1</Speak></GetDigits>'
-        '<Dial><Number>15551234567</Number></Dial><DTMF>12</DTMF>'
+        '<Response><Dial><Number>15551234567</Number></Dial>'
         '<Message src="1" dst="2">hi</Message><Stream>wss://a.example/s</Stream>'
-        '<PreAnswer><Speak>x</Speak></PreAnswer><GetInput/><MultiPartyCall>x</MultiPartyCall>'
+        '<MultiPartyCall>x</MultiPartyCall>'
+        '<PreAnswer><Speak>x</Speak><Message src="1" dst="2">hi</Message></PreAnswer>'
         '</Response>')
-    tags = [e.tag for e in document.elements if isinstance(e, UnsupportedElement)]
-    assert tags == ["GetDigits", "Dial", "DTMF", "Message", "Stream", "PreAnswer",
-                    "GetInput", "MultiPartyCall"]
+    tags = [e.tag for e in document.steps if isinstance(e, UnsupportedElement)]
+    assert tags == ["Dial", "Message", "Stream", "MultiPartyCall", "Message"]
     assert [n.element for n in document.notes if n.status == "not-yet"] == tags
-    assert isinstance(document.elements[0].children[0], Speak)  # nested children still checked
+    assert isinstance(document.elements[0].children[0], UnsupportedElement)  # Number, checked
 
 
 def test_root_must_be_response():
@@ -160,6 +159,13 @@ def test_five_megabyte_document_is_refused_before_parsing():
     xml = "<Response>" + "<Speak>word</Speak>" * (5 * 1024 * 1024 // 19) + "</Response>"
     err = error_of(xml)
     assert "more than the 1048576 allowed" in err.reason
+
+
+def test_a_document_with_more_elements_than_any_twiml_could_hold_stops_parsing_early():
+    xml = "<Response>" + "<Wait/>" * (1000 * 1024 // 7) + "</Response>"  # 1 MB of <Wait/>
+    err = error_of(xml)
+    assert "more than 4096 elements" in err.reason and "64 kB" in err.reason
+    assert err.line == 1 and err.element == "Wait"
 
 
 def test_deep_nesting_is_refused():

@@ -84,3 +84,24 @@ def test_redis_stopped_and_restarted_mid_conference_loses_nothing(tmp_path,
                 by_call.setdefault(r.params["CallUUID"], []).append(
                     r.params["ConferenceAction"])
             assert sorted(by_call.values()) == [["enter", "exit"], ["enter", "exit"]]
+
+
+def test_events_spooled_while_redis_is_down_drain_by_themselves(tmp_path, redis_server_factory):
+    redis = redis_server_factory(appendonly=True)
+    with CustomerApp(auth_token=APP_AUTH_TOKEN) as app:
+        conference_answer(app)
+        app.route("/cb", body="")
+        with GatewayServer(tmp_path, apps=[app_config(app.url("/answer"))],
+                           store_url=redis.url()) as gw:
+            call = Call(gw)
+            call.answer()
+            redis.stop()
+            call.event("participant-join")
+            call.event("participant-leave")
+            assert "spooled" in gw.logs()
+            redis.start()
+            # No request and no health probe from here on: the spool drains by itself.
+            app.wait_for(lambda reqs: len([r for r in reqs if r.path == "/cb"]) >= 2,
+                         timeout=30)
+            assert [r.params["ConferenceAction"] for r in app.requests_to("/cb")] == [
+                "enter", "exit"]

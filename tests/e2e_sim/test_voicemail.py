@@ -119,8 +119,8 @@ def test_voicemail_is_transcribed_by_the_embedded_engine(stack, app):
     app.route("/answer/vm-text", record_doc(app, action=app.url("/after"), timeout="2",
                                             transcriptionType="manual",
                                             transcriptionUrl=app.url("/text")))
-    t = stack.run({"duration": 14.0, "call": [caller("john", "vm-text", hangup_at=10.0, speech=[
-        {"from": 2.0, "to": 5.5, "text": MESSAGE}])]})
+    t = stack.run({"duration": 14.0, "call": [caller("john", "vm-text", hangup_at=10.0,
+                                                     say=[{"at": 2.0, "text": MESSAGE}])]})
     assert t.ok, t.errors
     uuid = call_uuid_of(app, "vm-text")
     app.wait_for(lambda reqs: any(r.path == "/text" and r.params.get("call_uuid") == uuid

@@ -81,8 +81,7 @@ def test_hanging_up_while_recording_still_requests_the_action(gateway: FakeGatew
 @concurrently
 def test_transcribe_sends_what_the_caller_said(gateway: FakeGateway) -> Run:
     record(gateway, 'transcribe="true" transcribeCallback="/text" timeout="1"')
-    yield scenario([call("alice", speech=[{"from": 0.2, "to": 1.0, "text": "call me back"}])],
-                   duration=4.0)
+    yield scenario([call("alice", say=[{"at": 0.2, "text": "call me back"}])], duration=4.0)
     (text,) = gateway.requests_to("/text")
     assert text.params["TranscriptionStatus"] == "completed"
     assert text.params["TranscriptionText"] == "call me back"
@@ -133,3 +132,15 @@ def test_a_call_is_recorded_through_the_rest_api_and_its_file_served():
 def simulate_with(sim: Simulator, gateway: FakeGateway) -> None:
     transcript = sim.run(scenario_from_dict({"duration": 5.0, "call": [call("alice")]}))
     assert transcript.ok, transcript.errors
+
+
+@concurrently
+def test_words_said_while_recording_are_recorded_not_recognised(gateway: FakeGateway) -> Run:
+    record(gateway, 'transcribe="true" transcribeCallback="/text" timeout="1"')
+    transcript = yield scenario([call("alice", say=[{"at": 0.3, "text": "call me back"}])],
+                                duration=4.0)
+    (action,) = gateway.requests_to("/recorded")
+    assert action.params["RecordingDuration"] == "1"  # three words, 0.9 s
+    (text,) = gateway.requests_to("/text")
+    assert text.params["TranscriptionText"] == "call me back"
+    assert ("say", "Saved") in transcript.heard("alice")
