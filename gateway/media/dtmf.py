@@ -136,7 +136,8 @@ class ReceiverBank:
 
     def _grow(self, capacity: int) -> None:
         extra = capacity - self._capacity
-        self._history = np.concatenate([self._history, np.zeros((extra, WINDOW, BANDS), np.complex64)])
+        self._history = np.concatenate(
+            [self._history, np.zeros((extra, WINDOW, BANDS), np.complex64)])
         self._history_energy = np.concatenate(
             [self._history_energy, np.zeros((extra, WINDOW), np.float32)])
         self._blocks = np.concatenate([self._blocks, np.zeros(extra, np.int64)])
@@ -306,7 +307,7 @@ class ReceiverBank:
                 stream.ref = tuple(window.mean(axis=0))
                 amps = _Amplitudes(full, base, stream)
 
-                def fill(i: int) -> float:
+                def fill(i: int, amps: _Amplitudes = amps) -> float:
                     return float(min(1.0, amps[i].mean()))
 
                 # The tone may have begun before the window (an earlier window failed a test):
