@@ -119,8 +119,9 @@ def test_voicemail_is_transcribed_by_the_embedded_engine(stack, app):
     app.route("/answer/vm-text", record_doc(app, action=app.url("/after"), timeout="2",
                                             transcriptionType="manual",
                                             transcriptionUrl=app.url("/text")))
-    t = stack.run({"duration": 14.0, "call": [caller("john", "vm-text", hangup_at=10.0,
-                                                     say=[{"at": 2.0, "text": MESSAGE}])]})
+    # The prompt lasts ~2.3 s: the caller speaks after the beep.
+    t = stack.run({"duration": 14.0, "call": [caller("john", "vm-text", hangup_at=11.0,
+                                                     say=[{"at": 3.5, "text": MESSAGE}])]})
     assert t.ok, t.errors
     uuid = call_uuid_of(app, "vm-text")
     app.wait_for(lambda reqs: any(r.path == "/text" and r.params.get("call_uuid") == uuid
