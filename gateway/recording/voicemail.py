@@ -41,6 +41,8 @@ log = logging.getLogger("gateway.recording")
 FINAL_CALL_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 SEEN_TTL = 24 * 3600.0
 FETCH_TIMEOUT = 30.0
+TWILIO_MAX_SECONDS = 120  # Twilio transcribes <Record> recordings of at most two minutes
+MEDIA_REDIRECTS = 3
 
 
 def recording_stream(call_sid: str, key: str) -> str:
@@ -124,11 +126,13 @@ class Voicemail:
                            else "in-progress",
                            **callback_recording(event, settings["file_format"])}})
         if settings.get("transcription_url"):
+            # Twilio transcribes only <Record> recordings of at most two minutes; a longer one
+            # (or a session recording) goes to the embedded engine.
+            twilio_will = (self.engine_name == "twilio" and settings.get("kind") == "here"
+                           and _seconds(event.get("RecordingDuration")) <= TWILIO_MAX_SECONDS)
             transcribe_later(self.store, stream, event, url=settings["transcription_url"],
                              method=settings.get("transcription_method", "POST"),
-                             app=call.app, call_uuid=call.call_uuid,
-                             twilio_will=self.engine_name == "twilio"
-                             and settings.get("kind") == "here")
+                             app=call.app, call_uuid=call.call_uuid, twilio_will=twilio_will)
         return "recorded"
 
     # -- Twilio's own transcription ------------------------------------------------------------
@@ -137,6 +141,8 @@ class Voicemail:
         seen = f"seen:transcription:{event.get('TranscriptionSid') or call_sid + key}"
         if not self.store.put_if_absent(seen, {"at": time.time()}, SEEN_TTL):
             return "duplicate"
+        if self.store.get(transcribing_key(event.get("RecordingSid", ""))) is not None:
+            return "transcribed-here"  # the embedded engine has it (a recording over 2 min)
         call = self.calls.get(call_sid)
         settings = call.records.get(key) if call else None
         if call is None or settings is None or not settings.get("transcription_url"):
@@ -171,9 +177,16 @@ def transcribe_later(store, stream: str, event: Mapping[str, str], *, url: str, 
         return
     if twilio_will:
         return
+    store.put(transcribing_key(base["recording_id"]), {"at": time.time()}, SEEN_TTL)
     jobs.schedule("transcribe", {"stream": stream, "request": request, "base": base,
                                  "media_url": event.get("RecordingUrl", "") + ".wav"},
                   store=store)
+
+
+def transcribing_key(recording_sid: str) -> str:
+    """Set while the embedded engine transcribes a recording: Twilio's own result, if it sends
+    one anyway, is then not sent to the app a second time."""
+    return f"transcribing:{recording_sid}"
 
 
 def _seconds(value: str | None) -> int:
@@ -186,14 +199,17 @@ def _seconds(value: str | None) -> int:
 def fetch_media(url: str, *, account_sid: str, auth_token: str, api_host: str,
                 timeout: float = FETCH_TIMEOUT) -> bytes:
     """A recording's file from Twilio (HTTP Basic auth, as Twilio requires on media URLs).
-    Only from Twilio's API host: the credentials never go anywhere else."""
+    Only from Twilio's API host: the credentials never go anywhere else. Twilio may redirect to
+    its storage; urllib3 drops the Authorization header on a redirect to another host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or parts.hostname != api_host:
         raise TranscriptionFailed(f"Recording URL is not on Twilio's API host ({api_host})")
     headers = urllib3.make_headers(basic_auth=f"{account_sid}:{auth_token}")
     try:
-        response = urllib3.request("GET", url, headers=headers, timeout=timeout,
-                                   preload_content=False, redirect=False)
+        response = urllib3.request(
+            "GET", url, headers=headers, timeout=timeout, preload_content=False,
+            retries=urllib3.Retry(total=MEDIA_REDIRECTS, connect=1, read=0,
+                                  redirect=MEDIA_REDIRECTS))
         data = response.read(MAX_BYTES + 1)
         response.release_conn()
     except urllib3.exceptions.HTTPError as exc:
@@ -219,6 +235,9 @@ def transcribe_job(runtime, stream: str, request: dict, base: dict, media_url: s
     except TranscriptionFailed as exc:
         text, error = "", exc.reason
         log.warning("transcription for %s failed: %s", stream, exc.reason)
+    except Exception:  # never retried forever: the app gets Plivo's error form
+        log.exception("transcription for %s: internal error", stream)
+        text, error = "", "Transcription failed"
     deliveries.enqueue_next(runtime.store, stream, {
         **request, "params": plivo_transcription(text=text, error=error, **base)})
 

@@ -129,3 +129,18 @@ def test_twilio_transcribes_when_told_to(tmp_path, app):
         text = received(app, "/text")
     assert text["transcription"] == "call me back" and text["error"] == ""
     assert text["recording_id"] == "RE" + "2" * 32
+
+
+def test_twilios_redirect_to_its_storage_is_followed_without_the_credentials(tmp_path, app):
+    # Twilio may answer a media URL with a redirect to its storage: followed, but the Basic
+    # credentials stay with Twilio's host ("localhost" is another host than 127.0.0.1 here).
+    storage = app.base_url.replace("127.0.0.1", "localhost") + "/storage/RE1.wav"
+    app.route(MEDIA_PATH + ".wav", "", status=302, headers={"Location": storage})
+    app.route("/storage/RE1.wav", silence_wav(), content_type="audio/x-wav")
+    with start(tmp_path, app) as gateway:
+        answer_and_report(gateway, app, RecordingStatus="completed", RecordingDuration="2",
+                          RecordingUrl=app.base_url + MEDIA_PATH)
+        text = received(app, "/text")
+    assert text["error"] == "" and text["duration"] == "2"  # silence: no words, no error
+    (fetched,) = app.requests_to("/storage/RE1.wav")
+    assert "Authorization" not in fetched.headers
