@@ -80,7 +80,8 @@ class CallRunner:
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
                  budget: float, on_conference=None, on_effects=None,
-                 max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded"):
+                 max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
+                 stream_token=None):
         self.mappings = mappings
         self.calls = calls
         self.client = client
@@ -91,6 +92,7 @@ class CallRunner:
         self.on_conference = on_conference
         self.on_effects = on_effects
         self.transcription = transcription  # who transcribes for a transcriptionUrl
+        self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
     # -- requests to the app -------------------------------------------------------------
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
@@ -165,9 +167,11 @@ class CallRunner:
                                   f"call is at step {call.step}: refused (a replay, or a "
                                   "duplicate)")
 
-    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float, *,
+    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float,
+                          stop_streams: tuple[str, ...] = (), *,
                           sound_first: str | None = None) -> str:
         """Go on with the stored continuation: fetch a Redirect's URL, or the next element.
+        `stop_streams`: side streams the TwiML must stop first (a member that left a room);
         `sound_first` is played before whatever comes next (see `translate`)."""
         if call.document is None or call.resume_at is None:
             return self.finish(call, sound_first)
@@ -179,9 +183,11 @@ class CallRunner:
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_or_fail(call, app, element.url, element.method,
                                                     params, deadline)
-            return self.run(call, app, fetched, start=0, sound_first=sound_first)
+            return self.run(call, app, fetched, start=0, stop_streams=stop_streams,
+                            sound_first=sound_first)
         fetched = Fetched(document, call.document, call.document_url or "")
-        return self.run(call, app, fetched, start=call.resume_at, sound_first=sound_first)
+        return self.run(call, app, fetched, start=call.resume_at, stop_streams=stop_streams,
+                        sound_first=sound_first)
 
     def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                                  params: Mapping[str, str], deadline: float) -> Fetched:
@@ -197,13 +203,14 @@ class CallRunner:
         self.calls.save(call)
         return hang_up_after(sound_first) if sound_first else HANGUP_TWIML
 
-    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int, *,
-            sound_first: str | None = None) -> str:
+    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int,
+            stop_streams: tuple[str, ...] = (), *, sound_first: str | None = None) -> str:
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
                                      first_in_call=not call.played, call_sid=call.call_sid,
                                      max_call_seconds=self.max_call_seconds,
-                                     transcription=self.transcription)
+                                     transcription=self.transcription,
+                                     stream_token=self.stream_token, stop_streams=stop_streams)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)

@@ -19,6 +19,7 @@ from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
 from .ivr.menus import Menus
 from .mappings import Mappings, PlivoApp, load_mappings
+from .media.tokens import stream_token, token_key
 from .observability import JsonFormatter
 from .plivoxml import Conference
 from .recording.voicemail import Voicemail
@@ -57,7 +58,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
     mappings = load_mappings(settings.mappings_path)
     store = open_store(settings.store_url)
-    urls = GatewayUrls(settings.public_url)
+    urls = GatewayUrls(settings.public_url, media=settings.media_url)
+    media_key = token_key(settings.twilio_auth_token)
     calls = Calls(store)
     members = Members(store, calls)
 
@@ -89,7 +91,8 @@ def build_runtime(settings: Settings) -> Runtime:
     runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
                         budget=settings.webhook_budget, on_conference=expect_member,
                         on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds,
-                        transcription=settings.transcription)
+                        transcription=settings.transcription,
+                        stream_token=lambda label: stream_token(media_key, label))
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,

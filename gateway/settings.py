@@ -48,6 +48,12 @@ class Settings:
     transcription: str = "embedded"
     transcription_timeout: float = DEFAULT_TRANSCRIPTION_TIMEOUT
     transcription_command: tuple[str, ...] = ()
+    media_url: str | None = None     # side streams' wss:// URL (None: from public_url)
+    media_port: int | None = None    # the stream server's port (None: port + 1)
+
+    @property
+    def stream_server_port(self) -> int:
+        return self.media_port if self.media_port is not None else self.port + 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +115,23 @@ class Settings:
         # Another offline recogniser (a command that prints the text of the WAV file it is
         # given), instead of the PocketSphinx one the gateway ships.
         command = tuple(shlex.split(env.get("GATEWAY_TRANSCRIPTION_COMMAND", "").strip()))
+        media_url = env.get("GATEWAY_MEDIA_URL", "").strip() or None
+        if media_url:
+            parts = urlsplit(media_url)
+            if parts.scheme not in ("wss", "ws") or not parts.netloc or parts.query \
+                    or parts.fragment:
+                # Twilio refuses a query string in a Stream url (members go in <Parameter>s).
+                raise SettingsError("GATEWAY_MEDIA_URL", f"{media_url!r} must be an absolute "
+                                    "wss:// URL without query (e.g. wss://gw.example.com"
+                                    "/twilio/media)")
+        media_port_text = env.get("GATEWAY_MEDIA_PORT", "").strip()
+        if media_port_text and (not media_port_text.isdigit()
+                                or not 0 < int(media_port_text) < 65536):
+            raise SettingsError("GATEWAY_MEDIA_PORT", f"{media_port_text!r} is not a TCP port "
+                                "number")
+        if not media_port_text and int(port_text) == 65535:
+            raise SettingsError("GATEWAY_MEDIA_PORT", "PORT is 65535: set the stream server's "
+                                "port explicitly")
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
@@ -119,6 +142,7 @@ class Settings:
             max_call_seconds=int(max_call),
             transcription=transcription, transcription_timeout=transcription_timeout,
             transcription_command=command,
+            media_url=media_url, media_port=int(media_port_text) if media_port_text else None,
         )
 
 

@@ -175,6 +175,7 @@ class Switchboard:
         self.recordings: dict[str, Recording] = {}
         self.recording_callbacks: dict[str, RecordingCallback] = {}  # calls' recordings
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
+        self.stream_keys = "tones"  # what forked audio carries of key presses (scenario's)
         self.run_t0 = loop.clock()
         self.player = Player(loop, webhooks, lambda: self.transcript, options.timing)
 
@@ -187,6 +188,7 @@ class Switchboard:
         self.deliveries.configure(scenario.twilio.duplicate_events,
                                   scenario.twilio.reorder_events, scenario.twilio.seed)
         self.run_t0 = self.loop.clock()
+        self.stream_keys = scenario.twilio.stream_keys
         self.expected = len(scenario.calls)
         for spec in scenario.calls:
             self.loop.at(self.run_t0 + spec.at, self._arrive, spec)
@@ -1168,11 +1170,15 @@ class Switchboard:
             account_sid=call.account_sid, call_sid=call.sid, call_name=call.name,
             tracks=tracks, parameters=dict(stream.parameters),
             signature=self.webhooks.sign_url(stream.url))
-        audio = CallerAudio(call.tones, [(s.start, s.end) for s in call.spec.speech],
+        # Whether a fork keeps the key tones is not documented: the scenario chooses.
+        keys_mode = self.stream_keys
+        audio = CallerAudio(call.tones if keys_mode == "tones" else [],
+                            [(s.start, s.end) for s in call.spec.speech],
                             seed=int(call.sid[2:10], 16))
         media = MediaStream(config, audio, self.run_t0, self.loop.clock, self.transcript,
                             lambda event, detail: self.loop.post(
-                                self._stream_event, call, media, stream, event, detail))
+                                self._stream_event, call, media, stream, event, detail),
+                            dtmf=tuple(call.tones) if keys_mode == "messages" else ())
         call.streams[config.stream_sid] = media
         media.start()
 

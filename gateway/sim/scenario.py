@@ -6,6 +6,7 @@ duration = 20.0                      # seconds; the run ends by then
 duplicate_events = 0.1               # probability of a conference/recording callback sent twice
 reorder_events = true                # a conference's callbacks may arrive out of order
 seed = 7                             # makes the faults reproducible
+stream_keys = "tones"                # what a <Start><Stream> carries of key presses (below)
 [[call]]
 name = "alice"                       # the label used in the transcript
 from = "+14155550101"
@@ -16,6 +17,11 @@ keys = [{ at = 3.0, digits = "99" }] # key presses
 speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks
 say = [{ at = 3.0, text = "sales" }] # words a <Gather input="speech"> recognises
 ```
+
+`stream_keys`: Twilio's docs do not say whether a forked stream's audio keeps the caller's key
+tones ("DTMF isn't supported with unidirectional streams"); "tones" (the default) keeps them in
+the inbound audio, "removed" leaves them out (the stream hears no keys), "messages" leaves them
+out and sends a `dtmf` message per key instead, as bidirectional streams do.
 
 `load_scenario(path)` and `scenario_from_dict(data)` validate everything and raise
 `ScenarioInvalid` carrying every problem as (file, key, reason); with `mappings=` they also check
@@ -38,7 +44,8 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
 TOP_KEYS = {"duration", "twilio", "call"}
-TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed"}
+TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys"}
+STREAM_KEYS = ("tones", "removed", "messages")
 CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech", "say"}
 KEY_KEYS = {"at", "digits"}
 SPEECH_KEYS = {"from", "to"}
@@ -81,6 +88,7 @@ class TwilioFaults:
     duplicate_events: float = 0.0
     reorder_events: bool = False
     seed: int | None = None
+    stream_keys: str = "tones"
 
 
 @dataclass(frozen=True)
@@ -256,7 +264,12 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
             if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
                 check.error("twilio.seed", f"{seed!r} is not an integer")
                 seed = None
-            faults = TwilioFaults(float(dup), reorder, seed)
+            stream_keys = table.get("stream_keys", "tones")
+            if stream_keys not in STREAM_KEYS:
+                check.error("twilio.stream_keys", f"{stream_keys!r} is not one of "
+                            + ", ".join(STREAM_KEYS))
+                stream_keys = "tones"
+            faults = TwilioFaults(float(dup), reorder, seed, stream_keys)
 
     calls: list[CallSpec] = []
     raw_calls = top.get("call")

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from twilio.twiml.voice_response import Stop
+
 from ..plivoxml import Document, Element, Note, UnsupportedElement
 from ..plivoxml.elements import (
     DTMF,
@@ -97,6 +99,10 @@ def translate(document: Document, context: TranslationContext, start: int = 0, *
     """`sound_first`: a sound the gateway plays before the elements (a menu's
     invalidDigitsSound, when the caller's last attempt was invalid)."""
     builder = TwimlBuilder(context)
+    for name in context.stop_streams:  # a member's side stream, once it has left the room
+        stop = Stop()
+        stop.stream(name=name)
+        builder.response.append(stop)
     if start == 0:
         builder.notes.extend(document.notes)
     if sound_first:

@@ -65,7 +65,8 @@ def test_demo_tells_each_example_and_exits_0_within_a_minute():
     assert "guest      joins room '9876'" in done.stdout
     assert "guest      hears, while waiting, \"Thanks for waiting.\"" in done.stdout
     assert "gets callbackUrl /confevents/ for heidi: ConferenceAction=enter" in done.stdout
-    assert "digitsMatch is not supported by the gateway yet" in done.stdout
+    assert ("gets callbackUrl /confevents/ for heidi: ConferenceAction=digits, ConferenceName="
+            "MyRoom, ConferenceMemberID=1, ConferenceDigitsMatch=99") in done.stdout
     gateway, workdir = parts_started(done.stderr)
     assert not workdir.exists() and gateway_is_down(gateway)
     assert took < CI_BUDGET
