@@ -15,7 +15,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["vm-star", "vm-max", "vm-nored", "vm-text", "vm-empty", "conf-text", "session",
-         "vm-hangup"]
+         "vm-hangup", "vm-twilio"]
 NUMBERS = {name: f"+1415556{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000009"
 MESSAGE = "hello this is john please call me back tomorrow"
@@ -203,3 +203,20 @@ def test_record_session_records_the_whole_call_and_the_document_goes_on(stack, a
                                   for r in reqs), timeout=10)
     paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
     assert paths.index("/session-on") < paths.index("/hangup")
+
+
+def test_twilios_own_transcription_reaches_the_app_as_plivos(app, tmp_path_factory):
+    app.route("/answer/vm-twilio", record_doc(app, action=app.url("/after"), timeout="2",
+                                              transcriptionUrl=app.url("/text-twilio")))
+    app.route("/text-twilio", body="")
+    with Stack(tmp_path_factory.mktemp("voicemail-twilio"), apps=apps_for(app, ["vm-twilio"]),
+               env={"GATEWAY_TRANSCRIPTION": "twilio"}) as twilio_stack:
+        t = twilio_stack.run({"duration": 12.0, "call": [caller(
+            "tw", "vm-twilio", hangup_at=9.0, say=[{"at": 3.5, "text": "call me back"}])]})
+    assert t.ok, t.errors
+    (done,) = t.events(type="transcription")
+    assert done["status"] == "completed"
+    uuid = call_uuid_of(app, "vm-twilio")
+    app.wait_for(lambda reqs: any(r.path == "/text-twilio" for r in reqs), timeout=10)
+    text = only(app, "/text-twilio", uuid).params
+    assert text["transcription"] == "call me back" and text["error"] == ""
