@@ -29,11 +29,9 @@ from .. import deliveries, jobs
 from ..actions import follow_action
 from ..calls import Calls
 from ..deliveries import call_stream
-from ..mappings import Mappings
 from ..runner import CallRunner
 from ..transcription import MAX_BYTES, EmbeddedEngine, TranscriptionFailed, plivo_transcription
 from ..translate.builder import EMPTY_TWIML
-from ..translate.context import GatewayUrls
 from .params import action_recording, callback_recording, failure_reason, session_recording
 
 log = logging.getLogger("gateway.recording")
@@ -50,14 +48,11 @@ def recording_stream(call_sid: str, key: str) -> str:
 
 
 class Voicemail:
-    def __init__(self, *, runner: CallRunner, calls: Calls, mappings: Mappings, store,
-                 urls: GatewayUrls, engine_name: str):
+    def __init__(self, *, runner: CallRunner, calls: Calls, store, engine_name: str):
         self.runner = runner
         self.calls = calls
-        self.mappings = mappings
         self.store = store
-        self.urls = urls
-        self.engine_name = engine_name
+        self.engine_name = engine_name  # GATEWAY_TRANSCRIPTION
 
     # -- the Record is over (Twilio's action, or the Redirect after an empty recording) -----
     def done(self, twilio: Mapping[str, str], key: str) -> str:
