@@ -29,7 +29,7 @@ from .. import deliveries, jobs
 from ..actions import follow_action
 from ..calls import Calls
 from ..deliveries import call_stream
-from ..runner import CallRunner
+from ..runner import CallRunner, ReplayedRequest
 from ..transcription import MAX_BYTES, EmbeddedEngine, TranscriptionFailed, plivo_transcription
 from ..translate.builder import EMPTY_TWIML
 from .params import action_recording, callback_recording, failure_reason, session_recording
@@ -58,13 +58,35 @@ class Voicemail:
     def done(self, twilio: Mapping[str, str], key: str) -> str:
         call_sid = twilio.get("CallSid", "")
         deadline = time.monotonic() + self.runner.budget
-        call, app = self.runner.load(call_sid)
+        # Twilio requests a Record's action even after the caller hung up (record page).
+        call, app = self.runner.load(call_sid, ended_ok=True)
         settings = call.records.get(key)
-        if settings is None:
+        if settings is None or settings.get("answered"):
+            if call.ended:
+                raise ReplayedRequest(call_sid, None, f"Record {key!r} of an ended call "
+                                      "reported again, or never served: refused")
+            if settings is not None:
+                raise ReplayedRequest(call_sid, None, f"Record {key!r} already reported: "
+                                      "refused (a replay, or a late duplicate)")
             log.warning("call %s: Record %r is not one the gateway knows; going on", call_sid,
                         key)
             return self.runner.continue_document(call, app, deadline)
-        hung_up = (twilio.get("CallStatus") in FINAL_CALL_STATUSES
+        reserved = self.calls.claim_record_action(call_sid, key)
+        settings["answered"] = True  # also in this copy, which the runner may save
+
+        def in_order(request: dict | None) -> None:
+            """The action in the background: in the place kept for it before the hangup
+            request if the call's end came first, else next in the call's outbox."""
+            stream = call_stream(call_sid)
+            if reserved is not None:
+                if request is None:
+                    deliveries.release_number(self.store, stream, reserved)
+                else:
+                    deliveries.enqueue(self.store, stream, reserved, request)
+            elif request is not None:
+                deliveries.enqueue_next(self.store, stream, request)
+
+        hung_up = (call.ended or twilio.get("CallStatus") in FINAL_CALL_STATUSES
                    or twilio.get("Digits") == "hangup")
         recording = action_recording(twilio, settings["file_format"], int(time.time() * 1000))
         if not twilio.get("RecordingUrl"):
@@ -73,18 +95,17 @@ class Voicemail:
                   **recording}
         action = settings.get("action")
         if hung_up:
-            if action:  # the voicemail of a caller who hung up: still the app's to have
-                deliveries.enqueue_next(self.store, call_stream(call_sid), {
-                    "url": action, "method": settings["method"], "app": app.name,
-                    "kind": "action", "params": params})
+            # The voicemail of a caller who hung up: still the app's to have.
+            in_order({"url": action, "method": settings["method"], "app": app.name,
+                      "kind": "action", "params": params} if action else None)
             return EMPTY_TWIML
+        if not action or settings["redirect"]:
+            in_order(None)  # a place kept for it (a late hangup report) is not needed
         if not action:
             return self.runner.continue_document(call, app, deadline)
         return follow_action(
             self.runner, call, app, url=action, method=settings["method"], params=params,
-            redirect=settings["redirect"], deadline=deadline,
-            send_in_background=lambda request: deliveries.enqueue_next(
-                self.store, call_stream(call_sid), request))
+            redirect=settings["redirect"], deadline=deadline, send_in_background=in_order)
 
     # -- the file is ready, or will never be ------------------------------------------------
     def status(self, event: Mapping[str, str]) -> str:

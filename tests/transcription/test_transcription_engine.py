@@ -38,7 +38,7 @@ def test_an_engine_that_hangs_is_killed_at_its_timeout():
     with pytest.raises(TranscriptionFailed) as failed:
         EmbeddedEngine(("sh", "-c", "sleep 30", "engine"), timeout=1.0).transcribe(b"RIFF")
     assert failed.value.reason == "Transcription timed out after 1 s"
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # the engine would have slept 30 s
 
 
 def test_an_engine_that_cannot_start_is_reported():
