@@ -16,6 +16,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("gateway.serve", "main", "run the gateway under gunicorn (production server)"),
     "translate": ("gateway.translate.cli", "main", "translate Plivo XML (FILE or -) to TwiML"),
     "check-mappings": ("gateway.mappings", "main", "validate mappings/*.toml"),
+    "check-apps": ("gateway.check_apps", "main", "dry-run each opted-in app's answer URL and "
+                   "report what cannot run"),
     "simulate": ("gateway.sim.cli", "simulate_main", "run a scenario against a gateway"),
     "demo": ("gateway.sim.demo", "main", "run the seed examples end to end, locally"),
     "media": ("gateway.media.server", "main",

@@ -1,9 +1,16 @@
 """The end of a call: Twilio's final status callback -> Plivo's hangup_url request.
 
 Sent in the background (durable, at least once) with Plivo's hangup parameters. As Plivo, an app
-without a hangup_url is notified at its answer_url. Twilio may report the call's end before the
-member's leave event: the hangup request then waits (bounded) until every room stay of the call
-has left and its callbacks were delivered, so the app sees exit before hangup.
+without a hangup_url is notified at its answer_url. Every call on record gets one, including a
+call whose answer URL failed (the runner keeps its record for this). Twilio may report the
+call's end before the member's leave event: the hangup request then waits (bounded) until every
+room stay of the call has left and its callbacks were delivered, so the app sees exit before
+hangup.
+
+A call the gateway rejected (`<Hangup reason="rejected|busy">` -> `<Reject>`) ends, on Twilio,
+with CallStatus busy or no-answer ("depending on the verb's reason attribute",
+twilio.com/docs/voice/twiml/reject); Plivo reports CALL_REJECTED or USER_BUSY, so the cause comes
+from the reason the gateway wrote, not from Twilio's status.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ from . import deliveries
 from .app_side.params import hangup_params
 from .calls import Calls
 from .mappings import Mappings
+from .plivoxml.elements.hangup import REASONS as REJECT_CAUSES
 
 log = logging.getLogger("gateway.calls")
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+REJECTED_STATUSES = {"busy", "no-answer"}  # what Twilio reports for a call ended by <Reject>
 
 
 def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, store) -> str:
@@ -38,6 +47,8 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
                     call.app)
         return "unknown"
     params = hangup_params(twilio, answered_at=call.answered_at, started_at=call.started_at)
+    if call.rejected in REJECT_CAUSES and twilio.get("CallStatus") in REJECTED_STATUSES:
+        params["HangupCause"] = REJECT_CAUSES[call.rejected]
     params.update({k: v for k, v in call.params.items() if k not in params})
     deliveries.enqueue_next(store, f"call:{call_sid}", {
         "url": app.hangup_url or app.answer_url,

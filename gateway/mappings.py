@@ -3,7 +3,8 @@
 Each file holds one or more `[[app]]` tables. A Twilio number (E.164) routes to exactly one app:
 its answer/hangup/fallback URLs, the Plivo account that scopes its conference rooms, the
 environment variable that holds the Plivo auth token used to sign requests to it, and the only
-hosts the gateway may fetch for it. `gateway check-mappings` reports every error with file and key.
+hosts the gateway may fetch for it. `check = true` opts the app in to `gateway check-apps` (a dry
+run that requests its answer URL). `gateway check-mappings` reports every error with file and key.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ APP_KEYS: dict[str, tuple[bool, object]] = {
     "fallback_method": (False, "POST"),
     "auth_token_env": (True, None),
     "allowed_hosts": (True, None),
+    "check": (False, False),  # opt in to `gateway check-apps`: it requests the answer URL
 }
 URL_KEYS = ("answer_url", "hangup_url", "fallback_url")
 
@@ -67,6 +69,7 @@ class PlivoApp:
     hangup_method: str = "POST"
     fallback_url: str | None = None
     fallback_method: str = "POST"
+    check: bool = False
     source: str = ""
 
     def auth_token(self, environ: Mapping[str, str] | None = None) -> str:
@@ -121,7 +124,8 @@ def _host_entry_valid(entry: str) -> bool:
         return bool(HOSTNAME.match(entry))
 
 
-def _host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a URL's host is one of allowed_hosts (a name, an address or a network)."""
     host = host.lower().rstrip(".")
     for entry in allowed:
         try:
@@ -169,6 +173,9 @@ def _parse_app(raw: object, file: str, where: str, environ: Mapping[str, str],
                 if not isinstance(n, str) or not E164.match(n):
                     errors.append(MappingError(file, f"{where}.numbers[{i}]",
                                                f"{n!r} is not an E.164 number like +14155550100"))
+    if not isinstance(values.get("check", False), bool):
+        errors.append(MappingError(file, f"{where}.check", "must be true or false (opt in to "
+                                   "`gateway check-apps`, which requests the answer URL)"))
     for key in ("answer_method", "hangup_method", "fallback_method"):
         if key in values and values[key] not in METHODS:
             errors.append(MappingError(file, f"{where}.{key}", "must be GET or POST"))
@@ -198,7 +205,7 @@ def _parse_app(raw: object, file: str, where: str, environ: Mapping[str, str],
         for key in URL_KEYS:
             url = values.get(key)
             host = urlsplit(url).hostname if isinstance(url, str) else None
-            if host and not _host_allowed(host, tuple(allowed)):
+            if host and not host_allowed(host, tuple(allowed)):
                 errors.append(MappingError(file, f"{where}.{key}",
                                            f"host {host!r} is not in allowed_hosts"))
     if len(errors) > start:
@@ -210,7 +217,7 @@ def _parse_app(raw: object, file: str, where: str, environ: Mapping[str, str],
         fallback_url=values.get("fallback_url"),  # type: ignore[arg-type]
         fallback_method=str(values["fallback_method"]),
         auth_token_env=str(token_env), allowed_hosts=tuple(allowed),  # type: ignore[arg-type]
-        source=file,
+        check=bool(values["check"]), source=file,
     )
 
 

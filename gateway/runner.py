@@ -5,7 +5,9 @@ back, a member leaving a room) ends here. The runner fetches Plivo XML from the 
 Plivo would (parameters, signatures, retry fragment, allowed hosts, within Twilio's 15 s window),
 translates the stretch up to the next hand-back, stores the continuation in the call record and
 returns TwiML. Failures raise `CallFailed`, which the webhook layer turns into a spoken apology
-and one log line.
+and one log line. A stretch that reaches an element the gateway cannot run fails the same way
+(`CannotRun`): the caller hears the apology, not silence. The call record is kept even when the
+answer fails, so that the app still gets its hangup request, as Plivo sends one for every call.
 """
 
 from __future__ import annotations
@@ -19,9 +21,17 @@ from .app_side.client import AppClient, AppRequestError, safe_url
 from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_uuid
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
+from .observability import TRANSLATION_ERRORS, timed_fetch
 from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
-from .translate import GatewayUrls, Translation, TranslationContext, translate
-from .translate.builder import HANGUP_TWIML
+from .translate import (
+    ElementCannotRun,
+    GatewayUrls,
+    Translation,
+    TranslationContext,
+    translate,
+)
+from .translate.builder import HANGUP_TWIML, hang_up_after
+from .translate.context import MAX_CALL_SECONDS, member_label
 
 log = logging.getLogger("gateway.calls")
 
@@ -44,6 +54,15 @@ class UnknownCall(CallFailed):
     """Twilio asks about a call the gateway has no record of (expired, or never started)."""
 
 
+class CannotRun(CallFailed):
+    """The app's document reaches an element the gateway cannot run (`ElementCannotRun`)."""
+
+    def __init__(self, call_sid: str, url: str | None, error: ElementCannotRun):
+        self.element = error.element
+        self.line = error.line
+        super().__init__(call_sid, url, str(error))
+
+
 @dataclass(frozen=True)
 class Fetched:
     document: Document
@@ -60,24 +79,33 @@ class CallRunner:
     """Fetches, translates and continues Plivo documents for calls."""
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
-                 budget: float, on_conference=None, on_effects=None, stream_token=None):
+                 budget: float, on_conference=None, on_effects=None,
+                 max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
+                 stream_token=None):
         self.mappings = mappings
         self.calls = calls
         self.client = client
         self.urls = urls
         self.budget = budget
+        self.max_call_seconds = max_call_seconds
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.transcription = transcription  # who transcribes for a transcriptionUrl
         self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
     # -- requests to the app -------------------------------------------------------------
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
               deadline: float) -> Fetched:
         """One Plivo XML document from the app, parsed; raise AppRequestError/PlivoXMLError."""
-        response = self.client.request(url, method, params, auth_token=app.auth_token(),
-                                       allowed_hosts=app.allowed_hosts, deadline=deadline)
-        return Fetched(parse_document(response.text), response.text, url)
+        with timed_fetch(app.name):
+            response = self.client.request(url, method, params, auth_token=app.auth_token(),
+                                           allowed_hosts=app.allowed_hosts, deadline=deadline)
+        try:
+            return Fetched(parse_document(response.text), response.text, url)
+        except PlivoXMLError as exc:
+            TRANSLATION_ERRORS.labels(exc.element or "Response").inc()
+            raise
 
     def fetch_with_fallback(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                             params: Mapping[str, str], deadline: float) -> Fetched:
@@ -111,9 +139,18 @@ class CallRunner:
         if not self.calls.claim(call):
             raise ReplayedRequest(call_sid, None, "a voice webhook for a call the gateway has "
                                   "already started: refused (a replay, or a duplicate)")
-        fetched = self.fetch_with_fallback(call, app, app.answer_url, app.answer_method,
-                                           params, deadline)
-        return self.run(call, app, fetched, start=0)
+        try:
+            fetched = self.fetch_with_fallback(call, app, app.answer_url, app.answer_method,
+                                               params, deadline)
+            return self.run(call, app, fetched, start=0)
+        except CallFailed:
+            # The caller hears the apology (Twilio answers to play it): the record (claimed
+            # above) says so, and its end reaches the app's hangup URL, as Plivo's would.
+            if not call.played:
+                call.played, call.answered_at = True, time.time()
+            call.document = call.resume_at = None
+            self.calls.save(call)
+            raise
 
     def resume(self, call_sid: str, step: int | None) -> str:
         """Control comes back after a Redirect (or from the conference machinery)."""
@@ -130,23 +167,23 @@ class CallRunner:
                                   f"call is at step {call.step}: refused (a replay, or a "
                                   "duplicate)")
 
-    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float,
-                          stop_streams: tuple[str, ...] = ()) -> str:
+    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float, *,
+                          sound_first: str | None = None) -> str:
         """Go on with the stored continuation: fetch a Redirect's URL, or the next element.
-        `stop_streams`: side streams the TwiML must stop first (a member that left a room)."""
+        `sound_first` is played before whatever comes next (see `translate`)."""
         if call.document is None or call.resume_at is None:
-            return self.finish(call)
+            return self.finish(call, sound_first)
         document = parse_document(call.document)
-        if call.resume_at >= len(document.elements):
-            return self.finish(call)
-        element = document.elements[call.resume_at]
+        if call.resume_at >= len(document.steps):
+            return self.finish(call, sound_first)
+        element = document.steps[call.resume_at]
         if isinstance(element, Redirect):
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_or_fail(call, app, element.url, element.method,
                                                     params, deadline)
-            return self.run(call, app, fetched, start=0, stop_streams=stop_streams)
+            return self.run(call, app, fetched, start=0, sound_first=sound_first)
         fetched = Fetched(document, call.document, call.document_url or "")
-        return self.run(call, app, fetched, start=call.resume_at, stop_streams=stop_streams)
+        return self.run(call, app, fetched, start=call.resume_at, sound_first=sound_first)
 
     def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                                  params: Mapping[str, str], deadline: float) -> Fetched:
@@ -156,19 +193,26 @@ class CallRunner:
         except (AppRequestError, PlivoXMLError, LookupError) as exc:
             raise CallFailed(call.call_sid, url, describe(exc)) from None
 
-    def finish(self, call: CallRecord) -> str:
+    def finish(self, call: CallRecord, sound_first: str | None = None) -> str:
         """Nothing left to run: Plivo hangs up when a document runs out, and so does Twilio."""
         call.document = call.resume_at = None
         self.calls.save(call)
-        return HANGUP_TWIML
+        return hang_up_after(sound_first) if sound_first else HANGUP_TWIML
 
-    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int,
-            stop_streams: tuple[str, ...] = ()) -> str:
+    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int, *,
+            sound_first: str | None = None) -> str:
+        stop_streams = side_streams_to_stop(call)
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
                                      first_in_call=not call.played, call_sid=call.call_sid,
+                                     max_call_seconds=self.max_call_seconds,
+                                     transcription=self.transcription,
                                      stream_token=self.stream_token, stop_streams=stop_streams)
-        result: Translation = translate(fetched.document, context, start)
+        try:
+            result: Translation = translate(fetched.document, context, start,
+                                            sound_first=sound_first)
+        except ElementCannotRun as exc:
+            raise CannotRun(call.call_sid, fetched.url, exc) from None
         if len(result.twiml) > TWIML_MAX_BYTES and len(result.twiml.encode()) > TWIML_MAX_BYTES:
             raise CallFailed(call.call_sid, fetched.url, f"the TwiML for this document is "
                              f"{len(result.twiml.encode())} bytes, over Twilio's limit of "
@@ -179,6 +223,7 @@ class CallRunner:
         call.document = fetched.text if keep else None
         call.document_url = fetched.url if keep else None
         call.resume_at = result.resume_at
+        call.rejected = result.rejected
         if isinstance(result.handback, Conference) and self.on_conference:
             self.on_conference(call, app, result.handback)
         if result.effects and self.on_effects:
@@ -201,6 +246,16 @@ class CallRunner:
         if app is None:
             raise CallFailed(call_sid, None, f"app {call.app!r} is no longer in the mappings")
         return call, app
+
+
+def side_streams_to_stop(call: CallRecord) -> tuple[str, ...]:
+    """The TwiML after a room's Dial stops the member's side stream (digitsMatch), whichever way
+    the call goes on (the action's XML, the rest of the document, a full room skipped)."""
+    member = call.member
+    if member and member.get("settings", {}).get("digits_match") and member.get("label") == (
+            member_label(call.call_sid, call.step)):
+        return (member["label"],)
+    return ()
 
 
 class UnmappedNumber(CallFailed):

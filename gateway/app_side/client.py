@@ -123,7 +123,8 @@ class AppClient:
     into requests to another."""
 
     def __init__(self, *, user_agent: str = "PlivoHTTP/1.0 (gateway)",
-                 resolve: Resolver = resolve_host, pool_size: int = 32):
+                 resolve: Resolver = resolve_host, pool_size: int = 32,
+                 extra_headers: Mapping[str, str] | None = None):
         # HTTPS is verified against certifi's CA bundle, as before this edge dropped `requests`.
         self._pools = urllib3.PoolManager(num_pools=pool_size, maxsize=pool_size, block=False,
                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
@@ -132,7 +133,7 @@ class AppClient:
             "https": _CheckedHTTPSConnectionPool,
         }
         self._headers = {"User-Agent": user_agent, "Accept-Encoding": _ACCEPT_ENCODING,
-                         "Accept": "*/*", "Connection": "keep-alive"}
+                         "Accept": "*/*", "Connection": "keep-alive", **(extra_headers or {})}
         self._resolve = resolve
 
     def close(self) -> None:

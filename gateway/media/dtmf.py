@@ -51,22 +51,29 @@ GROUP_DOMINANCE_DB = 8.0  # the tone over every other tone of its group
 NORMAL_TWIST_DB = 10.0  # low tone over high tone
 REVERSE_TWIST_DB = 6.0  # high tone over low tone
 ENERGY_SHARE = 0.6  # the two tones' share of the window's energy
-FILL = 0.25  # each block's tone power over the window's strongest block (-6 dB)
-HOLD = 0.25  # each block's tone power over the digit's level while it lasts
+HARMONIC_DB = 15.0  # each tone over its harmonic (below)
+FILL = 0.35  # each block's tone amplitude, in phase, over the window's strongest block
+HOLD = 0.5  # each block's tone amplitudes over the digit's level while it lasts (-6 dB)
 
-FREQUENCIES = np.array(ROWS + COLUMNS)
+TONES = np.array(ROWS + COLUMNS)
+# Each tone's harmonic that must stay quiet (a phone's tone is a clean sine, a voice or an
+# instrument's note is not): the column tones' 2nd (2418-3266 Hz) and the row tones' 3rd
+# (2091-2823 Hz); a row tone's 2nd would fall among the column tones.
+HARMONIC = np.array([3, 3, 3, 3, 2, 2, 2, 2])
+FREQUENCIES = np.concatenate([TONES, TONES * HARMONIC])  # the 16 correlations per block
+BANDS = len(FREQUENCIES)
 _PHASE_PERIOD = RATE // BLOCK  # all eight frequencies are whole hertz: phases repeat every 1 s
 
 
 def _basis() -> np.ndarray:
-    """(BLOCK, 16): cos then -sin of each frequency, so block @ basis = the block's correlations."""
+    """(BLOCK, 32): cos then -sin of each frequency, so block @ basis = the block's correlations."""
     m = np.arange(BLOCK)[:, None]
     angle = 2 * np.pi * FREQUENCIES[None, :] * m / RATE
     return np.hstack([np.cos(angle), -np.sin(angle)]).astype(np.float32)
 
 
 def _rotations() -> np.ndarray:
-    """(period, 8): the phase of each frequency at the start of block p, to refer a block's
+    """(period, 16): the phase of each frequency at the start of block p, to refer a block's
     correlation to the stream's sample 0."""
     p = np.arange(_PHASE_PERIOD)[:, None]
     return np.exp(-2j * np.pi * FREQUENCIES[None, :] * p * BLOCK / RATE).astype(np.complex64)
@@ -77,12 +84,13 @@ _ROTATIONS = _rotations()
 # |correlation|² of one block of a tone at MIN_LEVEL_DBM0: (amplitude * BLOCK / 2)²
 _MIN_BLOCK_POWER = (dbm0_to_amplitude(MIN_LEVEL_DBM0) * BLOCK / 2) ** 2
 _RAMP = np.arange(WINDOW)
-_TOLERANCE_RAD = 2 * np.pi * FREQUENCY_TOLERANCE * FREQUENCIES * BLOCK / RATE
+_TOLERANCE_RAD = 2 * np.pi * FREQUENCY_TOLERANCE * TONES * BLOCK / RATE
 _DOMINANCE = 10 ** (GROUP_DOMINANCE_DB / 10)
 _NORMAL_TWIST = 10 ** (NORMAL_TWIST_DB / 10)
 _REVERSE_TWIST = 10 ** (REVERSE_TWIST_DB / 10)
 # A window's competitor tone counts at its own (measured) frequency when that is near nominal.
-_COMPETITOR_RAD = 2 * np.pi * 0.035 * FREQUENCIES * BLOCK / RATE
+_COMPETITOR_RAD = 2 * np.pi * 0.035 * TONES * BLOCK / RATE
+_HARMONIC_LIMIT = 10 ** (-HARMONIC_DB / 10)
 
 
 @dataclass(frozen=True)
@@ -98,15 +106,16 @@ class Digit:
 class _Stream:
     """One stream's state between feeds (besides the block history the bank keeps in arrays)."""
 
-    __slots__ = ("amp_last", "end_sample", "key", "misses", "pending", "ref", "slot",
+    __slots__ = ("amp_last", "end_sample", "key", "misses", "mixing", "pending", "ref", "slot",
                  "start_sample", "tones")
 
     def __init__(self, slot: int):
         self.slot = slot
         self.pending = b""  # bytes short of a whole block
         self.key = -1  # the digit in progress (index into KEYS), -1 for none
-        self.tones = (0, 0)  # its row and column (indices into FREQUENCIES)
-        self.ref = (1.0, 1.0)  # its tones' block power in the hit that started it
+        self.tones = (0, 0)  # its row and column (indices into TONES)
+        self.ref = (1.0, 1.0)  # its tones' block amplitude in the hit that started it
+        self.mixing = (0j, 0j)  # how much each of its tones leaks into the other's correlation
         self.start_sample = 0  # where the digit in progress began
         self.misses = 0  # blocks in a row without its tones
         self.end_sample = 0  # where it ends if the current misses end it
@@ -120,14 +129,14 @@ class ReceiverBank:
         self._streams: dict[str, _Stream] = {}
         self._free: list[int] = []
         self._capacity = 0
-        self._history = np.zeros((0, WINDOW, 8), np.complex64)  # the last WINDOW blocks
+        self._history = np.zeros((0, WINDOW, BANDS), np.complex64)  # the last WINDOW blocks
         self._history_energy = np.zeros((0, WINDOW), np.float32)
         self._blocks = np.zeros(0, np.int64)  # blocks since the stream's sample 0
         self._grow(max(1, capacity))
 
     def _grow(self, capacity: int) -> None:
         extra = capacity - self._capacity
-        self._history = np.concatenate([self._history, np.zeros((extra, WINDOW, 8), np.complex64)])
+        self._history = np.concatenate([self._history, np.zeros((extra, WINDOW, BANDS), np.complex64)])
         self._history_energy = np.concatenate(
             [self._history_energy, np.zeros((extra, WINDOW), np.float32)])
         self._blocks = np.concatenate([self._blocks, np.zeros(extra, np.int64)])
@@ -225,8 +234,8 @@ class ReceiverBank:
         samples = ULAW_TO_FLOAT32[np.frombuffer(b"".join(chunks), np.uint8)]
         samples = samples.reshape(len(members) * count, BLOCK)
         products = samples @ _BASIS
-        blocks = (products[:, :8] + 1j * products[:, 8:]).astype(np.complex64)
-        blocks = blocks.reshape(len(members), count, 8)
+        blocks = (products[:, :BANDS] + 1j * products[:, BANDS:]).astype(np.complex64)
+        blocks = blocks.reshape(len(members), count, BANDS)
         first = self._blocks[slots]
         blocks *= _ROTATIONS[(first[:, None] + np.arange(count)) % _PHASE_PERIOD]
         energy = np.einsum("ij,ij->i", samples, samples).reshape(len(members), count)
@@ -234,7 +243,8 @@ class ReceiverBank:
         # Every window that ends on a new block: history (WINDOW blocks) then the new ones.
         full = np.concatenate([self._history[slots], blocks], axis=1)
         full_energy = np.concatenate([self._history_energy[slots], energy], axis=1)
-        power = (full.real ** 2 + full.imag ** 2)
+        tones = full[..., :8]
+        power = tones.real ** 2 + tones.imag ** 2
         self._history[slots] = full[:, -WINDOW:]
         self._history_energy[slots] = full_energy[:, -WINDOW:]
         self._blocks[slots] = first + count
@@ -250,36 +260,38 @@ class ReceiverBank:
         candidate = ((row >= floor) & (column >= floor)
                      & (2 * (row + column) >= 0.5 * BLOCK * window_energy))
         hits = np.full((len(members), count), -1, np.int16)
+        mixing = np.zeros((len(members), count, 2), np.complex128)
         if candidate.any():
             member, end = np.nonzero(candidate)
-            hits[member, end] = _hit_keys(full, full_energy, member, end)
+            hits[member, end], mixing[member, end] = _hit_keys(
+                full, full_energy, first[member] - WINDOW, member, end)
 
         busy = np.fromiter((s.key >= 0 for s in members), bool, len(members))
         for m in np.nonzero(busy | (hits >= 0).any(axis=1))[0]:
-            digits = self._track(members[m], int(first[m]), count, full[m], power[m], hits[m])
+            digits = self._track(members[m], int(first[m]), count, full[m], hits[m], mixing[m])
             if digits:
                 found.setdefault(ids[m], []).extend(digits)
 
     def _track(self, stream: _Stream, first: int, count: int, full: np.ndarray,
-               power: np.ndarray, hits: np.ndarray) -> list[Digit]:
-        """The digit state machine over one stream's new blocks. `full` and `power` hold the
-        WINDOW blocks of history then the `count` new ones; `first` numbers the first new one."""
+               hits: np.ndarray, mixing: np.ndarray) -> list[Digit]:
+        """The digit state machine over one stream's new blocks. `full` holds the WINDOW blocks
+        of history then the `count` new ones; `first` numbers the first new one in the stream."""
         digits = []
+        base = first - WINDOW  # the stream's number for full[0]
+        amps = _Amplitudes(full, base, stream)
         for j in range(count):
             index = WINDOW + j  # this block in `full`
-            block = first + j  # and in the stream
             if stream.key >= 0:
-                row, column = stream.tones
-                amp = _amplitude(power[index], stream.ref, row, column)
-                if power[index, row] >= HOLD * stream.ref[0] and \
-                        power[index, column] >= HOLD * stream.ref[1]:
+                amp = amps[index]
+                if amp.min() >= HOLD:
                     stream.misses = 0
-                    stream.amp_last = amp
+                    stream.amp_last = float(min(1.0, amp.mean()))
                 else:
                     if stream.misses == 0:  # the tone stops in this block or the one before
                         last = stream.amp_last
-                        stream.end_sample = block * BLOCK - round(
-                            (1 - last - (amp if last > 0.9 else 0.0)) * BLOCK)
+                        partial = float(min(1.0, amp.mean())) if last > 0.9 else 0.0
+                        stream.end_sample = (base + index) * BLOCK - round(
+                            (1 - last - partial) * BLOCK)
                     stream.misses += 1
                     if stream.misses >= END_MISSES:
                         digits.append(_digit(stream.key, stream.start_sample, stream.end_sample))
@@ -287,25 +299,79 @@ class ReceiverBank:
                         stream.misses = 0
             if stream.key < 0 and hits[j] >= 0:
                 key = int(hits[j])
-                row, column = key // 4, 4 + key % 4
-                window = power[index - WINDOW + 1:index + 1]
-                ref = (float(window[:, row].mean()), float(window[:, column].mean()))
-                inside = _amplitude(window[0], ref, row, column)
-                before = _amplitude(power[index - WINDOW], ref, row, column)
-                first_block = block - WINDOW + 1
-                stream.key, stream.tones, stream.ref = key, (row, column), ref
-                stream.start_sample = max(0, first_block * BLOCK + round(
-                    (1 - inside - (before if inside > 0.9 else 0.0)) * BLOCK))
+                stream.key, stream.tones = key, (key // 4, 4 + key % 4)
+                stream.mixing = (complex(mixing[j, 0]), complex(mixing[j, 1]))
+                stream.ref = (1.0, 1.0)
+                window = _tone_amplitudes(full, base, stream, index - WINDOW + 1, index + 1)
+                stream.ref = tuple(window.mean(axis=0))
+                amps = _Amplitudes(full, base, stream)
+
+                def fill(i: int) -> float:
+                    return float(min(1.0, amps[i].mean()))
+
+                # The tone may have begun before the window (an earlier window failed a test):
+                # walk back over the full blocks kept in history, then into the partial one.
+                begin = index - WINDOW + 1
+                while begin > 0 and fill(begin - 1) > 0.9:
+                    begin -= 1
+                inside = fill(begin)
+                before = fill(begin - 1) if begin and inside > 0.9 else 0.0
+                stream.start_sample = max(0, (base + begin) * BLOCK + round(
+                    (1 - inside - before) * BLOCK))
                 stream.misses = 0
-                stream.amp_last = _amplitude(power[index], ref, row, column)
+                stream.amp_last = fill(index)
         return digits
 
 
-def _amplitude(power: np.ndarray, ref: tuple[float, float], row: int, column: int) -> float:
-    """How much of a block the digit's tones fill (0-1), from their amplitude against the
-    digit's level: a block the tone covers half of carries half the amplitude."""
-    a = 0.5 * (np.sqrt(power[row] / ref[0]) + np.sqrt(power[column] / ref[1]))
-    return float(min(1.0, a))
+class _Amplitudes:
+    """A digit's tone amplitudes block by block, computed a few dozen blocks at a time as the
+    state machine asks for them (a long feed may hold thousands of digits)."""
+
+    SPAN = 64
+
+    def __init__(self, full: np.ndarray, base: int, stream: _Stream):
+        self._full, self._base, self._stream = full, base, stream
+        self._from, self._values = 0, np.zeros((0, 2))
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        offset = index - self._from
+        if not 0 <= offset < len(self._values):
+            self._from, offset = index, 0
+            self._values = _tone_amplitudes(self._full, self._base, self._stream, index,
+                                            min(len(self._full), index + self.SPAN))
+        return self._values[offset]
+
+
+def _tone_amplitudes(full: np.ndarray, base: int, stream: _Stream, start: int,
+                     stop: int) -> np.ndarray:
+    """(blocks, 2): the digit's row and column amplitudes in blocks [start, stop) of `full`,
+    freed of each other's leakage, over the digit's reference level (a block the tone covers
+    half of carries half the amplitude)."""
+    row, column = stream.tones
+    phases = _ROTATIONS[(base + np.arange(start, stop)) % _PHASE_PERIOD]
+    low, high = _unmix(full[start:stop, row], full[start:stop, column],
+                       phases[:, row] / phases[:, column], *stream.mixing)
+    return np.abs(np.stack([low, high], axis=1)) / np.array(stream.ref)
+
+
+def _unmix(low: np.ndarray, high: np.ndarray, turn: np.ndarray, into_low: complex,
+           into_high: complex) -> tuple[np.ndarray, np.ndarray]:
+    """A 5 ms block cannot keep a row tone out of a column tone's correlation (they are only
+    268-936 Hz apart): each block's pair of correlations is the pair of tones mixed by a 2x2
+    matrix known from their frequencies, so solve it. `turn` is each block's phase of the
+    column tone relative to the row tone; `into_low`/`into_high` are the leak factors."""
+    det = 1 - into_low * into_high
+    return ((low - into_low * turn * high) / det,
+            (high - into_high * np.conj(turn) * low) / det)
+
+
+def _leak(delta: np.ndarray) -> np.ndarray:
+    """Σ_m exp(j·delta·m) over one block: how a tone `delta` rad/sample away from a frequency
+    shows in that frequency's block correlation (BLOCK when delta is 0)."""
+    half = delta / 2
+    small = np.abs(np.sin(half)) < 1e-9
+    ratio = np.sin(half * BLOCK) / np.where(small, 1.0, np.sin(half))
+    return np.exp(1j * half * (BLOCK - 1)) * np.where(small, BLOCK, ratio)
 
 
 def _digit(key: int, start_sample: int, end_sample: int) -> Digit:
@@ -313,12 +379,23 @@ def _digit(key: int, start_sample: int, end_sample: int) -> Digit:
     return Digit(KEYS[key], round(start_sample * 1000 / RATE), round(end_sample * 1000 / RATE))
 
 
-def _hit_keys(full: np.ndarray, full_energy: np.ndarray, member: np.ndarray,
-              end: np.ndarray) -> np.ndarray:
-    """The full test of candidate windows: the key each one holds (index into KEYS) or -1.
-    `end` numbers the window's last block among the new ones."""
+def _hit_keys(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray, member: np.ndarray,
+              end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full test of candidate windows: the key each one holds (index into KEYS) or -1, and
+    its tones' leak factors. `end` numbers the window's last block among the new ones, `base`
+    is the stream's number for full[member, 0]."""
+    key, mixing, checks = _window_checks(full, full_energy, base, member, end)
+    ok = np.logical_and.reduce(list(checks.values()))
+    return np.where(ok, key, -1).astype(np.int16), mixing
+
+
+def _window_checks(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray,
+                   member: np.ndarray, end: np.ndarray,
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Each candidate window's strongest key, its leak factors and every test's outcome."""
     rows = (end + 1)[:, None] + _RAMP[None, :]  # the window's blocks in `full`
-    window = full[member[:, None], rows]  # (candidates, WINDOW, 8)
+    window = full[member[:, None], rows]  # (candidates, WINDOW, BANDS)
+    harmonics, window = window[..., 8:], window[..., :8]
     energy = full_energy[member[:, None], rows].sum(axis=1)
     power = window.real ** 2 + window.imag ** 2
     # Frequency: the mean phase advance from one block to the next, per tone.
@@ -331,24 +408,47 @@ def _hit_keys(full: np.ndarray, full_energy: np.ndarray, member: np.ndarray,
     column = 4 + steady[:, 4:].argmax(axis=1)
     pick = np.arange(len(member))
     low, high = steady[pick, row], steady[pick, column]
-    ok = (np.abs(advance[pick, row]) <= _TOLERANCE_RAD[row]) & \
-        (np.abs(advance[pick, column]) <= _TOLERANCE_RAD[column])
-    ok &= (low >= STEADINESS * incoherent[pick, row]) & \
-        (high >= STEADINESS * incoherent[pick, column])
+    checks = {
+        "frequency": (np.abs(advance[pick, row]) <= _TOLERANCE_RAD[row])
+        & (np.abs(advance[pick, column]) <= _TOLERANCE_RAD[column]),
+        "steady": (low >= STEADINESS * incoherent[pick, row])
+        & (high >= STEADINESS * incoherent[pick, column]),
+    }
     # Tone power over the window, as a mean square: steady = (WINDOW * amplitude * BLOCK / 2)².
     scale = 2.0 / (WINDOW * BLOCK) ** 2
     level_floor = dbm0_to_amplitude(MIN_LEVEL_DBM0) ** 2 / 2
-    ok &= (low * scale >= level_floor) & (high * scale >= level_floor)
-    ok &= (low <= _NORMAL_TWIST * high) & (high <= _REVERSE_TWIST * low)
-    ok &= (low + high) * scale >= ENERGY_SHARE * energy / (WINDOW * BLOCK)
+    checks["level"] = (low * scale >= level_floor) & (high * scale >= level_floor)
+    checks["twist"] = (low <= _NORMAL_TWIST * high) & (high <= _REVERSE_TWIST * low)
+    checks["share"] = (low + high) * scale >= ENERGY_SHARE * energy / (WINDOW * BLOCK)
     competitor = np.where(np.abs(advance) <= _COMPETITOR_RAD, steady, nominal)
     competitor[pick, row] = 0
     competitor[pick, column] = 0
-    ok &= (competitor[:, :4].max(axis=1) * _DOMINANCE <= low) & \
-        (competitor[:, 4:].max(axis=1) * _DOMINANCE <= high)
-    ok &= (power[pick, :, row].min(axis=1) >= FILL * power[pick, :, row].max(axis=1)) & \
-        (power[pick, :, column].min(axis=1) >= FILL * power[pick, :, column].max(axis=1))
-    return np.where(ok, row * 4 + column - 4, -1).astype(np.int16)
+    checks["dominance"] = (competitor[:, :4].max(axis=1) * _DOMINANCE <= low) \
+        & (competitor[:, 4:].max(axis=1) * _DOMINANCE <= high)
+    # Fill: every block carries the tone in phase with the window's fitted sinusoid (a block of
+    # noise beside a short tone projects at random), at FILL of the strongest block's amplitude;
+    # first free each block's pair of correlations from the other tone's leakage.
+    measured = TONES + advance / (2 * np.pi * BLOCK / RATE)  # Hz
+    low_hz, high_hz = measured[pick, row], measured[pick, column]
+    radians = 2 * np.pi / RATE
+    into_low = _leak((high_hz - TONES[row]) * radians) / _leak((high_hz - TONES[column]) * radians)
+    into_high = _leak((low_hz - TONES[column]) * radians) / _leak((low_hz - TONES[row]) * radians)
+    phases = _ROTATIONS[(base[:, None] + rows) % _PHASE_PERIOD]  # (candidates, WINDOW, 16)
+    turn = phases[pick, :, row] / phases[pick, :, column]
+    pair = _unmix(window[pick, :, row], window[pick, :, column], turn,
+                  into_low[:, None], into_high[:, None])
+    checks["fill"] = np.ones(len(member), bool)
+    for tone, series in zip((row, column), pair, strict=True):
+        fitted = (series * ramp[pick, :, tone]).sum(axis=1)  # its angle: the phase at block 0
+        along = (series * ramp[pick, :, tone] * np.exp(-1j * np.angle(fitted))[:, None]).real
+        checks["fill"] &= along.min(axis=1) >= FILL * along.max(axis=1)
+    # Harmonics, at the multiple of the tone's measured frequency.
+    checks["harmonics"] = np.ones(len(member), bool)
+    for tone, fundamental in ((row, low), (column, high)):
+        turn = HARMONIC[tone][:, None] * advance[pick, tone][:, None] * _RAMP[None, :]
+        harmonic = np.abs((harmonics[pick, :, tone] * np.exp(-1j * turn)).sum(axis=1)) ** 2
+        checks["harmonics"] &= harmonic <= _HARMONIC_LIMIT * fundamental
+    return row * 4 + column - 4, np.stack([into_low, into_high], axis=1), checks
 
 
 class DtmfReceiver:

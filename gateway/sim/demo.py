@@ -421,7 +421,7 @@ def check_example(n: int, facts: Facts) -> list[Check]:
     for name in names:
         _check_call(check, facts, name)
     errors = [e for e in facts.events("error") + facts.events("warning")
-              if facts.example_of(e) == n]
+              + facts.events("call-failed") if facts.example_of(e) == n]
     check(not errors, "the simulator saw no application error" + "".join(
         f"; {e['type']} {e.get('code')}: {e.get('reason')}" for e in errors))
     EXAMPLE_CHECKS[n](check, facts)

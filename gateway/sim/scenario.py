@@ -14,7 +14,9 @@ to = "+14155550100"
 at = 0.0                             # when the call comes in
 hangup_at = 12.0                     # optional: the caller hangs up
 keys = [{ at = 3.0, digits = "99" }] # key presses
-speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks
+speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks; an optional `text` is what
+                                     # they say (spoken into a <Record>ing's file)
+say = [{ at = 3.0, text = "sales" }] # words a <Gather input="speech"> recognises
 ```
 
 `stream_keys`: Twilio's docs do not say whether a forked stream's audio keeps the caller's key
@@ -45,9 +47,11 @@ DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 TOP_KEYS = {"duration", "twilio", "call"}
 TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys"}
 STREAM_KEYS = ("tones", "removed", "messages")
-CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech"}
+CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech", "say"}
 KEY_KEYS = {"at", "digits"}
-SPEECH_KEYS = {"from", "to"}
+SPEECH_KEYS = {"from", "to", "text"}
+SAY_KEYS = {"at", "text"}
+MAX_SAY = 10_000  # characters in one utterance
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,13 @@ class KeyPress:
 class Speech:
     start: float
     end: float
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    at: float
+    text: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class CallSpec:
     hangup_at: float | None = None
     keys: tuple[KeyPress, ...] = ()
     speech: tuple[Speech, ...] = ()
+    says: tuple[Utterance, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,12 +211,36 @@ def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
         elif speech and start < speech[-1].end:
             check.error(f"{sw}.from", f"times out of order: {start} is before the previous "
                         f"interval ends at {speech[-1].end}")
+        elif not isinstance(entry.get("text", ""), str) or len(entry.get("text", "")) > 1000:
+            check.error(f"{sw}.text", "must be a string of at most 1000 characters")
         else:
-            speech.append(Speech(start, end))
+            speech.append(Speech(start, end, entry.get("text", "")))
+
+    says: list[Utterance] = []
+    for u, raw_say in enumerate(check.array(table, "say", where)):
+        uw = f"{where}say[{u}]"
+        entry = check.table(raw_say, uw, SAY_KEYS)
+        if entry is None:
+            continue
+        say_at = check.number(entry, "at", uw + ".")
+        text = entry.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAY:
+            check.error(f"{uw}.text", f"must be words to say (1 to {MAX_SAY} characters)")
+            continue
+        if say_at is None:
+            continue
+        if say_at < at:
+            check.error(f"{uw}.at", f"{say_at} is before the call comes in at {at}")
+        elif says and say_at <= says[-1].at:
+            check.error(f"{uw}.at", f"times out of order: {say_at} is not after {says[-1].at}")
+        elif hangup_at is not None and say_at >= hangup_at:
+            check.error(f"{uw}.at", f"{say_at} is not before hangup_at {hangup_at}")
+        else:
+            says.append(Utterance(say_at, text))
 
     if name is None or from_ is None or to is None:
         return None
-    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech))
+    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech), tuple(says))
 
 
 def scenario_from_dict(data: Any, *, source: str = "<scenario>",

@@ -125,7 +125,8 @@ class Simulator:
             transcript.record("warning", code=0, reason=f"{self.deliveries.pending} callback(s) "
                               "still undelivered when the run ended")
         transcript.record("run-end", reason=reason, ok=transcript.ok,
-                          errors=len(transcript.errors))
+                          errors=len(transcript.errors),
+                          failed_calls=len(transcript.failed_calls))
         return transcript
 
     def _join_streams(self, timeout: float) -> None:

@@ -7,6 +7,12 @@ print them one JSON object per line and tests can filter them:
     transcript.events(type="heard", call="alice")   # `events` is a list you can also call
     transcript.heard("alice")                       # [(kind, detail), ...]
     transcript.ok, transcript.errors                # errors = events of type "error"
+    transcript.failed_calls                         # events of type "call-failed"
+
+A run is ok when it has no error and no failed call. A call fails when Twilio reports an error
+(an "error" event) or when the server that answered marked its TwiML as an apology for a call it
+could not serve: the `Gateway-Call-Failed` response header (Twilio itself reads only the body
+and Content-Type; see docs/simulator.md). The caller still hears the apology, as on Twilio.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 Event = dict[str, Any]
+
+CALL_FAILED_HEADER = "Gateway-Call-Failed"
 
 
 class EventList(list[Event]):
@@ -59,8 +67,12 @@ class Transcript:
         return self.events(type="error")
 
     @property
+    def failed_calls(self) -> list[Event]:
+        return self.events(type="call-failed")
+
+    @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.failed_calls
 
     def heard(self, call: str) -> list[tuple[str, str]]:
         """What `call` heard, in order: [(kind, detail), ...]."""

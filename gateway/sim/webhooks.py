@@ -29,7 +29,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from .errors import FetchError
-from .transcript import Transcript
+from .transcript import CALL_FAILED_HEADER, Transcript
 
 MAX_BODY = 64 * 1024  # Twilio's limit on a TwiML response body (error 11750)
 TWIML_TYPES = ("text/xml", "application/xml", "text/html")
@@ -58,6 +58,8 @@ class Reply:
     content_type: str
     body: bytes
     url: str
+    # Set when the server marked its answer as a failed call's apology (see transcript.py).
+    call_failed: str | None = None
 
     @property
     def is_twiml(self) -> bool:
@@ -155,7 +157,8 @@ class Webhooks:
         except FetchError as exc:
             raise self._failed(request, exc) from None
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        reply = Reply(response.status_code, content_type, b"".join(chunks), response.url)
+        reply = Reply(response.status_code, content_type, b"".join(chunks), response.url,
+                      response.headers.get(CALL_FAILED_HEADER))
         self.transcript.record("received", kind=request.kind, call=request.call, url=url,
                                status=reply.status, content_type=content_type,
                                body=reply.body[:4000].decode("utf-8", "replace"))

@@ -4,7 +4,8 @@ Native on Twilio: muted, startConferenceOnEnter, endConferenceOnExit, maxMembers
 maxParticipants, capped at Twilio's 250), record (record-from-start), hangupOnStar (on Dial).
 Differences made explicit: Twilio beeps by default (Plivo does not: `beep` follows enterSound/
 exitSound), Twilio plays hold music by default (Plivo is silent: `waitUrl=""` unless waitSound).
-Always: the Dial action returns to the gateway (Plivo's action/redirect, the rest of the
+Always: the Dial's timeLimit is the gateway's cap on a call (GATEWAY_MAX_CALL_SECONDS, at most
+Twilio's 4 h), the Dial action returns to the gateway (Plivo's action/redirect, the rest of the
 document), and the room reports every event and its recording to the gateway, which turns them
 into Plivo's callbacks from each member's own settings (Twilio keeps only the first
 participant's statusCallback).
@@ -46,8 +47,11 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
              line=line, attribute="sendDigits")
     if conference.digits_match:
         _start_side_stream(builder)
+    # timeLimit: Twilio's cap on the member's call (4 h by default), written out so that it is
+    # the gateway's setting (GATEWAY_MAX_CALL_SECONDS), not an unstated default.
     dial = Dial(action=ctx.urls.conference_left(ctx.step), method="POST",
-                hangupOnStar=True if conference.hangup_on_star else None)
+                hangupOnStar=True if conference.hangup_on_star else None,
+                timeLimit=ctx.max_call_seconds)
     max_participants = min(conference.max_members, TWILIO_MAX_PARTICIPANTS)
     if conference.max_members > TWILIO_MAX_PARTICIPANTS:
         note("Conference", "translated", f"maxMembers={conference.max_members} is above "
@@ -141,7 +145,15 @@ def _report(c: Conference, builder: TwimlBuilder) -> None:
              "sends ConferenceAction=digits to the callbackUrl"
              + ("" if c.callback_url else " (no callbackUrl: nothing will be sent)"))
     if c.transcription_url:
-        note("not-yet", "transcriptionUrl", "conference recordings are not transcribed yet")
+        if c.record:
+            note("emulated", "transcriptionUrl", "the room's recording transcribed by the "
+                 "gateway's embedded engine (Twilio does not transcribe conference "
+                 "recordings); Plivo's transcription parameters sent by the gateway")
+        else:
+            note("ignored", "transcriptionUrl", "record is false: nothing to transcribe")
+        if c.transcription_type != "auto":
+            note("translated", "transcriptionType", f"{c.transcription_type}: transcribed by "
+                 "machine (no human check)")
     if c.record_when_alone == "true":
         note("unsupported", "recordWhenAlone", "Twilio records a conference only once two "
              "members are bridged")

@@ -27,6 +27,7 @@ def translate_hangup(hangup: Hangup, builder: TwimlBuilder) -> Flow:
     if hangup.reason in REASONS:
         if builder.nothing_played_yet:
             builder.response.reject(reason=hangup.reason)
+            builder.rejected = hangup.reason  # the hangup request reports Plivo's cause
         else:
             builder.response.hangup()
             builder.note("Hangup", "translated", f"reason {hangup.reason!r}: the call is "

@@ -18,3 +18,39 @@ class ScheduledHangup:
 
     seconds: int
     reason: str
+
+
+class ElementCannotRun(Exception):
+    """The stretch being translated reaches an element the gateway cannot run on Twilio.
+
+    Nothing of that stretch is played (its earlier prompts would lead the caller into a dead
+    end): the caller hears the gateway's apology instead, and the app's owner reads the element
+    and its line in the log, in `gateway translate` and in `gateway check-apps`."""
+
+    def __init__(self, element: str, line: int | None, reason: str):
+        self.element = element
+        self.line = line
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}<{self.element}> cannot run on the gateway: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RecordingBooked:
+    """A `<Record>` ran in this stretch: the gateway keeps its settings (callbackUrl,
+    transcription, fileFormat...) under `key` for the callbacks that come later, and for
+    `recordSession` starts a call recording through Twilio's REST API.
+
+    kind: "here" (the caller is recorded now), "session" (the whole call from now on) or
+    "next-dial" (startOnDialAnswer: kept for the next <Dial>)."""
+
+    key: str
+    kind: str
+    settings: tuple[tuple[str, object], ...]
+
+    @property
+    def settings_dict(self) -> dict[str, object]:
+        return dict(self.settings)

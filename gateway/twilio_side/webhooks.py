@@ -1,7 +1,9 @@
 """Twilio's webhooks: signature checked first, then one handler per endpoint.
 
 Failure policy lives here, once: a voice request that cannot be served gets a short spoken
-apology and a hang-up (never a 500) and one log line naming the call, the URL and the reason;
+apology and a hang-up (never a 500), marked by the `Gateway-Call-Failed` response header, and
+one log line naming the call, the URL and the reason (for a document that reaches an element
+the gateway cannot run: the element and its line);
 an event that cannot be processed is answered 200 and spooled if the store is down, or logged.
 """
 
@@ -15,12 +17,21 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
+from ..app_side.params import call_uuid
 from ..hangups import call_ended
-from ..runner import CallFailed, ReplayedRequest, UnknownCall, UnmappedNumber, url_for_log
+from ..observability import WEBHOOKS, log_context
+from ..runner import (
+    CallFailed,
+    CannotRun,
+    ReplayedRequest,
+    UnknownCall,
+    UnmappedNumber,
+    url_for_log,
+)
 from ..state import StoreUnavailable
 from ..translate import context as paths
 from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML
-from .twiml import NOT_IN_SERVICE, spoken_goodbye
+from .twiml import FAILURE_HEADER, NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
 
@@ -52,6 +63,7 @@ def require_twilio_signature():
     if not signature or not twilio_signed(signed_url(), request.form, signature):
         log.warning("refused %s %s from %s: %s X-Twilio-Signature", request.method,
                     request.path, request.remote_addr, "wrong" if signature else "no")
+        WEBHOOKS.labels(request.endpoint or "-", "forbidden").inc()
         return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n",
                         status=403, mimetype="text/plain")
     return None
@@ -62,55 +74,89 @@ def step_arg() -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def twiml(body: str) -> Response:
-    return Response(body, mimetype="application/xml")
+def twiml(body: str, failure: str | None = None) -> Response:
+    response = Response(body, mimetype="application/xml")
+    if failure:
+        response.headers[FAILURE_HEADER] = failure
+    return response
 
 
-def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye):
-    """Answer TwiML whatever happens: the handler's, else `on_failure()` with one log line."""
+def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye, *, call_fails: bool = True):
+    """Answer TwiML whatever happens: the handler's, else `on_failure()` with one log line.
+    `call_fails`: the failure ends the call (the apology), so the answer is marked as one."""
     def decorate(handler):
         @wraps(handler)
         def wrapper(*args, **kwargs):
             call_sid = request.form.get("CallSid", "-")
+            with log_context(**request_ids()):
+                body, outcome, failure = answer(handler, call_sid, args, kwargs)
+            WEBHOOKS.labels(request.endpoint or "-", outcome).inc()
+            return twiml(body, failure)
+
+        def answer(handler, call_sid, args, kwargs) -> tuple[str, str, str | None]:
+            """(TwiML, the metrics outcome, the failure the answer is marked with)."""
             try:
-                return twiml(handler(*args, **kwargs))
+                return handler(*args, **kwargs), "ok", None
             except UnmappedNumber as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return twiml(spoken_goodbye(NOT_IN_SERVICE))
+                return spoken_goodbye(NOT_IN_SERVICE), "unmapped", "not-in-service"
             except ReplayedRequest as exc:
+                # Not a failed call: a copy of a request for a call that goes on elsewhere.
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return twiml(HANGUP_TWIML)
+                return HANGUP_TWIML, "replay-refused", None
             except UnknownCall as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
+                outcome = failure = "unknown-call"
+            except CannotRun as exc:
+                log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+                outcome = "cannot-run"
+                failure = f"cannot-run; element={exc.element}; line={exc.line}"
             except CallFailed as exc:
                 log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+                outcome = failure = "app-failed"
             except StoreUnavailable as exc:
                 log.error("call %s: %s: the shared store is unavailable: %s", call_sid,
                           request.path, exc)
+                outcome = failure = "store-unavailable"
             except Exception:
                 log.exception("call %s: %s: internal error", call_sid, request.path)
-            return twiml(on_failure())
+                outcome = failure = "internal-error"
+            return on_failure(), outcome, failure if call_fails else None
         return wrapper
     return decorate
 
 
-def receive_event(kind: str) -> Response:
-    """Events Twilio does not wait on: 204 always; spooled while the store is down."""
+def receive_event(kind: str, **from_url: str) -> Response:
+    """Events Twilio does not wait on: 204 always; spooled while the store is down.
+    `from_url`: what the gateway put in the callback URL's query (e.g. which Record)."""
     rt = runtime()
     spool = current_app.extensions["gateway.spool"]
     subject = request.form.get("CallSid") or request.form.get("ConferenceSid") or "-"
-    try:
-        if len(spool):
-            replay_spooled(rt, spool)
-        EVENT_HANDLERS[kind](rt, request.form.to_dict())
-    except StoreUnavailable as exc:
-        spool.add(kind, request.form.to_dict(flat=False))
-        log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
-                  subject, exc)
-        drain_when_store_returns(rt, spool)
-    except Exception:
-        log.exception("%s event for %s: internal error; dropped", kind, subject)
+    params = {**request.form.to_dict(), **from_url}
+    outcome = "ok"
+    with log_context(**request_ids()):
+        try:
+            if len(spool):
+                replay_spooled(rt, spool)
+            EVENT_HANDLERS[kind](rt, params)
+        except StoreUnavailable as exc:
+            spool.add(kind, {k: [v] for k, v in params.items()})
+            log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
+                      subject, exc)
+            drain_when_store_returns(rt, spool)
+            outcome = "spooled"
+        except Exception:
+            log.exception("%s event for %s: internal error; dropped", kind, subject)
+            outcome = "internal-error"
+    WEBHOOKS.labels(request.endpoint or "-", outcome).inc()
     return Response("", status=204)
+
+
+def request_ids() -> dict[str, str | None]:
+    """The ids a log line of this request carries (JSON logs)."""
+    call_sid = request.form.get("CallSid")
+    return {"CallSid": call_sid, "CallUUID": call_uuid(call_sid) if call_sid else None,
+            "ConferenceSid": request.form.get("ConferenceSid")}
 
 
 def flat(params: dict[str, list[str]]) -> dict[str, str]:
@@ -140,6 +186,9 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "status": lambda rt, p: call_ended(p, calls=rt.calls, mappings=rt.mappings, store=rt.store),
     "conference": lambda rt, p: rt.events.handle(p),
     "recording": lambda rt, p: rt.events.recording(p),
+    "gather-partial": lambda rt, p: rt.menus.partial(p),
+    "record-status": lambda rt, p: rt.voicemail.status(p),
+    "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
 }
 
 
@@ -162,16 +211,28 @@ def conference_left() -> str:
 
 
 @blueprint.post(paths.CONFERENCE_WAIT_PATH)
-@voice_endpoint(on_failure=lambda: EMPTY_TWIML)  # wait music that fails is silence, not a hang-up
+# Wait music that fails is silence, not a hang-up: the call goes on, so it has not failed.
+@voice_endpoint(on_failure=lambda: EMPTY_TWIML, call_fails=False)
 def conference_wait() -> str:
     return runtime().sounds.wait_music(request.form.to_dict(), step_arg())
 
 
 @blueprint.post(paths.CONFERENCE_ANNOUNCE_PATH)
-@voice_endpoint(on_failure=lambda: EMPTY_TWIML)
+@voice_endpoint(on_failure=lambda: EMPTY_TWIML, call_fails=False)
 def conference_announce() -> str:
     return runtime().sounds.announcement(request.args.get("member", ""),
                                          request.args.get("sound", ""))
+
+
+@blueprint.post(paths.GATHER_PATH)
+@voice_endpoint()
+def gather() -> str:
+    return runtime().menus.answered(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.GATHER_PARTIAL_PATH)
+def gather_partial() -> Response:
+    return receive_event("gather-partial")
 
 
 @blueprint.post(paths.STATUS_PATH)
@@ -187,3 +248,19 @@ def conference_events() -> Response:
 @blueprint.post(paths.CONFERENCE_RECORDING_PATH)
 def conference_recording() -> Response:
     return receive_event("recording")
+
+
+@blueprint.post(paths.RECORD_PATH)
+@voice_endpoint()
+def record_done() -> str:
+    return runtime().voicemail.done(request.form.to_dict(), request.args.get("rec", ""))
+
+
+@blueprint.post(paths.RECORD_STATUS_PATH)
+def record_status() -> Response:
+    return receive_event("record-status", rec=request.args.get("rec", ""))
+
+
+@blueprint.post(paths.RECORD_TRANSCRIPTION_PATH)
+def record_transcription() -> Response:
+    return receive_event("record-transcription", rec=request.args.get("rec", ""))

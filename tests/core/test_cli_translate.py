@@ -1,4 +1,5 @@
-"""`gateway translate`: TwiML on stdout, the report on stderr, non-zero exit on invalid XML."""
+"""`gateway translate`: TwiML on stdout, the report on stderr, non-zero exit on invalid XML and
+on a document that reaches an element the gateway cannot run."""
 
 from __future__ import annotations
 
@@ -15,14 +16,44 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 def test_translate_prints_twiml_and_report():
     result = run("-", stdin='<Response><Speak>Hi</Speak><Conference beep="false">r</Conference>'
-                            "<GetDigits/></Response>")
+                            "</Response>")
     assert result.returncode == 0
     first = result.stdout.splitlines()[0]
     tree = etree.fromstring(first.encode())
     assert [v.tag for v in tree] == ["Say", "Dial"]
     assert "{gateway}/twilio/conference/left" in first
     assert "<Conference beep> ignored" in result.stderr
-    assert "<GetDigits> not-yet" in result.stderr
+
+
+def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_line():
+    result = run("-", stdin='<Response><Speak>Hi</Speak>\n<Conference>r</Conference>\n'
+                            "<Dial><Number>15551234567</Number></Dial></Response>")
+    assert result.returncode == 1
+    first, after_room, refused = result.stdout.splitlines()
+    assert [v.tag for v in etree.fromstring(first.encode())] == ["Say", "Dial"]
+    assert "when the member leaves the room of line 2" in after_room
+    assert "apology" in refused and "<Dial> on line 3 cannot run" in refused
+    assert "line 3: <Dial> cannot run on the gateway: not yet supported" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("cannot run on the gateway: <Dial> on line 3")
+
+
+def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():
+    result = run("-", stdin="<Response><Message src=\"1\" dst=\"2\">hi</Message></Response>")
+    assert result.returncode == 1
+    assert "<Response" not in result.stdout
+    assert "line 1: <Message> cannot run on the gateway" in result.stderr
+
+
+def dial_time_limit(result: subprocess.CompletedProcess) -> str:
+    return etree.fromstring(result.stdout.splitlines()[0].encode()).find("Dial").get("timeLimit")
+
+
+def test_the_call_length_cap_is_written_on_every_dial_and_configurable():
+    room = "<Response><Conference>r</Conference></Response>"
+    assert dial_time_limit(run("-", stdin=room)) == "14400"
+    assert dial_time_limit(run("--max-call-seconds", "3600", "-", stdin=room)) == "3600"
+    too_long = run("--max-call-seconds", "14401", "-", stdin="<Response/>")
+    assert too_long.returncode == 2 and "--max-call-seconds" in too_long.stderr
 
 
 def test_translate_shows_what_runs_after_the_conference():

@@ -78,10 +78,18 @@ def test_token_variable_must_be_set(tmp_path):
       'hangup_url = "https://app.example.com/hangup"\nhangup_method = "PUT"'),
      "hangup_method", "GET or POST"),
     (('account = "MA00000000000000000001"', 'account = "MA 1"'), "account", "Plivo auth ID"),
+    (('allowed_hosts = ["app.example.com"]', 'allowed_hosts = ["app.example.com"]\ncheck = "yes"'),
+     "check", "must be true or false"),
 ])
 def test_bad_values(tmp_path, change, key, reason):
     errors = errors_of(tmp_path, **{"a.toml": GOOD.replace(*change)})
     assert any(f"app[0].{key}" in e and reason in e for e in errors), errors
+
+
+def test_check_apps_is_opt_in_per_app(tmp_path):
+    opted = GOOD + "check = true\n"
+    assert load_mappings(write(tmp_path, **{"a.toml": opted}), ENV).apps[0].check is True
+    assert load_mappings(write(tmp_path, **{"a.toml": GOOD}), ENV).apps[0].check is False
 
 
 def test_not_toml_and_empty_directory(tmp_path):

@@ -21,6 +21,11 @@ def test_defaults_and_secret_kept_out_of_repr():
     assert settings.store_url == "sqlite:///gateway.db" and settings.port == 8000
     assert settings.twilio_api_base_url is None and settings.webhook_budget == 13.0
     assert "secret-token" not in repr(settings)
+    assert settings.max_call_seconds == 14400  # Twilio's 4 h, written on every Dial
+
+
+def test_the_call_length_cap_can_be_lowered():
+    assert Settings.from_env({**GOOD, "GATEWAY_MAX_CALL_SECONDS": "3600"}).max_call_seconds == 3600
 
 
 @pytest.mark.parametrize(("variable", "value", "reason"), [
@@ -35,6 +40,9 @@ def test_defaults_and_secret_kept_out_of_repr():
     ("TWILIO_API_BASE_URL", "localhost:9000", "absolute http(s) URL"),
     ("GATEWAY_WEBHOOK_BUDGET", "20", "between 0.5 and 14.5"),
     ("GATEWAY_MAPPINGS", "/nonexistent/dir", "does not exist"),
+    ("GATEWAY_MAX_CALL_SECONDS", "14401", "from 1 to 14400"),
+    ("GATEWAY_MAX_CALL_SECONDS", "0", "from 1 to 14400"),
+    ("GATEWAY_MAX_CALL_SECONDS", "2h", "whole number of seconds"),
     ("GATEWAY_MEDIA_URL", "https://gw.example.com/twilio/media", "wss:// URL without query"),
     ("GATEWAY_MEDIA_URL", "wss://gw.example.com/twilio/media?member=1", "without query"),
     ("GATEWAY_MEDIA_PORT", "0", "not a TCP port number"),

@@ -9,7 +9,7 @@ from lxml import etree
 
 from gateway.examples import SEED_EXAMPLES
 from gateway.plivoxml import Conference, Redirect, parse_document
-from gateway.translate import GatewayUrls, TranslationContext, translate
+from gateway.translate import ElementCannotRun, GatewayUrls, TranslationContext, translate
 from gateway.translate.rooms import twilio_room_name
 from gateway.translate.sounds import translate_sounds
 
@@ -98,7 +98,8 @@ def test_hangup_on_star_goes_on_dial_and_document_resumes_after_conference():
                          "</Response>")
     dial, _ = conference_of(tree)
     assert dial.get("hangupOnStar") == "true"
-    assert dial.get("timeLimit") is None  # Plivo's timeLimit is the room's: a gateway timer
+    # Plivo's timeLimit is the room's (a gateway timer); the Dial's is only the call's cap.
+    assert dial.get("timeLimit") == "14400"
     assert isinstance(result.handback, Conference) and result.resume_at == 1
     assert any(n.attribute == "timeLimit" and n.status == "emulated" for n in result.notes)
     after, rest = twiml('<Response><Conference hangupOnStar="true">plivo</Conference>'
@@ -135,7 +136,7 @@ def test_features_not_yet_supported_are_reported():
                       "</Conference></Response>")
     statuses = {n.attribute: n.status for n in result.notes}
     assert statuses["digitsMatch"] == "emulated"
-    assert statuses["transcriptionUrl"] == "not-yet"
+    assert statuses["transcriptionUrl"] == "ignored"  # record is false: nothing to transcribe
     assert statuses["recordWhenAlone"] == "unsupported"
     assert statuses["relayDTMF"] == "unsupported"
 
@@ -260,11 +261,40 @@ def test_elements_after_hangup_are_unreachable_and_reported():
     assert any("unreachable" in n.message for n in result.notes)
 
 
-def test_not_yet_supported_elements_are_skipped_with_a_warning():
-    tree, result = twiml('<Response><GetDigits action="http://a.example/x"/><Speak>Hi</Speak>'
-                         "</Response>")
-    assert [v.tag for v in tree] == ["Say"]
-    assert [(n.element, n.status) for n in result.notes] == [("GetDigits", "not-yet")]
+def test_an_element_the_gateway_cannot_run_stops_the_stretch_never_skipped():
+    with pytest.raises(ElementCannotRun) as refused:
+        twiml('<Response><Speak>Press nothing</Speak>\n<Dial><Number>15551234567</Number>'
+              "</Dial><Speak>Hi</Speak></Response>")
+    assert (refused.value.element, refused.value.line) == ("Dial", 2)
+    assert "line 2: <Dial> cannot run on the gateway" in str(refused.value)
+
+
+def test_only_the_stretch_that_reaches_it_fails():
+    xml = "<Response><Conference>r</Conference><Stream>wss://a.example/s</Stream></Response>"
+    tree, result = twiml(xml)
+    assert [v.tag for v in tree] == ["Dial"] and result.resume_at == 1
+    with pytest.raises(ElementCannotRun, match="<Stream>"):
+        twiml(xml, start=result.resume_at)
+
+
+def test_unreachable_elements_after_hangup_are_reported_not_refused():
+    tree, result = twiml("<Response><Hangup/><Dial><Number>1</Number></Dial></Response>")
+    assert [v.tag for v in tree] == ["Hangup"]
+    assert ("Dial", "ignored") in [(n.element, n.status) for n in result.notes]
+
+
+def test_reject_is_remembered_for_plivos_hangup_cause():
+    _, rejected = twiml('<Response><Hangup reason="rejected"/></Response>')
+    _, plain = twiml('<Response><Speak>Hi</Speak><Hangup reason="busy"/></Response>')
+    assert rejected.rejected == "rejected" and plain.rejected is None
+
+
+def test_every_dial_carries_the_call_length_cap():
+    dial, _ = conference_of(twiml("<Response><Conference>r</Conference></Response>")[0])
+    assert dial.get("timeLimit") == "14400"  # Twilio's own maximum, written out
+    shorter = TranslationContext(account=ACCOUNT, max_call_seconds=600)
+    dial, _ = conference_of(twiml("<Response><Conference>r</Conference></Response>", shorter)[0])
+    assert dial.get("timeLimit") == "600"
 
 
 def test_redirect_hands_back_to_the_gateway():
