@@ -19,12 +19,14 @@ from .runner import CallRunner
 
 def follow_action(runner: CallRunner, call: CallRecord, app: PlivoApp, *, url: str, method: str,
                   params: Mapping[str, str], redirect: bool, deadline: float | None = None,
-                  send_in_background: Callable[[dict], None]) -> str:
-    """Request the app's action URL as Plivo would; returns the TwiML that goes on."""
+                  send_in_background: Callable[[dict], None],
+                  stop_streams: tuple[str, ...] = ()) -> str:
+    """Request the app's action URL as Plivo would; returns the TwiML that goes on (after
+    stopping `stop_streams`, the side streams of a member that left a room)."""
     deadline = deadline if deadline is not None else time.monotonic() + runner.budget
     if redirect:
         fetched = runner.fetch_or_fail(call, app, url, method, params, deadline)
-        return runner.run(call, app, fetched, start=0)
+        return runner.run(call, app, fetched, start=0, stop_streams=stop_streams)
     send_in_background({"url": url, "method": method, "app": app.name, "kind": "action",
                         "params": dict(params)})
-    return runner.continue_document(call, app, deadline)
+    return runner.continue_document(call, app, deadline, stop_streams)

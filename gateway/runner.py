@@ -31,7 +31,7 @@ from .translate import (
     translate,
 )
 from .translate.builder import HANGUP_TWIML, hang_up_after
-from .translate.context import MAX_CALL_SECONDS, member_label
+from .translate.context import MAX_CALL_SECONDS
 
 log = logging.getLogger("gateway.calls")
 
@@ -167,9 +167,11 @@ class CallRunner:
                                   f"call is at step {call.step}: refused (a replay, or a "
                                   "duplicate)")
 
-    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float, *,
+    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float,
+                          stop_streams: tuple[str, ...] = (), *,
                           sound_first: str | None = None) -> str:
         """Go on with the stored continuation: fetch a Redirect's URL, or the next element.
+        `stop_streams`: side streams the TwiML must stop first (a member that left a room);
         `sound_first` is played before whatever comes next (see `translate`)."""
         if call.document is None or call.resume_at is None:
             return self.finish(call, sound_first)
@@ -181,9 +183,11 @@ class CallRunner:
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_or_fail(call, app, element.url, element.method,
                                                     params, deadline)
-            return self.run(call, app, fetched, start=0, sound_first=sound_first)
+            return self.run(call, app, fetched, start=0, stop_streams=stop_streams,
+                            sound_first=sound_first)
         fetched = Fetched(document, call.document, call.document_url or "")
-        return self.run(call, app, fetched, start=call.resume_at, sound_first=sound_first)
+        return self.run(call, app, fetched, start=call.resume_at, stop_streams=stop_streams,
+                        sound_first=sound_first)
 
     def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                                  params: Mapping[str, str], deadline: float) -> Fetched:
@@ -199,9 +203,8 @@ class CallRunner:
         self.calls.save(call)
         return hang_up_after(sound_first) if sound_first else HANGUP_TWIML
 
-    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int, *,
-            sound_first: str | None = None) -> str:
-        stop_streams = side_streams_to_stop(call)
+    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int,
+            stop_streams: tuple[str, ...] = (), *, sound_first: str | None = None) -> str:
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
                                      first_in_call=not call.played, call_sid=call.call_sid,
@@ -246,16 +249,6 @@ class CallRunner:
         if app is None:
             raise CallFailed(call_sid, None, f"app {call.app!r} is no longer in the mappings")
         return call, app
-
-
-def side_streams_to_stop(call: CallRecord) -> tuple[str, ...]:
-    """The TwiML after a room's Dial stops the member's side stream (digitsMatch), whichever way
-    the call goes on (the action's XML, the rest of the document, a full room skipped)."""
-    member = call.member
-    if member and member.get("settings", {}).get("digits_match") and member.get("label") == (
-            member_label(call.call_sid, call.step)):
-        return (member["label"],)
-    return ()
 
 
 class UnmappedNumber(CallFailed):

@@ -4,7 +4,8 @@ As Plivo: if the caller hung up, nothing is requested. If the member never got i
 full), the Conference is skipped, its action too, and the next element runs. Otherwise, with an
 action URL, it is requested with ConferenceName, ConferenceUUID, ConferenceMemberID (and
 RecordUrl when recorded), redirect true/false as `gateway.actions` says. Without an action URL
-the document goes on.
+the document goes on. A member with digitsMatch had a side stream: whatever TwiML follows stops
+it first (`<Stop><Stream name=label>`).
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ class ConferenceExit:
             log.warning("call %s: left a room the gateway has no record of; going on",
                         call_sid)
             return self.runner.continue_document(call, app, deadline)
+        stop = (member.label,) if member.settings.get("digits_match") else ()
         if member.state == "pending":
             if twilio.get("DialCallStatus") in REFUSED:
                 log.info("call %s: not admitted to room %r (full?): Conference and its action "
                          "skipped", call_sid, member.room)
-                return self.runner.continue_document(call, app, deadline)
+                return self.runner.continue_document(call, app, deadline, stop)
             member = self.wait_for_join(member)
         action = member.settings.get("action")
         if not action:
-            return self.runner.continue_document(call, app, deadline)
+            return self.runner.continue_document(call, app, deadline, stop)
         room = self.members.room(member.conference_sid) if member.conference_sid else None
         params = action_params(member, room.recording if room else None)
         def in_background(request: dict) -> None:
@@ -68,7 +70,7 @@ class ConferenceExit:
         return follow_action(self.runner, call, app, url=action,
                              method=member.settings.get("method", "POST"), params=params,
                              redirect=member.settings.get("redirect", True), deadline=deadline,
-                             send_in_background=in_background)
+                             send_in_background=in_background, stop_streams=stop)
 
     def wait_for_join(self, member: Member) -> Member:
         """The join event may still be on its way: give it a moment, bounded."""

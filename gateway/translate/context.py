@@ -1,10 +1,10 @@
 """What a translation needs to know about its surroundings, as plain data (no I/O).
 
 `GatewayUrls` builds the gateway's own callback URLs that go into TwiML (and the WebSocket URL
-side streams connect to); `TranslationContext` adds the account that scopes conference rooms, the
-cap on a call's length, the transcription engine in use and the signer of side-stream tokens.
-The CLI uses the placeholder base `{gateway}` (and `{gateway-wss}` for the media URL, `{token}`
-for a token).
+side streams connect to); `TranslationContext` adds the account that scopes conference rooms,
+the cap on a call's length, the transcription engine in use and the signer of side-stream
+tokens. The CLI uses the placeholder base `{gateway}` (and `{gateway-wss}` for the media URL,
+`{token}` for a token).
 """
 
 from __future__ import annotations

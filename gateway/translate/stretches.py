@@ -36,7 +36,7 @@ def walk(document: Document, context: TranslationContext) -> Walk:
     stretches: list[Translation] = []
     notes: list[Note] = []
     start, step = 0, context.step
-    stop_streams: tuple[str, ...] = ()
+    stop_streams: tuple[str, ...] = context.stop_streams
     while True:
         here = dataclasses.replace(context, step=step, stop_streams=stop_streams,
                                    first_in_call=context.first_in_call and not stretches)
