@@ -1,4 +1,5 @@
-"""The Flask application: `create_app()` wires the runtime, the Twilio blueprint and /healthz.
+"""The Flask application: `create_app()` wires the runtime, the Twilio blueprint, the health
+endpoints (/livez liveness, /readyz readiness, /healthz readiness plus the spool) and /metrics.
 
 gunicorn runs `gateway.app:create_app()`; tests may pass their own Settings.
 """
@@ -7,9 +8,11 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from twilio.request_validator import RequestValidator
 
+from .observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .observability import render_metrics
 from .runtime import Runtime, build_runtime, configure_logging
 from .settings import Settings
 from .spool import Spool
@@ -28,6 +31,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(blueprint)
     if len(spool):  # left by a process that stopped before the store came back
         drain_when_store_returns(runtime, spool)
+
+    @app.get("/livez")
+    def livez():
+        """Liveness: this process answers. Restart it only when this fails."""
+        return jsonify({"status": "ok"}), 200
+
+    @app.get("/readyz")
+    def readyz():
+        """Readiness: the shared store answers, so calls can be taken. Route traffic here."""
+        ready = runtime.store.ping()
+        return jsonify({"status": "ready" if ready else "not-ready",
+                        "store": runtime.store.url}), 200 if ready else 503
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(render_metrics(runtime.store, spool), mimetype=None,
+                        content_type=METRICS_CONTENT_TYPE)
 
     @app.get("/healthz")
     def healthz():

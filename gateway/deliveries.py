@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from .app_side.client import AppRequestError, safe_url
 from .jobs import handler, renew, schedule
+from .observability import DELIVERIES, log_context
 
 log = logging.getLogger("gateway.deliveries")
 
@@ -120,10 +121,14 @@ def deliver(runtime, stream: str, number: int, item: dict) -> bool:
     try:
         if app is None:
             raise LookupError(f"app {item['app']!r} is no longer in the mappings")
-        runtime.client.request(item["url"], item["method"], item["params"],
-                               auth_token=app.auth_token(), allowed_hosts=app.allowed_hosts)
+        with log_context(CallUUID=item["params"].get("CallUUID"),
+                         ConferenceSid=item["params"].get("ConferenceUUID")):
+            runtime.client.request(item["url"], item["method"], item["params"],
+                                   auth_token=app.auth_token(), allowed_hosts=app.allowed_hosts)
+        DELIVERIES.labels(item["kind"], "delivered").inc()
         return True
     except (AppRequestError, LookupError) as exc:
+        DELIVERIES.labels(item["kind"], "failed").inc()
         reason = exc.reason if isinstance(exc, AppRequestError) else str(exc)
         failure_id = uuid.uuid4().hex[:12]
         store_failure(runtime.store, failure_id, stream, number, item, reason)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab
 
+from .observability import DELIVERY_RETRIES
 from .settings import DEFAULT_STORE_URL
 
 log = logging.getLogger("gateway.jobs")
@@ -179,6 +180,7 @@ def run_job(job_id: str) -> None:
         failures = int(job.get("failures", 0))
         delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
         log.exception("job %s (%s) failed; it runs again in %g s", job_id, job["kind"], delay)
+        DELIVERY_RETRIES.labels(job["kind"]).inc()
         release(runtime.store, job_id, failures + 1)
         _retry_later(job_id, delay)
         return

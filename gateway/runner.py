@@ -21,6 +21,7 @@ from .app_side.client import AppClient, AppRequestError, safe_url
 from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_uuid
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
+from .observability import TRANSLATION_ERRORS, timed_fetch
 from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
 from .translate import (
     ElementCannotRun,
@@ -94,9 +95,14 @@ class CallRunner:
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
               deadline: float) -> Fetched:
         """One Plivo XML document from the app, parsed; raise AppRequestError/PlivoXMLError."""
-        response = self.client.request(url, method, params, auth_token=app.auth_token(),
-                                       allowed_hosts=app.allowed_hosts, deadline=deadline)
-        return Fetched(parse_document(response.text), response.text, url)
+        with timed_fetch(app.name):
+            response = self.client.request(url, method, params, auth_token=app.auth_token(),
+                                           allowed_hosts=app.allowed_hosts, deadline=deadline)
+        try:
+            return Fetched(parse_document(response.text), response.text, url)
+        except PlivoXMLError as exc:
+            TRANSLATION_ERRORS.labels(exc.element or "Response").inc()
+            raise
 
     def fetch_with_fallback(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                             params: Mapping[str, str], deadline: float) -> Fetched:

@@ -18,6 +18,7 @@ from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
 from .mappings import Mappings, PlivoApp, load_mappings
+from .observability import JsonFormatter
 from .plivoxml import Conference
 from .runner import CallRunner
 from .settings import Settings
@@ -100,8 +101,12 @@ def get_runtime() -> Runtime:
 
 def configure_logging() -> None:
     level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    if os.environ.get("GATEWAY_LOG_FORMAT", "").strip().lower() == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     # huey logs every task at INFO; the gateway's own lines say what matters.
     logging.getLogger("huey").setLevel(max(logging.WARNING, logging.root.level))
     for name in URLLIB3_LOGGERS:

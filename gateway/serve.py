@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 
 from .mappings import check_mappings
 from .settings import Settings, SettingsError
@@ -45,6 +46,7 @@ def main(argv: list[str]) -> int:
            # under their feet (a request on a just-closed connection fails with a reset).
            "--keep-alive", "75",
            "--access-logfile", "-", "gateway.app:create_app()"]
+    prepare_metrics_dir()
     children = [subprocess.Popen(web)]
     if not args.web_only:
         children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"]))
@@ -67,3 +69,19 @@ def main(argv: list[str]) -> int:
             for other in children:
                 other.wait(timeout=30)
             return code
+
+
+def prepare_metrics_dir() -> str:
+    """One directory where every process of this server counts its metrics, so that /metrics
+    (answered by any gunicorn worker) sums them all: $PROMETHEUS_MULTIPROC_DIR if set, emptied
+    of an earlier run's files, else a new temporary directory. Children inherit it."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+    else:
+        path = tempfile.mkdtemp(prefix="gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path

@@ -4,7 +4,7 @@ networks unless the mapping names them. Pure, except the DNS look-up (injectable
 An `allowed_hosts` entry is a host name (compared case-insensitively, trailing dot ignored), an IP
 address, or a network in CIDR form. A URL passes when
 
-* its scheme is http or https, and it holds no backslash, space or control character (parsers
+* its scheme is http or https, and it holds no backslash or control character (parsers
   disagree on where such a URL's host ends: Python's urlsplit and urllib3, which connects, must
   see the same host),
 * its host is listed: a name exactly, an IP literal when an IP/CIDR entry covers it, and
@@ -33,7 +33,7 @@ Resolver = Callable[[str, int], Iterable[str]]
 ALLOWED_SCHEMES = ("http", "https")
 # Characters that make URL parsers disagree about the authority (WHATWG treats a backslash as a
 # slash; RFC 3986 parsers keep it in the authority): such URLs are refused outright.
-AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
+AMBIGUOUS = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 class HostNotAllowed(Exception):
@@ -71,7 +71,7 @@ def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = res
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         raise HostNotAllowed(host, f"scheme {parts.scheme or '(none)'!r} is not http or https")
     if AMBIGUOUS.search(url):
-        raise HostNotAllowed(host, "the URL holds a backslash, a space or a control character")
+        raise HostNotAllowed(host, "the URL holds a backslash or a control character")
     if not host:
         raise HostNotAllowed(host, "the URL has no host")
     try:

@@ -17,7 +17,9 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
+from ..app_side.params import call_uuid
 from ..hangups import call_ended
+from ..observability import WEBHOOKS, log_context
 from ..runner import (
     CallFailed,
     CannotRun,
@@ -61,6 +63,7 @@ def require_twilio_signature():
     if not signature or not twilio_signed(signed_url(), request.form, signature):
         log.warning("refused %s %s from %s: %s X-Twilio-Signature", request.method,
                     request.path, request.remote_addr, "wrong" if signature else "no")
+        WEBHOOKS.labels(request.endpoint or "-", "forbidden").inc()
         return Response("Forbidden: this endpoint only answers requests signed by Twilio.\n",
                         status=403, mimetype="text/plain")
     return None
@@ -85,32 +88,41 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye, *, call_fails
         @wraps(handler)
         def wrapper(*args, **kwargs):
             call_sid = request.form.get("CallSid", "-")
+            with log_context(**request_ids()):
+                body, outcome, failure = answer(handler, call_sid, args, kwargs)
+            WEBHOOKS.labels(request.endpoint or "-", outcome).inc()
+            return twiml(body, failure if call_fails else None)
+
+        def answer(handler, call_sid, args, kwargs) -> tuple[str, str, str | None]:
+            """(TwiML, the outcome counted in metrics, the failure the apology is marked
+            with: the outcome, with the element and line when one cannot run)."""
             try:
-                return twiml(handler(*args, **kwargs))
+                return handler(*args, **kwargs), "ok", None
             except UnmappedNumber as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return twiml(spoken_goodbye(NOT_IN_SERVICE), "not-in-service")
+                return spoken_goodbye(NOT_IN_SERVICE), "unmapped", "unmapped"
             except ReplayedRequest as exc:
                 # Not a failed call: a copy of a request for a call that goes on elsewhere.
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return twiml(HANGUP_TWIML)
+                return HANGUP_TWIML, "replay-refused", None
             except UnknownCall as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                failure = "unknown-call"
+                outcome = failure = "unknown-call"
             except CannotRun as exc:
                 log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+                outcome = "cannot-run"
                 failure = f"cannot-run; element={exc.element}; line={exc.line}"
             except CallFailed as exc:
                 log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
-                failure = "app-failed"
+                outcome = failure = "app-failed"
             except StoreUnavailable as exc:
                 log.error("call %s: %s: the shared store is unavailable: %s", call_sid,
                           request.path, exc)
-                failure = "store-unavailable"
+                outcome = failure = "store-unavailable"
             except Exception:
                 log.exception("call %s: %s: internal error", call_sid, request.path)
-                failure = "internal-error"
-            return twiml(on_failure(), failure if call_fails else None)
+                outcome = failure = "internal-error"
+            return on_failure(), outcome, failure
         return wrapper
     return decorate
 
@@ -120,18 +132,30 @@ def receive_event(kind: str) -> Response:
     rt = runtime()
     spool = current_app.extensions["gateway.spool"]
     subject = request.form.get("CallSid") or request.form.get("ConferenceSid") or "-"
-    try:
-        if len(spool):
-            replay_spooled(rt, spool)
-        EVENT_HANDLERS[kind](rt, request.form.to_dict())
-    except StoreUnavailable as exc:
-        spool.add(kind, request.form.to_dict(flat=False))
-        log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
-                  subject, exc)
-        drain_when_store_returns(rt, spool)
-    except Exception:
-        log.exception("%s event for %s: internal error; dropped", kind, subject)
+    outcome = "ok"
+    with log_context(**request_ids()):
+        try:
+            if len(spool):
+                replay_spooled(rt, spool)
+            EVENT_HANDLERS[kind](rt, request.form.to_dict())
+        except StoreUnavailable as exc:
+            spool.add(kind, request.form.to_dict(flat=False))
+            log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
+                      subject, exc)
+            drain_when_store_returns(rt, spool)
+            outcome = "spooled"
+        except Exception:
+            log.exception("%s event for %s: internal error; dropped", kind, subject)
+            outcome = "internal-error"
+    WEBHOOKS.labels(request.endpoint or "-", outcome).inc()
     return Response("", status=204)
+
+
+def request_ids() -> dict[str, str | None]:
+    """The ids a log line of this request carries (JSON logs)."""
+    call_sid = request.form.get("CallSid")
+    return {"CallSid": call_sid, "CallUUID": call_uuid(call_sid) if call_sid else None,
+            "ConferenceSid": request.form.get("ConferenceSid")}
 
 
 def flat(params: dict[str, list[str]]) -> dict[str, str]:

@@ -107,8 +107,8 @@ def test_address_rule():
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:8080\\@app.example.com/x",  # urlsplit: app.example.com; urllib3: 127.0.0.1
     "http://app.example.com\\.evil.example.net/x",
-    "http://app.example.com /x",
     "http://app.example.com\t/x",
+    "http://app.example.com\r\n@evil.example.net/x",
 ])
 def test_a_url_whose_host_parsers_disagree_on_is_refused_before_any_lookup(url):
     def must_not_resolve(host, port):
