@@ -721,7 +721,8 @@ def _request_text(request: AppRequest, name: str) -> str:
         text = f"the menu's action /ivr/choice/ for {name}: Digits={p.get('Digits')}"
     elif request.path == "/ivr/recorded/":
         details = ", ".join(f"{k}={p[k]}" for k in ("RecordingDuration", "Digits") if k in p)
-        text = f"the Record action /ivr/recorded/ for {name}: {details}, RecordUrl"
+        text = (f"the Record action /ivr/recorded/ for {name}: {details}, "
+                f"RecordUrl=…/{_basename(p.get('RecordUrl', ''))}")
     elif request.path == "/ivr/transcription/":
         words = p.get("transcription", p.get("Transcription", ""))
         text = f"the transcriptionUrl for {name}: \"{words}\""
@@ -758,6 +759,11 @@ def _event_line(event: Event, facts: Facts) -> Line | None:
         return Line(t, who, _heard_text(event))
     if kind == "key":
         return Line(t, who, f"presses {event['digit']}")
+    if kind == "speech" and event.get("state") == "start":
+        said = [text for start, _, text in _caller(who).speech if abs(start - t) < 1.0]
+        return Line(t, who, f'starts speaking: "{said[0]}"' if said and said[0] else "speaks")
+    if kind == "speech":
+        return Line(t, who, "stops speaking")
     if kind == "hangup":
         return Line(t, who, "hangs up")
     if kind == "call-end":
@@ -765,6 +771,10 @@ def _event_line(event: Event, facts: Facts) -> Line | None:
     if kind in ("error", "warning"):
         return Line(t, who, f"{kind.upper()} {event.get('code')}: {event.get('reason')}")
     return None
+
+
+def _caller(name: str) -> Caller:
+    return next(c for callers in CALLERS.values() for c in callers if c.name == name)
 
 
 def _merge_keys(lines: list[Line]) -> list[Line]:
@@ -785,10 +795,13 @@ def story_of(n: int, facts: Facts, checks: list[Check]) -> str:
     out = [f"== Example {n}: {example.title} " + "=" * max(3, 70 - len(example.title))]
     out += textwrap.wrap(f"Promise: {PROMISES[n]}", WIDTH, initial_indent="   ",
                          subsequent_indent="            ")
-    roles = dict(example.documents)
-    for caller in CALLERS[n]:
-        who = caller.name if caller.name == caller.role else f"{caller.name} ({caller.role})"
-        out += _wrap_document(f"{who} runs:", roles[caller.role])
+    # One line per document: the callers who run the same role's document share it.
+    for role, xml in example.documents:
+        names = [c.name for c in CALLERS[n] if c.role == role]
+        if not names:
+            continue
+        who = names[0] if names == [role] else f"{', '.join(names)} ({role})"
+        out += _wrap_document(f"{who} run{'s' if len(names) == 1 else ''}:", xml)
     if n == IVR:
         for digit, xml in IVR_CHOICES.items():
             out += _wrap_document(f"press {digit}: the action answers", xml)
