@@ -4,7 +4,8 @@ The tests' `CustomerApp` (werkzeug's development server) closes every connection
 response, so each request to it pays a TCP connect and a new server thread. A production app
 (gunicorn, nginx) keeps connections alive, and so does the gateway's AppClient; this server lets
 the voice benchmark measure that case too. It answers every POST or GET to a routed path with
-the configured body and counts requests per path and connections accepted; nothing else.
+the configured body (or, for a path given several, each in turn) and counts requests per path
+and connections accepted; nothing else.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         path = self.path.split("?", 1)[0]
-        body = self.server.routes.get(path)
+        bodies = self.server.routes.get(path)
         with self.server.lock:
             self.server.counts[path] += 1
+            turn = self.server.counts[path]
+        body = bodies[turn % len(bodies)] if bodies else None
         status = 200 if body is not None else 404
         payload = body if body is not None else b"not found"
         self.send_response(status)
@@ -59,15 +62,16 @@ class AnswerServer(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes: dict[str, bytes] = {}
+        self.routes: dict[str, list[bytes]] = {}
         self.counts: Counter[str] = Counter()
         self.connections = 0  # TCP connections accepted: how well clients keep them alive
         self.lock = threading.Lock()
         self.port = self.server_address[1]
         self._thread: threading.Thread | None = None
 
-    def route(self, path: str, body: str) -> None:
-        self.routes[path] = body.encode("utf-8")
+    def route(self, path: str, *bodies: str) -> None:
+        """Answer `path` with the bodies in turn (one body: always that one)."""
+        self.routes[path] = [body.encode("utf-8") for body in bodies]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

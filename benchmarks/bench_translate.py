@@ -1,8 +1,10 @@
-"""Parse + translate of the seed's examples: microseconds per document (issue 2's target: a
-median under 200 µs per document — reported here, never asserted).
+"""Parse + translate of the seed's examples and of IVR menus: microseconds per document (issue
+2's target: a median under 200 µs per document — reported here, never asserted).
 
-Every document of `gateway.examples.SEED_EXAMPLES` (nine documents across the seven examples) is
-parsed with the hardened parser and translated to TwiML with a realistic context (a public base
+Every document of `gateway.examples.SEED_EXAMPLES` (nine documents across the seven examples),
+plus two IVR menus (`IVR_DOCUMENTS`: a GetDigits with retries, validDigits and a beep; a GetInput
+for speech with hints and interim results, after a PreAnswer and a DTMF), is parsed with the
+hardened parser and translated to TwiML with a realistic context (a public base
 URL, an account, a CallSid), exactly what `/twilio/voice` does once the XML has arrived. The
 documents are interleaved (1, 2, ... 9, 1, 2, ...) so machine noise spreads evenly over them;
 parse and translate are timed separately within each iteration and summed. The parser's cache
@@ -32,10 +34,27 @@ CONTEXT = TranslationContext(account="MA00000000000000000001",
                              first_in_call=True, call_sid="CA" + "0123456789abcdef" * 2)
 
 
+IVR_DOCUMENTS = [
+    ("ivr getdigits", '<Response><GetDigits action="https://app.example.com/ivr/main" '
+     'method="POST" numDigits="1" timeout="7" retries="3" validDigits="123" playBeep="true" '
+     'invalidDigitsSound="https://app.example.com/invalid.mp3"><Speak>Welcome to Example '
+     "Corp. For sales press 1, for support press 2, for billing press 3.</Speak>"
+     '<Wait length="1"/><Play>https://app.example.com/menu.mp3</Play></GetDigits>'
+     "<Speak>We did not receive any input. Goodbye.</Speak></Response>"),
+    ("ivr getinput", '<Response><PreAnswer><Speak>Please wait.</Speak></PreAnswer>'
+     '<DTMF>1w2</DTMF><GetInput action="https://app.example.com/ivr/said" method="POST" '
+     'inputType="dtmf speech" executionTimeout="10" speechEndTimeout="auto" numDigits="1" '
+     'hints="sales,support,billing" language="en-US" speechModel="phone_call" '
+     'interimSpeechResultsCallback="https://app.example.com/ivr/interim" redirect="true">'
+     '<Speak voice="Polly.Joanna">Say sales, support or billing, or press a key.</Speak>'
+     "</GetInput><Speak>Sorry, we did not get that.</Speak></Response>"),
+]
+
+
 def documents() -> list[tuple[str, str]]:
-    """(label, Plivo XML) for every document of the seed's examples."""
+    """(label, Plivo XML) for every document of the seed's examples and the IVR menus."""
     return [(f"ex{example.number} {role}", xml) for example in SEED_EXAMPLES
-            for role, xml in example.documents]
+            for role, xml in example.documents] + IVR_DOCUMENTS
 
 
 def measure(rounds: int, warmup: int) -> dict[str, dict[str, list[float]]]:

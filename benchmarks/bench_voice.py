@@ -5,7 +5,9 @@ threads, access log on) and fetch the same answer from the same customer app on 
 Plivo `<Speak>` + `<Conference>` document. The gateway checks Twilio's signature, routes by the
 called number, sends Plivo's parameters signed V2 and V3, parses and validates the XML,
 translates it to TwiML, writes the call record (and the member it expects) to its SQLite store,
-and answers; the proxy (`proxy_app.py`) fetches the same XML and returns it untranslated.
+and answers; with `--document both` (the default) the app answers a `<GetDigits>` menu and the
+conference document in turn (`menu`, `conference`: only that one); the proxy (`proxy_app.py`)
+fetches the same XML and returns it untranslated.
 
 Same client (`load.closed_loop`), same concurrency, same signed requests with distinct CallSids;
 rounds alternate A B B A ... after one untimed warm-up round each. Reported: median
@@ -57,13 +59,30 @@ def answer_xml(callback_url: str) -> str:
             "Sales Room</Conference>\n</Response>\n")
 
 
+def menu_xml(action_url: str) -> str:
+    """What a typical Plivo IVR answers first: a keypad menu with a fallback."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response>\n'
+            f'  <GetDigits action="{action_url}" method="POST" numDigits="1" timeout="7" '
+            'retries="2" validDigits="123">\n'
+            '    <Speak voice="WOMAN" language="en-US">For sales press 1, for support press 2, '
+            "for billing press 3.</Speak>\n  </GetDigits>\n"
+            "  <Speak>We did not receive any input. Goodbye.</Speak>\n</Response>\n")
+
+
+def documents(kind: str, app) -> list[str]:
+    conference = answer_xml(app.url("/conference-events"))
+    menu = menu_xml(app.url("/menu"))
+    return {"conference": [conference], "menu": [menu], "both": [conference, menu]}[kind]
+
+
 def gateway_answered(status: int, body: bytes) -> bool:
     """The gateway translated the document (not its spoken apology)."""
-    return status == 200 and b"<Dial" in body and b"<Conference" in body and b"sorry" not in body
+    translated = (b"<Dial" in body and b"<Conference" in body) or b"<Gather" in body
+    return status == 200 and translated and b"sorry" not in body
 
 
 def proxy_answered(status: int, body: bytes) -> bool:
-    return status == 200 and b"<Conference" in body
+    return status == 200 and (b"<Conference" in body or b"<GetDigits" in body)
 
 
 def shots(base_url: str, count: int, validator: RequestValidator) -> list[Shot]:
@@ -115,7 +134,12 @@ def customer_app(kind: str):
 def compare(args, workdir: Path) -> dict:
     validator = RequestValidator(AUTH_TOKEN)
     with customer_app(args.app) as app:
-        app.route("/answer", answer_xml(app.url("/conference-events")))
+        bodies = documents(args.document, app)
+        if isinstance(app, AnswerServer):
+            app.route("/answer", *bodies)
+        else:
+            turn = iter(range(1 << 62))
+            app.route("/answer", handler=lambda _req: bodies[next(turn) % len(bodies)])
         gateway = GatewayServer(workdir / "gateway", apps=[app_config(app.url("/answer"))],
                                 web_only=True)
         proxy = proxy_server(workdir / "proxy", app.url("/answer"))
@@ -140,8 +164,8 @@ def compare(args, workdir: Path) -> dict:
     pair_ratios = [ratio(g["rps"], p["rps"]) for g, p in zip(targets[0].rounds,
                                                               targets[1].rounds, strict=True)]
     result = {
-        "benchmark": "voice", "app": args.app, "concurrency": args.concurrency,
-        "rounds": args.rounds,
+        "benchmark": "voice", "app": args.app, "document": args.document,
+        "concurrency": args.concurrency, "rounds": args.rounds,
         "requests_per_round": args.requests, "seconds_per_round": args.seconds,
         "gateway": gw, "proxy": px,
         "ratio_of_medians": ratio(gw["median_rps"], px["median_rps"]),
@@ -260,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", choices=("tests", "keepalive"), default="tests",
                         help="customer app: the tests' CustomerApp (closes connections; default)"
                         " or a keep-alive one (benchmarks/answer_server.py)")
+    parser.add_argument("--document", choices=("both", "conference", "menu"), default="both",
+                        help="what the app answers: a Conference, a GetDigits menu, or both in "
+                             "turn (default)")
     parser.add_argument("--profile", action="store_true",
                         help="then profile the gateway's workers and print the top costs")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")

@@ -11,6 +11,7 @@ import os
 from flask import Flask, Response, jsonify
 from twilio.request_validator import RequestValidator
 
+from .ivr.beep import blueprint as sounds_blueprint
 from .observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .observability import render_metrics
 from .runtime import Runtime, build_runtime, configure_logging
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["gateway.spool"] = spool
     app.extensions["gateway.validator"] = RequestValidator(runtime.settings.twilio_auth_token)
     app.register_blueprint(blueprint)
+    app.register_blueprint(sounds_blueprint)  # unsigned: Twilio fetches <Play> URLs plainly
     if len(spool):  # left by a process that stopped before the store came back
         drain_when_store_returns(runtime, spool)
 

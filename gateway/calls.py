@@ -35,6 +35,8 @@ class CallRecord:
     member: dict | None = None             # the room this call was last sent to, until it joins
     member_labels: list[str] = field(default_factory=list)  # every room stay, in order
     rejected: str | None = None            # the TwiML rejected the call: Plivo's reason
+    input_attempts: int = 0                # attempts already failed at the menu being run
+    records: dict = field(default_factory=dict)  # each <Record>'s settings, by its key
 
     def to_dict(self) -> dict:
         # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                    "report what cannot run"),
     "simulate": ("gateway.sim.cli", "simulate_main", "run a scenario against a gateway"),
     "demo": ("gateway.sim.demo", "main", "run the seed examples end to end, locally"),
+    "media": ("gateway.media.server", "main",
+              "run the side-stream WebSocket server alone (digitsMatch)"),
     "worker": ("gateway.jobs", "worker_main", "run the job worker (callbacks, timers)"),
     "deliveries": ("gateway.jobs", "deliveries_main", "list or replay failed deliveries"),
 }

@@ -30,7 +30,7 @@ from .translate import (
     TranslationContext,
     translate,
 )
-from .translate.builder import HANGUP_TWIML
+from .translate.builder import HANGUP_TWIML, hang_up_after
 from .translate.context import MAX_CALL_SECONDS
 
 log = logging.getLogger("gateway.calls")
@@ -80,7 +80,8 @@ class CallRunner:
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
                  budget: float, on_conference=None, on_effects=None,
-                 max_call_seconds: int = MAX_CALL_SECONDS):
+                 max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
+                 stream_token=None):
         self.mappings = mappings
         self.calls = calls
         self.client = client
@@ -90,6 +91,8 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.transcription = transcription  # who transcribes for a transcriptionUrl
+        self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
     # -- requests to the app -------------------------------------------------------------
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
@@ -164,21 +167,27 @@ class CallRunner:
                                   f"call is at step {call.step}: refused (a replay, or a "
                                   "duplicate)")
 
-    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float) -> str:
-        """Go on with the stored continuation: fetch a Redirect's URL, or the next element."""
+    def continue_document(self, call: CallRecord, app: PlivoApp, deadline: float,
+                          stop_streams: tuple[str, ...] = (), *,
+                          sound_first: str | None = None) -> str:
+        """Go on with the stored continuation: fetch a Redirect's URL, or the next element.
+        `stop_streams`: side streams the TwiML must stop first (a member that left a room);
+        `sound_first` is played before whatever comes next (see `translate`)."""
         if call.document is None or call.resume_at is None:
-            return self.finish(call)
+            return self.finish(call, sound_first)
         document = parse_document(call.document)
-        if call.resume_at >= len(document.elements):
-            return self.finish(call)
-        element = document.elements[call.resume_at]
+        if call.resume_at >= len(document.steps):
+            return self.finish(call, sound_first)
+        element = document.steps[call.resume_at]
         if isinstance(element, Redirect):
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
             fetched = self.fetch_or_fail(call, app, element.url, element.method,
                                                     params, deadline)
-            return self.run(call, app, fetched, start=0)
+            return self.run(call, app, fetched, start=0, stop_streams=stop_streams,
+                            sound_first=sound_first)
         fetched = Fetched(document, call.document, call.document_url or "")
-        return self.run(call, app, fetched, start=call.resume_at)
+        return self.run(call, app, fetched, start=call.resume_at, stop_streams=stop_streams,
+                        sound_first=sound_first)
 
     def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                                  params: Mapping[str, str], deadline: float) -> Fetched:
@@ -188,19 +197,23 @@ class CallRunner:
         except (AppRequestError, PlivoXMLError, LookupError) as exc:
             raise CallFailed(call.call_sid, url, describe(exc)) from None
 
-    def finish(self, call: CallRecord) -> str:
+    def finish(self, call: CallRecord, sound_first: str | None = None) -> str:
         """Nothing left to run: Plivo hangs up when a document runs out, and so does Twilio."""
         call.document = call.resume_at = None
         self.calls.save(call)
-        return HANGUP_TWIML
+        return hang_up_after(sound_first) if sound_first else HANGUP_TWIML
 
-    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int) -> str:
+    def run(self, call: CallRecord, app: PlivoApp, fetched: Fetched, start: int,
+            stop_streams: tuple[str, ...] = (), *, sound_first: str | None = None) -> str:
         call.step += 1
         context = TranslationContext(account=app.account, urls=self.urls, step=call.step,
                                      first_in_call=not call.played, call_sid=call.call_sid,
-                                     max_call_seconds=self.max_call_seconds)
+                                     max_call_seconds=self.max_call_seconds,
+                                     transcription=self.transcription,
+                                     stream_token=self.stream_token, stop_streams=stop_streams)
         try:
-            result: Translation = translate(fetched.document, context, start)
+            result: Translation = translate(fetched.document, context, start,
+                                            sound_first=sound_first)
         except ElementCannotRun as exc:
             raise CannotRun(call.call_sid, fetched.url, exc) from None
         if len(result.twiml) > TWIML_MAX_BYTES and len(result.twiml.encode()) > TWIML_MAX_BYTES:

@@ -17,13 +17,17 @@ from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
+from .ivr.menus import Menus
 from .mappings import Mappings, PlivoApp, load_mappings
+from .media.tokens import stream_token, token_key
 from .observability import JsonFormatter
 from .plivoxml import Conference
+from .recording.voicemail import Voicemail
 from .runner import CallRunner
 from .settings import Settings
 from .state import Store, open_store
-from .translate import GatewayUrls, ScheduledHangup
+from .transcription import EmbeddedEngine, engine_from
+from .translate import GatewayUrls, RecordingBooked, ScheduledHangup
 from .translate.context import member_label
 from .translate.rooms import twilio_room_name
 from .twilio_side.rest import TwilioRest
@@ -43,14 +47,19 @@ class Runtime:
     events: ConferenceEvents
     exits: ConferenceExit
     sounds: ConferenceSounds
+    menus: Menus
+    voicemail: Voicemail
+    transcriber: EmbeddedEngine
 
 
 def build_runtime(settings: Settings) -> Runtime:
     from . import deliveries, emulations, jobs  # noqa: F401  (register their job handlers)
+    from .recording import voicemail  # noqa: F401  (its jobs: transcribe, record_call)
 
     mappings = load_mappings(settings.mappings_path)
     store = open_store(settings.store_url)
-    urls = GatewayUrls(settings.public_url)
+    urls = GatewayUrls(settings.public_url, media=settings.media_url)
+    media_key = token_key(settings.twilio_auth_token)
     calls = Calls(store)
     members = Members(store, calls)
 
@@ -70,10 +79,20 @@ def build_runtime(settings: Settings) -> Runtime:
             if isinstance(effect, ScheduledHangup):
                 jobs.schedule("hangup_call", {"call_sid": call.call_sid},
                               delay=effect.seconds, store=store)
+            elif isinstance(effect, RecordingBooked):
+                # Saved with the call record: the recording's callbacks come later.
+                call.records[effect.key] = {**effect.settings_dict, "kind": effect.kind}
+                if effect.kind == "session":
+                    # A moment later: Twilio records only a call that is in progress, which
+                    # this one is once the TwiML being returned runs (the job retries).
+                    jobs.schedule("record_call", {"call_sid": call.call_sid, "key": effect.key},
+                                  delay=0.3, store=store)
 
     runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
                         budget=settings.webhook_budget, on_conference=expect_member,
-                        on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds)
+                        on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds,
+                        transcription=settings.transcription,
+                        stream_token=lambda label: stream_token(media_key, label))
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,
@@ -83,6 +102,10 @@ def build_runtime(settings: Settings) -> Runtime:
                                 urls=urls),
         exits=ConferenceExit(runner=runner, members=members, store=store),
         sounds=ConferenceSounds(runner=runner, members=members),
+        menus=Menus(runner=runner, store=store),
+        voicemail=Voicemail(runner=runner, calls=calls, mappings=mappings, store=store,
+                            urls=urls, engine_name=settings.transcription),
+        transcriber=engine_from(settings.transcription_command, settings.transcription_timeout),
     )
 
 

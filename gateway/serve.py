@@ -1,8 +1,11 @@
-"""`gateway serve`: the production server (gunicorn) and, by default, the job worker beside it.
+"""`gateway serve`: the production server (gunicorn) and, by default, the job worker and the
+side-stream server beside it.
 
-On the embedded default (SQLite) one command runs everything one machine needs. With Redis and
-several machines, run `gateway serve --web-only` on each web node and `gateway worker` where jobs
-should run (the Procfile's `web:` and `worker:` lines).
+On the embedded default (SQLite) one command runs everything one machine needs: the web app on
+PORT, the job worker, and the side-stream WebSocket server (`gateway media`, digitsMatch) on
+GATEWAY_MEDIA_PORT (default PORT + 1). With Redis and several machines, run `gateway serve
+--web-only` on each web node, `gateway media` where the proxy sends `/twilio/media`, and
+`gateway worker` where jobs should run (the Procfile's `web:`, `media:` and `worker:` lines).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from .settings import Settings, SettingsError
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gateway serve", description=__doc__.split("\n")[0])
     parser.add_argument("--web-only", action="store_true",
-                        help="run gunicorn only (jobs run elsewhere: `gateway worker`)")
+                        help="run gunicorn only (jobs and side streams run elsewhere: "
+                        "`gateway worker`, `gateway media`)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY",
                                                                           "2")),
                         help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)")
@@ -50,6 +54,7 @@ def main(argv: list[str]) -> int:
     children = [subprocess.Popen(web)]
     if not args.web_only:
         children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"]))
+        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "media"]))
 
     def stop(signum, _frame):
         for child in children:
@@ -58,7 +63,7 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    # If either dies, stop the other: a gateway without its worker would lose callbacks.
+    # If one dies, stop the others: a gateway without its worker would lose callbacks.
     while True:
         for child in children:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ DEFAULT_MAPPINGS = "mappings"
 DEFAULT_PORT = 8000
 DEFAULT_WEBHOOK_BUDGET = 13.0  # seconds; Twilio gives up on a webhook after 15 s
 TWILIO_MAX_CALL_SECONDS = 14400  # Twilio ends any call after 4 h (Dial timeLimit's maximum)
+TRANSCRIPTION_ENGINES = ("embedded", "twilio")
+DEFAULT_TRANSCRIPTION_TIMEOUT = 60.0
 
 
 class SettingsError(ValueError):
@@ -42,6 +45,15 @@ class Settings:
     webhook_budget: float = DEFAULT_WEBHOOK_BUDGET
     bind_host: str = "0.0.0.0"
     max_call_seconds: int = TWILIO_MAX_CALL_SECONDS
+    transcription: str = "embedded"
+    transcription_timeout: float = DEFAULT_TRANSCRIPTION_TIMEOUT
+    transcription_command: tuple[str, ...] = ()
+    media_url: str | None = None     # side streams' wss:// URL (None: from public_url)
+    media_port: int | None = None    # the stream server's port (None: port + 1)
+
+    @property
+    def stream_server_port(self) -> int:
+        return self.media_port if self.media_port is not None else self.port + 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +99,39 @@ class Settings:
             raise SettingsError("GATEWAY_MAX_CALL_SECONDS", f"{max_call!r} must be a whole number "
                                 f"of seconds from 1 to {TWILIO_MAX_CALL_SECONDS} (Twilio ends "
                                 "every call after 4 hours)")
+        transcription = env.get("GATEWAY_TRANSCRIPTION", "").strip() or "embedded"
+        if transcription not in TRANSCRIPTION_ENGINES:
+            raise SettingsError("GATEWAY_TRANSCRIPTION", f"{transcription!r} must be one of "
+                                + ", ".join(TRANSCRIPTION_ENGINES))
+        timeout_text = (env.get("GATEWAY_TRANSCRIPTION_TIMEOUT", "").strip()
+                        or str(DEFAULT_TRANSCRIPTION_TIMEOUT))
+        try:
+            transcription_timeout = float(timeout_text)
+        except ValueError:
+            transcription_timeout = -1.0
+        if not 1.0 <= transcription_timeout <= 3600.0:
+            raise SettingsError("GATEWAY_TRANSCRIPTION_TIMEOUT", "must be a number of seconds "
+                                "from 1 to 3600")
+        # Another offline recogniser (a command that prints the text of the WAV file it is
+        # given), instead of the PocketSphinx one the gateway ships.
+        command = tuple(shlex.split(env.get("GATEWAY_TRANSCRIPTION_COMMAND", "").strip()))
+        media_url = env.get("GATEWAY_MEDIA_URL", "").strip() or None
+        if media_url:
+            parts = urlsplit(media_url)
+            if parts.scheme not in ("wss", "ws") or not parts.netloc or parts.query \
+                    or parts.fragment:
+                # Twilio refuses a query string in a Stream url (members go in <Parameter>s).
+                raise SettingsError("GATEWAY_MEDIA_URL", f"{media_url!r} must be an absolute "
+                                    "wss:// URL without query (e.g. wss://gw.example.com"
+                                    "/twilio/media)")
+        media_port_text = env.get("GATEWAY_MEDIA_PORT", "").strip()
+        if media_port_text and (not media_port_text.isdigit()
+                                or not 0 < int(media_port_text) < 65536):
+            raise SettingsError("GATEWAY_MEDIA_PORT", f"{media_port_text!r} is not a TCP port "
+                                "number")
+        if not media_port_text and int(port_text) == 65535:
+            raise SettingsError("GATEWAY_MEDIA_PORT", "PORT is 65535: set the stream server's "
+                                "port explicitly")
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
@@ -95,6 +140,9 @@ class Settings:
             mappings_path=mappings, store_url=store_url, port=int(port_text),
             twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
             max_call_seconds=int(max_call),
+            transcription=transcription, transcription_timeout=transcription_timeout,
+            transcription_command=command,
+            media_url=media_url, media_port=int(media_port_text) if media_port_text else None,
         )
 
 

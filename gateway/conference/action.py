@@ -3,9 +3,9 @@
 As Plivo: if the caller hung up, nothing is requested. If the member never got in (the room was
 full), the Conference is skipped, its action too, and the next element runs. Otherwise, with an
 action URL, it is requested with ConferenceName, ConferenceUUID, ConferenceMemberID (and
-RecordUrl when recorded); `redirect="true"` (the default): its XML replaces the rest of the
-document; `redirect="false"`: the request is delivered in the background, its answer ignored,
-and the document goes on. Without an action URL the document goes on.
+RecordUrl when recorded), redirect true/false as `gateway.actions` says. Without an action URL
+the document goes on. A member with digitsMatch had a side stream: whatever TwiML follows stops
+it first (`<Stop><Stream name=label>`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 
 from .. import deliveries
+from ..actions import follow_action
 from ..runner import CallRunner
 from ..translate.builder import EMPTY_TWIML
 from ..translate.context import member_label
@@ -46,28 +47,30 @@ class ConferenceExit:
             log.warning("call %s: left a room the gateway has no record of; going on",
                         call_sid)
             return self.runner.continue_document(call, app, deadline)
+        stop = (member.label,) if member.settings.get("digits_match") else ()
         if member.state == "pending":
             if twilio.get("DialCallStatus") in REFUSED:
                 log.info("call %s: not admitted to room %r (full?): Conference and its action "
                          "skipped", call_sid, member.room)
-                return self.runner.continue_document(call, app, deadline)
+                return self.runner.continue_document(call, app, deadline, stop)
             member = self.wait_for_join(member)
         action = member.settings.get("action")
         if not action:
-            return self.runner.continue_document(call, app, deadline)
+            return self.runner.continue_document(call, app, deadline, stop)
         room = self.members.room(member.conference_sid) if member.conference_sid else None
         params = action_params(member, room.recording if room else None)
-        method = member.settings.get("method", "POST")
-        if member.settings.get("redirect", True):
-            fetched = self.runner.fetch_or_fail(call, app, action, method, params,
-                                                           deadline)
-            return self.runner.run(call, app, fetched, start=0)
-        transition = self.members.number_callback(member.label, "action", only_if_joined=False)
-        for number, kind in transition.numbered:
-            deliveries.enqueue(self.store, f"member:{member.label}", number, {
-                "url": action, "method": method, "app": app.name, "kind": kind,
-                "params": params})
-        return self.runner.continue_document(call, app, deadline)
+        def in_background(request: dict) -> None:
+            # Numbered in the member's stream: after its enter and exit callbacks.
+            transition = self.members.number_callback(member.label, "action",
+                                                      only_if_joined=False)
+            for number, kind in transition.numbered:
+                deliveries.enqueue(self.store, f"member:{member.label}", number,
+                                   {**request, "kind": kind})
+
+        return follow_action(self.runner, call, app, url=action,
+                             method=member.settings.get("method", "POST"), params=params,
+                             redirect=member.settings.get("redirect", True), deadline=deadline,
+                             send_in_background=in_background, stop_streams=stop)
 
     def wait_for_join(self, member: Member) -> Member:
         """The join event may still be on its way: give it a moment, bounded."""

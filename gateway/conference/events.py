@@ -227,7 +227,27 @@ class ConferenceEvents:
                 "url": url, "method": method, "app": member.app, "kind": "record",
                 "params": record_callback(member.room, conference_sid, recording,
                                           member.settings["record_file_format"])})
+        self.transcribe(conference_sid, room, event)
         return "recorded"
+
+    def transcribe(self, conference_sid: str, room, event: Mapping[str, str]) -> None:
+        """Each recording member's transcriptionUrl (once per URL) gets the room's recording
+        transcribed by the embedded engine: Twilio does not transcribe conference recordings."""
+        from ..recording.voicemail import transcribe_later  # the recording package imports us
+
+        sent: set[tuple[str, str]] = set()
+        for label in room.members:
+            member = self.members.get(label)
+            if member is None or not member.settings.get("record"):
+                continue
+            url = member.settings.get("transcription_url")
+            method = member.settings.get("transcription_method", "POST")
+            if not url or (url, method) in sent:
+                continue
+            sent.add((url, method))
+            transcribe_later(self.store, f"record:{conference_sid}", event, url=url,
+                             method=method, app=member.app,
+                             call_uuid=member.call_params.get("CallUUID", ""))
 
     # -- delivery ------------------------------------------------------------------------------
     def send(self, member: Member, numbered) -> None:

@@ -3,12 +3,26 @@
     parse_document(text) -> Document   # raises PlivoXMLError(line, element, attribute, reason)
 """
 
-from .elements import Conference, Hangup, Play, Redirect, Speak, Ssml, Wait
+from .elements import (
+    DTMF,
+    Conference,
+    GetDigits,
+    GetInput,
+    Hangup,
+    Play,
+    PreAnswer,
+    Record,
+    Redirect,
+    Speak,
+    Ssml,
+    Wait,
+)
 from .errors import PlivoXMLError
 from .model import Document, Element, Note, UnsupportedElement
 from .parser import MAX_BYTES, parse_document
 
 __all__ = [
-    "MAX_BYTES", "Conference", "Document", "Element", "Hangup", "Note", "Play", "PlivoXMLError",
-    "Redirect", "Speak", "Ssml", "UnsupportedElement", "Wait", "parse_document",
+    "DTMF", "MAX_BYTES", "Conference", "Document", "Element", "GetDigits", "GetInput", "Hangup",
+    "Note", "Play", "PlivoXMLError", "PreAnswer", "Record", "Redirect", "Speak", "Ssml",
+    "UnsupportedElement", "Wait", "parse_document",
 ]

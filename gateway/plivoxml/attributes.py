@@ -151,12 +151,83 @@ class Digits(AttributeType):
         raise ValueError(f"{text!r} may only contain digits, *, #, A-D, w and W")
 
 
+@dataclass(frozen=True)
+class FinishOnKey(AttributeType):
+    """finishOnKey: one key (0-9, * or #) that submits; "" or `none` means no such key ("")."""
+
+    describe = 'one of 0-9, * or #, "" or none'
+
+    def parse(self, text: str) -> str:
+        if text in ("", "none"):
+            return ""
+        if re.fullmatch(r"[0-9*#]", text):
+            return text
+        raise ValueError(f"{text!r} is not a key that submits: must be {self.describe}")
+
+
+@dataclass(frozen=True)
+class KeySet(AttributeType):
+    """validDigits: the keys a caller may press, any of 0-9, * and # (each once or more)."""
+
+    describe = "keys from 0-9, * and #"
+
+    def parse(self, text: str) -> str:
+        if re.fullmatch(r"[0-9*#]+", text):
+            return text
+        raise ValueError(f"{text!r} may only contain the keys 0-9, * and #")
+
+
+@dataclass(frozen=True)
+class SecondsOrAuto(AttributeType):
+    """digitEndTimeout/speechEndTimeout: whole seconds in a range, or `auto` (None)."""
+
+    minimum: int = 2
+    maximum: int = 10
+
+    @property
+    def describe(self) -> str:  # type: ignore[override]
+        return f"auto or an integer from {self.minimum} to {self.maximum}"
+
+    def parse(self, text: str) -> int | None:
+        if text.strip() == "auto":
+            return None
+        try:
+            return Integer(self.minimum, self.maximum).parse(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not allowed: must be {self.describe}") from None
+
+
+@dataclass(frozen=True)
+class Hints(AttributeType):
+    """GetInput hints: comma-separated phrases, within Plivo's limits (500 phrases, 10,000
+    characters, 100 characters a phrase)."""
+
+    describe = "comma-separated phrases (at most 500, 100 characters each, 10,000 in all)"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        if len(text) > 10_000:
+            raise ValueError(f"hints are {len(text)} characters long: at most 10,000")
+        phrases = tuple(p.strip() for p in text.split(",") if p.strip())
+        if len(phrases) > 500:
+            raise ValueError(f"{len(phrases)} hint phrases: at most 500")
+        for phrase in phrases:
+            if len(phrase) > 100:
+                raise ValueError(f"hint {phrase[:30]!r}... is longer than 100 characters")
+        return phrases
+
+
+
 BOOLEAN = Boolean()
 TEXT = Text()
 METHOD = Method()
 URL = Url()
 SOUND = Sound()
 COUNT = Integer(minimum=1)
+FINISH_ON_KEY = FinishOnKey()
+
+# Plivo's transcription types (Record and Conference): auto (machine), hybrid (machine, then a
+# human check) and manual (the SDK's third value). The gateway transcribes each by machine.
+TRANSCRIPTION_TYPES = Enum(("auto", "hybrid", "manual"))
 
 # Plivo's defaults, one table: element -> attribute -> the text Plivo assumes when it is absent.
 # Attributes absent from an element's row have no default (None in the model).
@@ -185,9 +256,57 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "transcriptionType": "auto",
         "transcriptionMethod": "GET",
     },
+    "Record": {
+        "method": "POST",
+        "fileFormat": "mp3",
+        "redirect": "true",
+        "timeout": "15",
+        "maxLength": "60",
+        "playBeep": "true",
+        # Hosted Plivo's current reference says "#"; older pages and the open-source engine
+        # said any key (1234567890*#). The current reference is the authority.
+        "finishOnKey": "#",
+        "recordSession": "false",
+        "startOnDialAnswer": "false",
+        "recordChannelType": "mono",
+        "transcriptionType": "auto",
+        "transcriptionMethod": "POST",
+        "callbackMethod": "POST",
+    },
     "Speak": {"voice": "WOMAN", "language": "en-US", "loop": "1"},
     "Play": {"loop": "1"},
     "Wait": {"length": "1", "silence": "false", "minSilence": "2000", "beep": "false"},
     "Redirect": {"method": "POST"},
     "Hangup": {"reason": "", "schedule": "0"},
+    "GetDigits": {
+        "method": "POST",
+        "timeout": "5",
+        "digitTimeout": "2",
+        "finishOnKey": "#",
+        "numDigits": "99",
+        "retries": "1",
+        "redirect": "true",
+        "playBeep": "false",
+        "validDigits": "1234567890*#",
+        "invalidDigitsSound": "",
+        "log": "true",
+    },
+    "GetInput": {
+        "method": "POST",
+        # Plivo's docs give no default; listening for both is what a caller can always use.
+        "inputType": "dtmf speech",
+        "executionTimeout": "15",
+        "digitEndTimeout": "auto",
+        "speechEndTimeout": "auto",
+        "finishOnKey": "#",
+        "numDigits": "32",
+        "speechModel": "default",
+        "hints": "",
+        "language": "en-US",
+        "interimSpeechResultsCallbackMethod": "POST",
+        "log": "true",
+        "redirect": "true",
+        "profanityFilter": "false",
+    },
+    "DTMF": {"async": "true"},
 }

@@ -69,6 +69,11 @@ class Element:
             kwargs["children"] = children
         return cls(line=line, **kwargs)
 
+    def problem(self) -> tuple[str | None, str] | None:
+        """A rule across attributes, body and children that Plivo enforces, as (attribute or
+        None, reason); None when the element is valid. Elements with such rules override it."""
+        return None
+
 
 @functools.cache
 def _takes(cls: type) -> frozenset[str]:
@@ -87,7 +92,21 @@ class UnsupportedElement(Element):
 
 @dataclass(frozen=True)
 class Document:
-    """A validated Plivo XML document: its top-level elements and the parser's notes."""
+    """A validated Plivo XML document: its top-level elements and the parser's notes.
+
+    `steps` is the order the elements run in: each `<PreAnswer>` followed by the elements nested
+    in it (Twilio answers a call before it plays anything, so what Plivo plays as early media
+    runs in place, like any other element). Translation positions (`resume_at`) index `steps`.
+    """
 
     elements: tuple[Element, ...]
     notes: tuple[Note, ...] = ()
+
+    @functools.cached_property
+    def steps(self) -> tuple[Element, ...]:
+        out: list[Element] = []
+        for element in self.elements:
+            out.append(element)
+            if element.TAG == "PreAnswer":
+                out.extend(getattr(element, "children", ()))
+        return tuple(out)

@@ -103,7 +103,12 @@ class _Walker:
         if cls.BODY != "ssml":  # SSML children belong to the body
             children = tuple(self.element(c, tag, cls.CHILDREN, depth + 1) for c in node)
         body = self.body(node, cls, depth)
-        return cls.build(line=line, values=values, body=body, children=children)
+        element = cls.build(line=line, values=values, body=body, children=children)
+        problem = element.problem()
+        if problem is not None:
+            attribute, reason = problem
+            raise PlivoXMLError(reason, line=line, element=tag, attribute=attribute)
+        return element
 
     def body(self, node: etree._Element, cls: type[Element], depth: int) -> object:
         tag, line = cls.TAG, node.sourceline
@@ -217,7 +222,8 @@ def _parse(source: str | bytes, max_bytes: int) -> Document:
         walker.notes.append(Note("Response", "ignored", "text between elements ignored",
                                  line=root.sourceline))
     elements = tuple(walker.element(child, "Response", RESPONSE_CHILDREN, 1) for child in root)
-    for element in elements:
+    document = Document(elements=elements)
+    for element in document.steps:  # PreAnswer's elements too
         if isinstance(element, UnsupportedElement):
             walker.notes.append(Note(element.tag, "not-yet", "not yet supported by the gateway: "
                                      "a call that reaches it hears an apology, not silence",

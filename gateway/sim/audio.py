@@ -6,57 +6,31 @@ pitch under a syllabic envelope, never a pure tone), and in-band DTMF for each k
 frequency pairs, 80 ms tones, 60 ms pauses, each tone at -10 dBm0, inside the receiver limits
 of ITU-T Q.24). `ulaw_encode` is G.711 µ-law done in the 14-bit domain, bit-exact with
 CPython's deprecated `audioop.lin2ulaw`. `wav_bytes` and `mp3_bytes` build small but valid files
-for the simulated Recordings resource.
+for the simulated Recordings resource; `spoken_wav` puts what a caller said into one, spoken by
+espeak-ng (a system package; without it, the speech-like signal stands in for the words).
 """
 
 from __future__ import annotations
 
 import io
 import math
+import subprocess
 import wave
 from dataclasses import dataclass
 
 import numpy as np
 
-RATE = 8000
+from gateway.media.tones import DTMF, RATE, dbm0_to_amplitude
+from gateway.media.ulaw import ulaw_decode, ulaw_encode
+
+__all__ = ["DTMF", "FRAME_SAMPLES", "RATE", "CallerAudio", "Tone", "key_tones", "mp3_bytes",
+           "speech_like", "ulaw_decode", "ulaw_encode", "wav_bytes"]
+
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz, the frame size Twilio sends
 TONE_SECONDS = 0.08
 GAP_SECONDS = 0.06
 DTMF_LEVEL_DBM0 = -10.0
-# A full-scale sine is +3.14 dBm0 (ITU-T G.711; spandsp's DBM0_MAX_SINE_POWER).
-FULL_SCALE_DBM0 = 3.14
 NOISE_RMS = 12.0  # about -65 dBm0: a quiet line
-
-ROWS = (697.0, 770.0, 852.0, 941.0)
-COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
-KEYPAD = ("123A", "456B", "789C", "*0#D")
-DTMF: dict[str, tuple[float, float]] = {
-    key: (ROWS[r], COLUMNS[c]) for r, keys in enumerate(KEYPAD) for c, key in enumerate(keys)
-}
-
-_SEG_END = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
-
-
-def ulaw_encode(samples: np.ndarray) -> bytes:
-    """16-bit linear PCM -> G.711 µ-law bytes (bias, clip and segments on the 14-bit value)."""
-    value = np.asarray(samples, dtype=np.int32) >> 2
-    negative = value < 0
-    magnitude = np.minimum(np.where(negative, -value, value), 8159) + 0x21
-    segment = np.searchsorted(_SEG_END, magnitude, side="left")
-    mantissa = (magnitude >> np.minimum(segment + 1, 8)) & 0x0F
-    code = np.where(segment >= 8, 0x7F, (segment << 4) | mantissa)
-    return (code ^ np.where(negative, 0x7F, 0xFF)).astype(np.uint8).tobytes()
-
-
-def ulaw_decode(data: bytes) -> np.ndarray:
-    """G.711 µ-law bytes -> 16-bit linear PCM (the inverse used by tests and recordings)."""
-    u = (~np.frombuffer(data, dtype=np.uint8).astype(np.int32)) & 0xFF
-    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
-    return np.where(u & 0x80, 0x84 - t, t - 0x84).astype(np.int16)
-
-
-def dbm0_amplitude(level_dbm0: float) -> float:
-    return 32767.0 * 10 ** ((level_dbm0 - FULL_SCALE_DBM0) / 20)
 
 
 @dataclass(frozen=True)
@@ -95,7 +69,7 @@ class CallerAudio:
             if s_from < end and s_to > start:
                 inside = (t >= s_from) & (t < s_to)
                 signal += np.where(inside, speech_like(t - s_from), 0.0)
-        amplitude = dbm0_amplitude(DTMF_LEVEL_DBM0)
+        amplitude = dbm0_to_amplitude(DTMF_LEVEL_DBM0)
         for tone in self.tones:
             if tone.start < end and tone.end > start:
                 low, high = DTMF[tone.key]
@@ -128,8 +102,46 @@ def speech_like(t: np.ndarray) -> np.ndarray:
 
 def wav_bytes(seconds: float) -> bytes:
     """A mono 8 kHz 16-bit PCM WAV of quiet line noise, `seconds` long (at most 60 s)."""
+    return _wav(_noise(seconds))
+
+
+def _noise(seconds: float) -> np.ndarray:
     count = int(RATE * max(0.1, min(seconds, 60.0)))
-    samples = np.random.default_rng(1).normal(0.0, NOISE_RMS, count).astype(np.int16)
+    return np.random.default_rng(1).normal(0.0, NOISE_RMS, count).astype(np.int16)
+
+
+def spoken(text: str) -> np.ndarray | None:
+    """`text` spoken by espeak-ng at 8 kHz, or None when espeak-ng is not installed."""
+    try:
+        done = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "--stdout", text],
+                              capture_output=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    with wave.open(io.BytesIO(done.stdout)) as voice:
+        rate = voice.getframerate()
+        samples = np.frombuffer(voice.readframes(voice.getnframes()), dtype="<i2")
+    positions = np.arange(0, len(samples), rate / RATE)
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.int16)
+
+
+def spoken_wav(seconds: float, speech: tuple[tuple[float, float, str], ...]) -> bytes:
+    """A recording `seconds` long with each (start, end, text) said from `start` on: the text
+    spoken by espeak-ng, else the speech-like signal for start..end."""
+    signal = _noise(seconds).astype(np.float64)
+    for start, end, text in speech:
+        first = int(max(0.0, start) * RATE)
+        if first >= len(signal):
+            continue
+        voice = spoken(text) if text else None
+        if voice is None:
+            t = np.arange(int((end - start) * RATE)) / RATE
+            voice = speech_like(t)
+        part = voice[:len(signal) - first]
+        signal[first:first + len(part)] += part
+    return _wav(np.clip(np.round(signal), -32768, 32767).astype(np.int16))
+
+
+def _wav(samples: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)

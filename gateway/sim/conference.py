@@ -97,25 +97,40 @@ class Participant:
 
 @dataclass
 class Recording:
+    """A conference's recording (`room`), or a call's (`call`: `<Record>`, whose source is
+    RecordVerb, or the REST call recordings, StartCallRecordingAPI). `speech`: what the caller
+    said, as (seconds into the recording, text), so that the file holds real speech."""
+
     sid: str
-    room: Room
+    room: Room | None
     started_at: float  # engine clock
     start_time: datetime
     status: str = "in-progress"
     duration: int | None = None
     ended: datetime | None = None
+    call: Call | None = None
+    source: str = "Conference"
+    speech: tuple[tuple[float, float, str], ...] = ()
+
+    @property
+    def account_sid(self) -> str:
+        return self.room.account_sid if self.room is not None else (
+            self.call.account_sid if self.call is not None else "")
 
     def callback_params(self, api_base: str) -> dict[str, str]:
         params = {
-            "AccountSid": self.room.account_sid,
-            "ConferenceSid": self.room.sid,
+            "AccountSid": self.account_sid,
             "RecordingSid": self.sid,
-            "RecordingUrl": f"{api_base}{recording_path(self.room.account_sid, self.sid)}",
+            "RecordingUrl": f"{api_base}{recording_path(self.account_sid, self.sid)}",
             "RecordingStatus": self.status,
             "RecordingChannels": "1",
             "RecordingStartTime": rfc2822(self.start_time),
-            "RecordingSource": "Conference",
+            "RecordingSource": self.source,
         }
+        if self.room is not None:
+            params["ConferenceSid"] = self.room.sid
+        if self.call is not None:
+            params["CallSid"] = self.call.sid
         if self.duration is not None:
             params["RecordingDuration"] = str(self.duration)
         return params

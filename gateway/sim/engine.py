@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from .audio import CallerAudio, Tone, key_tones
-from .conference import Participant, Recording, Room, twilio_bool
+from .conference import Participant, Recording, Room, recording_path, twilio_bool
 from .errors import APPLICATION_ERROR_MESSAGE, FetchError, TwimlError, TwimlWarning
 from .ids import new_sid, rfc2822, utc_now
 from .loop import EventLoop, Timer
@@ -36,6 +36,7 @@ from .twiml import (
     Hangup,
     Pause,
     Play,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -71,6 +72,38 @@ class GatherState:
     verb: Gather
     digits: str = ""
     listening: bool = False
+    speaking: bool = False  # the caller is saying something this Gather recognises
+    sequence: int = 0       # partial results sent so far
+
+
+# Speech recognition as the simulator plays it (docs/simulator.md, "Gather: speech"): each word
+# takes SECONDS_PER_WORD to say; Twilio's speechTimeout="auto" is taken as AUTO_SPEECH_END of
+# silence; results carry CONFIDENCE.
+SECONDS_PER_WORD = 0.3
+AUTO_SPEECH_END = 1.0
+CONFIDENCE = "0.92"
+STABILITY = "0.8"
+
+
+@dataclass
+class RecordState:
+    """A `<Record>` under way: when it started, when the caller's voice was first and last
+    heard (engine clock), and its timers."""
+
+    verb: Record
+    recording: Recording
+    started_at: float
+    voice_from: float | None = None
+    voice_to: float | None = None
+    silence_timer: Timer | None = None
+    max_timer: Timer | None = None
+
+
+@dataclass(frozen=True)
+class RecordingCallback:
+    url: str
+    method: str
+    events: tuple[str, ...]
 
 
 @dataclass
@@ -99,6 +132,8 @@ class Call:
     talking: bool = False
     tones: list[Tone] = field(default_factory=list)
     end_reason: str | None = None
+    record: RecordState | None = None
+    session_recordings: list[Recording] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -133,7 +168,9 @@ class Switchboard:
         self.rooms: dict[tuple[str, str], Room] = {}  # live rooms by (account, name)
         self.rooms_by_sid: dict[str, Room] = {}  # every room, live or completed
         self.recordings: dict[str, Recording] = {}
+        self.recording_callbacks: dict[str, RecordingCallback] = {}  # calls' recordings
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
+        self.stream_keys = "tones"  # what forked audio carries of key presses (scenario's)
         self.run_t0 = loop.clock()
         self.player = Player(loop, webhooks, lambda: self.transcript, options.timing)
 
@@ -146,6 +183,7 @@ class Switchboard:
         self.deliveries.configure(scenario.twilio.duplicate_events,
                                   scenario.twilio.reorder_events, scenario.twilio.seed)
         self.run_t0 = self.loop.clock()
+        self.stream_keys = scenario.twilio.stream_keys
         self.expected = len(scenario.calls)
         for spec in scenario.calls:
             self.loop.at(self.run_t0 + spec.at, self._arrive, spec)
@@ -174,6 +212,8 @@ class Switchboard:
         for speech in spec.speech:
             self.loop.at(t0 + speech.start, self._speech, call, True)
             self.loop.at(t0 + speech.end, self._speech, call, False)
+        for utterance in spec.says:
+            self.loop.at(t0 + utterance.at, self._utterance, call, utterance.text)
         self._fetch_document(call, self.options.voice_url, "POST", "voice")
 
     # ---------------------------------------------------------------------------------------
@@ -353,6 +393,193 @@ class Switchboard:
         else:
             self._step(call)
 
+    # --- Record (https://www.twilio.com/docs/voice/twiml/record) ------------------------------
+    def _verb_record(self, call: Call, verb: Record) -> None:
+        if verb.play_beep:
+            self._heard(call, "beep", "record")
+        now = self.loop.clock()
+        recording = Recording(new_sid("RE"), None, now, utc_now(), call=call,
+                              source="RecordVerb")
+        state = call.record = RecordState(verb, recording, now)
+        if verb.recording_status_callback:
+            self.recording_callbacks[recording.sid] = RecordingCallback(
+                verb.recording_status_callback, verb.recording_status_callback_method,
+                verb.recording_status_callback_event)
+        self.recordings[recording.sid] = recording
+        self.transcript.record("recording", call=call.name, recording_sid=recording.sid,
+                               status="in-progress", source="RecordVerb")
+        self._call_recording_callback(recording)
+        epoch = call.epoch
+        # maxLength: "the maximum length for the recording in seconds".
+        state.max_timer = self.loop.after(verb.max_length, self._record_over, call, epoch, "")
+        if call.talking:
+            state.voice_from = now
+        else:
+            self._record_silence(call)
+
+    def _record_silence(self, call: Call) -> None:
+        """timeout: "the number of seconds of silence" that ends the recording (0: never)."""
+        state = call.record
+        assert state is not None
+        if state.silence_timer is not None:
+            state.silence_timer.cancel()
+            state.silence_timer = None
+        if state.verb.timeout > 0:
+            state.silence_timer = self.loop.after(state.verb.timeout, self._record_over, call,
+                                                  call.epoch, "")
+
+    def _record_voice(self, call: Call, talking: bool) -> None:
+        state = call.record
+        assert state is not None
+        now = self.loop.clock()
+        if talking:
+            if state.silence_timer is not None:
+                state.silence_timer.cancel()
+                state.silence_timer = None
+            if state.voice_from is None:
+                state.voice_from = now
+            state.voice_to = None
+        else:
+            state.voice_to = now
+            self._record_silence(call)
+
+    def _record_key(self, call: Call, key: str) -> None:
+        state = call.record
+        assert state is not None
+        # finishOnKey: "a set of digits ... any one of which ends the recording"; other keys
+        # are recorded like any sound.
+        if key in state.verb.finish_on_key:
+            self._record_over(call, call.epoch, key)
+
+    def _finish_record(self, call: Call) -> Recording:
+        """Stop the call's <Record>: its recording, completed, or absent if nothing was said."""
+        state = call.record
+        assert state is not None
+        call.record = None
+        for timer in (state.silence_timer, state.max_timer):
+            if timer is not None:
+                timer.cancel()
+        now = self.loop.clock()
+        recording, verb = state.recording, state.verb
+        heard_until = state.voice_to if state.voice_to is not None else now
+        if state.voice_from is None:
+            seconds, base = 0.0, state.started_at
+        elif verb.trim == "trim-silence":  # "trims leading and trailing silence"
+            seconds, base = heard_until - state.voice_from, state.voice_from
+        else:
+            seconds, base = now - state.started_at, state.started_at
+        self._close_recording(recording, call, base, seconds, heard=state.voice_from is not None)
+        return recording
+
+    def _close_recording(self, recording: Recording, call: Call, base: float, seconds: float,
+                         *, heard: bool) -> None:
+        recording.duration = max(1, round(seconds)) if heard else 0
+        recording.ended = utc_now()
+        # "absent": nothing was recorded (recordingStatusCallbackEvent values).
+        recording.status = "completed" if heard else "absent"
+        said = []
+        for s in call.spec.speech:
+            start, end = self.run_t0 + s.start - base, self.run_t0 + s.end - base
+            if end > 0 and start < seconds:
+                said.append((max(0.0, start), min(end, seconds), s.text))
+        recording.speech = tuple(said)
+        self.transcript.record("recording", call=call.name, recording_sid=recording.sid,
+                               status=recording.status, duration=recording.duration,
+                               source=recording.source)
+        # Twilio posts the status callback once the file is processed, a moment later.
+        self.loop.after(0.2, self._call_recording_callback, recording)
+
+    def _record_over(self, call: Call, epoch: int, digits: str) -> None:
+        if call.ended or call.epoch != epoch or call.record is None:
+            return
+        verb = call.record.verb
+        recording = self._finish_record(call)
+        call.epoch += 1
+        if call.timer is not None:
+            call.timer.cancel()
+        if recording.status != "completed":
+            # An empty recording: Twilio requests no action and goes on with the next verb.
+            self._step(call)
+            return
+        url = verb.action or (call.doc.url if call.doc else self.options.voice_url)
+        self._fetch_document(call, url, verb.method, "record", **self._record_params(
+            recording, digits))
+        if verb.transcribe:
+            self.loop.after(0.6, self._transcription, call, recording, verb)
+
+    def _record_params(self, recording: Recording, digits: str) -> dict[str, str]:
+        """The action's parameters (record page, "Request parameters")."""
+        return {"RecordingUrl": f"{self.options.api_base}"
+                f"{recording_path(recording.account_sid, recording.sid)}",
+                "RecordingSid": recording.sid,
+                "RecordingDuration": str(recording.duration or 0), "Digits": digits}
+
+    def _recordings_end_with(self, call: Call) -> None:
+        """The call ends: a <Record> under way stops, and Twilio still requests its action with
+        Digits=hangup (its TwiML is not run); session recordings complete."""
+        if call.record is not None:
+            verb = call.record.verb
+            recording = self._finish_record(call)
+            if recording.status == "completed":
+                url = verb.action or (call.doc.url if call.doc else self.options.voice_url)
+                self.deliveries.deliver(call.sid, Request(
+                    url, verb.method, self.call_params(call, **self._record_params(
+                        recording, "hangup")), "record", call.name))
+                if verb.transcribe:
+                    self.loop.after(0.6, self._transcription, call, recording, verb)
+        now = self.loop.clock()
+        for recording in call.session_recordings:
+            if recording.status == "in-progress":
+                seconds = now - recording.started_at
+                self._close_recording(recording, call, recording.started_at, seconds,
+                                      heard=seconds >= 0.5)
+
+    def _call_recording_callback(self, recording: Recording) -> None:
+        callback = self.recording_callbacks.get(recording.sid)
+        if callback is None or recording.status not in callback.events:
+            return
+        self.deliveries.deliver(f"{recording.sid}:recording", Request(
+            callback.url, callback.method, recording.callback_params(self.options.api_base),
+            "recording", recording.call.name if recording.call else None,
+            {"status": recording.status}), faults=True)
+
+    def _transcription(self, call: Call, recording: Recording, verb: Record) -> None:
+        """transcribe/transcribeCallback: the text (what the caller said, in the scenario),
+        or TranscriptionStatus=failed when nothing was said in words or the recording is over
+        Twilio's two-minute limit (recording-transcription page)."""
+        text = " ".join(t for _, _, t in recording.speech if t)
+        ok = bool(text) and (recording.duration or 0) <= 120
+        self.transcript.record("transcription", call=call.name, recording_sid=recording.sid,
+                               status="completed" if ok else "failed", text=text if ok else "")
+        if not verb.transcribe_callback:
+            return
+        params = {"AccountSid": call.account_sid, "CallSid": call.sid,
+                  "RecordingSid": recording.sid,
+                  "RecordingUrl": self._record_params(recording, "")["RecordingUrl"],
+                  "TranscriptionSid": new_sid("TR"),
+                  "TranscriptionStatus": "completed" if ok else "failed",
+                  "TranscriptionText": text if ok else "", "TranscriptionType": "fast"}
+        params["TranscriptionUrl"] = (f"{self.options.api_base}/2010-04-01/Accounts/"
+                                      f"{call.account_sid}/Transcriptions/"
+                                      f"{params['TranscriptionSid']}")
+        self.deliveries.deliver(f"{recording.sid}:transcription", Request(
+            verb.transcribe_callback, "POST", params, "transcription", call.name))
+
+    def start_call_recording(self, call: Call, callback: RecordingCallback | None
+                             ) -> Recording:
+        """REST: POST Calls/{sid}/Recordings.json records the call from now until it ends
+        (call-recording resource); the caller checks the call is in progress."""
+        recording = Recording(new_sid("RE"), None, self.loop.clock(), utc_now(), call=call,
+                              source="StartCallRecordingAPI")
+        self.recordings[recording.sid] = recording
+        if callback is not None:
+            self.recording_callbacks[recording.sid] = callback
+        call.session_recordings.append(recording)
+        self.transcript.record("recording", call=call.name, recording_sid=recording.sid,
+                               status="in-progress", source=recording.source)
+        self._call_recording_callback(recording)
+        return recording
+
     # --- Gather ---------------------------------------------------------------------------------
     def _gather_prompt(self, call: Call, index: int, epoch: int) -> None:
         state = call.gather
@@ -377,6 +604,8 @@ class Switchboard:
         state = call.gather
         assert state is not None
         verb = state.verb
+        if not verb.dtmf or state.speaking:
+            return  # input="speech" hears no keys; once speech is detected it is what counts
         if not state.listening:
             self._gather_listen(call)  # a key press interrupts the prompts (bargeIn)
         if verb.finish_on_key and key == verb.finish_on_key:
@@ -398,7 +627,8 @@ class Switchboard:
             call.gather = None
             self._step(call)  # no input: Twilio goes on with the next verb
 
-    def _gather_submit(self, call: Call, finished_on_key: str) -> None:
+    def _gather_submit(self, call: Call, finished_on_key: str, speech: str | None = None
+                       ) -> None:
         state = call.gather
         assert state is not None
         call.gather = None
@@ -406,8 +636,70 @@ class Switchboard:
             call.timer.cancel()
         call.epoch += 1
         url = state.verb.action or (call.doc.url if call.doc else self.options.voice_url)
+        if speech is not None:
+            # https://www.twilio.com/docs/voice/twiml/gather#action: "SpeechResult" (the
+            # transcribed text) and "Confidence" (0.0-1.0) when speech was recognised.
+            self._fetch_document(call, url, state.verb.method, "gather", SpeechResult=speech,
+                                 Confidence=CONFIDENCE)
+            return
         self._fetch_document(call, url, state.verb.method, "gather", Digits=state.digits,
                              FinishedOnKey=finished_on_key)
+
+    # --- Gather: speech ---------------------------------------------------------------------
+    def _utterance(self, call: Call, text: str) -> None:
+        """The caller says `text`: a listening speech Gather recognises it word by word."""
+        if call.ended:
+            return
+        self.transcript.record("said", call=call.name, text=text[:200])
+        state = call.gather
+        if state is None or not state.verb.speech or state.speaking:
+            return  # nobody is listening for speech: the words are lost, as on a phone
+        if not state.listening:
+            if not state.verb.barge_in:
+                return  # bargeIn="false": nothing is heard until the prompts end
+            self._gather_listen(call)  # speech interrupts the prompts (bargeIn, default true)
+        if call.timer is not None:
+            call.timer.cancel()  # no input timeout while the caller talks
+        state.speaking = True
+        words = text.split()
+        epoch = call.epoch
+        for count in range(1, len(words) + 1):
+            self.loop.after(count * SECONDS_PER_WORD, self._partial_result, call, state, epoch,
+                            words, count)
+        talking = max(0.5, len(words) * SECONDS_PER_WORD)
+        call.timer = self.loop.after(talking + self._speech_end(state.verb), self._speech_done,
+                                     call, state, epoch, " ".join(words))
+
+    @staticmethod
+    def _speech_end(verb: Gather) -> float:
+        # https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: seconds of silence that
+        # end speech; "auto" stops at a pause; absent, it is the value of `timeout`.
+        if verb.speech_timeout is None:
+            return float(verb.timeout)
+        return AUTO_SPEECH_END if verb.speech_timeout == "auto" else float(verb.speech_timeout)
+
+    def _partial_result(self, call: Call, state: GatherState, epoch: int, words: list[str],
+                        count: int) -> None:
+        if call.ended or call.epoch != epoch or call.gather is not state:
+            return
+        verb = state.verb
+        if not verb.partial_result_callback:
+            return
+        # https://www.twilio.com/docs/voice/twiml/gather#partialresultcallback: requests as
+        # speech is recognised, with UnstableSpeechResult, StableSpeechResult, Stability and
+        # a SequenceNumber to order them.
+        state.sequence += 1
+        params = self.call_params(call, SequenceNumber=str(state.sequence),
+                                  StableSpeechResult=" ".join(words[:count - 1]),
+                                  UnstableSpeechResult=words[count - 1], Stability=STABILITY)
+        self.deliveries.deliver(call.sid, Request(verb.partial_result_callback,
+                                                  verb.partial_result_callback_method, params,
+                                                  "partial", call.name))
+
+    def _speech_done(self, call: Call, state: GatherState, epoch: int, text: str) -> None:
+        if call.ended or call.epoch != epoch or call.gather is not state:
+            return
+        self._gather_submit(call, "", speech=text)
 
     # ---------------------------------------------------------------------------------------
     # Ending calls
@@ -438,6 +730,7 @@ class Switchboard:
         call.end_time = utc_now()
         call.status = status
         call.end_reason = reason
+        self._recordings_end_with(call)
         state = call.dial
         call.dial = None
         if state is not None:
@@ -486,7 +779,9 @@ class Switchboard:
         if call.ended:
             return
         self.transcript.record("key", call=call.name, digit=key)
-        if call.gather is not None:
+        if call.record is not None:
+            self._record_key(call, key)
+        elif call.gather is not None:
             self._gather_key(call, key)
         elif (key == "*" and call.dial is not None and call.dial.verb.hangup_on_star
               and call.participant is not None):
@@ -501,6 +796,8 @@ class Switchboard:
             return
         call.talking = talking
         self.transcript.record("speech", call=call.name, state="start" if talking else "stop")
+        if call.record is not None:
+            self._record_voice(call, talking)
         if call.participant is not None:
             self._update_speaker(call.participant)
 
@@ -858,11 +1155,15 @@ class Switchboard:
             account_sid=call.account_sid, call_sid=call.sid, call_name=call.name,
             tracks=tracks, parameters=dict(stream.parameters),
             signature=self.webhooks.sign_url(stream.url))
-        audio = CallerAudio(call.tones, [(s.start, s.end) for s in call.spec.speech],
+        # Whether a fork keeps the key tones is not documented: the scenario chooses.
+        keys_mode = self.stream_keys
+        audio = CallerAudio(call.tones if keys_mode == "tones" else [],
+                            [(s.start, s.end) for s in call.spec.speech],
                             seed=int(call.sid[2:10], 16))
         media = MediaStream(config, audio, self.run_t0, self.loop.clock, self.transcript,
                             lambda event, detail: self.loop.post(
-                                self._stream_event, call, media, stream, event, detail))
+                                self._stream_event, call, media, stream, event, detail),
+                            dtmf=tuple(call.tones) if keys_mode == "messages" else ())
         call.streams[config.stream_sid] = media
         media.start()
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .audio import mp3_bytes, wav_bytes
+from .audio import mp3_bytes, spoken_wav, wav_bytes
 from .conference import Participant, Recording, Room, recording_path
 from .errors import TwimlError
 from .ids import rfc2822
@@ -109,14 +109,16 @@ def call_json(call: Call) -> dict[str, Any]:
 
 
 def recording_json(rec: Recording, base_url: str) -> dict[str, Any]:
-    path = recording_path(rec.room.account_sid, rec.sid)
+    path = recording_path(rec.account_sid, rec.sid)
     return {
-        "account_sid": rec.room.account_sid, "api_version": "2010-04-01", "call_sid": None,
-        "conference_sid": rec.room.sid, "date_created": _date(rec.start_time),
+        "account_sid": rec.account_sid, "api_version": "2010-04-01",
+        "call_sid": rec.call.sid if rec.call is not None else None,
+        "conference_sid": rec.room.sid if rec.room is not None else None,
+        "date_created": _date(rec.start_time),
         "date_updated": _date(rec.ended or rec.start_time), "start_time": _date(rec.start_time),
         "duration": str(rec.duration) if rec.duration is not None else "-1", "sid": rec.sid,
         "price": None, "price_unit": "USD", "status": rec.status, "channels": 1,
-        "source": "Conference", "error_code": None, "uri": f"{path}.json",
+        "source": rec.source, "error_code": None, "uri": f"{path}.json",
         "encryption_details": None, "media_url": f"{base_url}{path}",
         "subresource_uris": {"add_on_results": f"{path}/AddOnResults.json",
                              "transcriptions": f"{path}/Transcriptions.json"},
@@ -421,6 +423,31 @@ class RestApi:
                 return call_json(found)
             return self._on_engine(work)
 
+        @app.post(f"{prefix}/Calls/<sid>/Recordings.json")
+        def record_call(sid: str) -> Any:
+            # https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource:
+            # records an in-progress call until it ends; status callbacks as requested.
+            path, form = request.path, request.form
+            url = _url(form, "RecordingStatusCallback")
+            method = _method(form, "RecordingStatusCallbackMethod", "POST")
+            events = tuple(e for value in form.getlist("RecordingStatusCallbackEvent")
+                           for e in value.replace(",", " ").split()) or ("completed",)
+            unknown = [e for e in events if e not in ("in-progress", "completed", "absent")]
+            if unknown:
+                raise ApiError(400, 20422, f"Invalid RecordingStatusCallbackEvent {unknown}")
+
+            def work() -> dict[str, Any]:
+                from .engine import RecordingCallback
+
+                found = self._call(sid, path)
+                if found.ended or found.status != "in-progress":
+                    raise ApiError(400, 21220, "Call is not in-progress. Cannot create a "
+                                   "recording.")
+                callback = RecordingCallback(url, method, events) if url else None
+                recording = self._switchboard().start_call_recording(found, callback)
+                return recording_json(recording, self.base_url)
+            return jsonify(self._on_engine(work)), 201
+
         @app.post(f"{prefix}/Calls/<sid>/Streams/<stream>.json")
         def stream(sid: str, stream: str) -> Any:
             path = request.path
@@ -456,17 +483,19 @@ class RestApi:
             if extension not in ("", "mp3", "wav"):
                 raise not_found(request.path)
 
-            def work() -> tuple[str, int] | None:
+            def work() -> tuple[int, tuple] | None:
                 rec = self._switchboard().recordings.get(sid)
                 if rec is None or rec.status != "completed":
                     return None  # media exists only once the recording is completed
-                return rec.status, rec.duration or 0
+                return rec.duration or 0, rec.speech
             found = self._on_engine(work)
             if found is None:
                 raise not_found(request.path)
-            seconds = found[1]
+            seconds, speech = found
             if extension == "mp3":
                 return Response(mp3_bytes(seconds), mimetype="audio/mpeg")
+            if speech:  # what the caller said, spoken, at the times it was said
+                return Response(spoken_wav(seconds, speech), mimetype="audio/x-wav")
             return Response(wav_bytes(seconds), mimetype="audio/x-wav")
 
         return app

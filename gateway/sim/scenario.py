@@ -6,6 +6,7 @@ duration = 20.0                      # seconds; the run ends by then
 duplicate_events = 0.1               # probability of a conference/recording callback sent twice
 reorder_events = true                # a conference's callbacks may arrive out of order
 seed = 7                             # makes the faults reproducible
+stream_keys = "tones"                # what a <Start><Stream> carries of key presses (below)
 [[call]]
 name = "alice"                       # the label used in the transcript
 from = "+14155550101"
@@ -13,8 +14,15 @@ to = "+14155550100"
 at = 0.0                             # when the call comes in
 hangup_at = 12.0                     # optional: the caller hangs up
 keys = [{ at = 3.0, digits = "99" }] # key presses
-speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks
+speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks; an optional `text` is what
+                                     # they say (spoken into a <Record>ing's file)
+say = [{ at = 3.0, text = "sales" }] # words a <Gather input="speech"> recognises
 ```
+
+`stream_keys`: Twilio's docs do not say whether a forked stream's audio keeps the caller's key
+tones ("DTMF isn't supported with unidirectional streams"); "tones" (the default) keeps them in
+the inbound audio, "removed" leaves them out (the stream hears no keys), "messages" leaves them
+out and sends a `dtmf` message per key instead, as bidirectional streams do.
 
 `load_scenario(path)` and `scenario_from_dict(data)` validate everything and raise
 `ScenarioInvalid` carrying every problem as (file, key, reason); with `mappings=` they also check
@@ -37,10 +45,13 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
 TOP_KEYS = {"duration", "twilio", "call"}
-TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed"}
-CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech"}
+TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys"}
+STREAM_KEYS = ("tones", "removed", "messages")
+CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech", "say"}
 KEY_KEYS = {"at", "digits"}
-SPEECH_KEYS = {"from", "to"}
+SPEECH_KEYS = {"from", "to", "text"}
+SAY_KEYS = {"at", "text"}
+MAX_SAY = 10_000  # characters in one utterance
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,13 @@ class KeyPress:
 class Speech:
     start: float
     end: float
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    at: float
+    text: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,7 @@ class CallSpec:
     hangup_at: float | None = None
     keys: tuple[KeyPress, ...] = ()
     speech: tuple[Speech, ...] = ()
+    says: tuple[Utterance, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,7 @@ class TwilioFaults:
     duplicate_events: float = 0.0
     reorder_events: bool = False
     seed: int | None = None
+    stream_keys: str = "tones"
 
 
 @dataclass(frozen=True)
@@ -191,12 +211,36 @@ def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
         elif speech and start < speech[-1].end:
             check.error(f"{sw}.from", f"times out of order: {start} is before the previous "
                         f"interval ends at {speech[-1].end}")
+        elif not isinstance(entry.get("text", ""), str) or len(entry.get("text", "")) > 1000:
+            check.error(f"{sw}.text", "must be a string of at most 1000 characters")
         else:
-            speech.append(Speech(start, end))
+            speech.append(Speech(start, end, entry.get("text", "")))
+
+    says: list[Utterance] = []
+    for u, raw_say in enumerate(check.array(table, "say", where)):
+        uw = f"{where}say[{u}]"
+        entry = check.table(raw_say, uw, SAY_KEYS)
+        if entry is None:
+            continue
+        say_at = check.number(entry, "at", uw + ".")
+        text = entry.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_SAY:
+            check.error(f"{uw}.text", f"must be words to say (1 to {MAX_SAY} characters)")
+            continue
+        if say_at is None:
+            continue
+        if say_at < at:
+            check.error(f"{uw}.at", f"{say_at} is before the call comes in at {at}")
+        elif says and say_at <= says[-1].at:
+            check.error(f"{uw}.at", f"times out of order: {say_at} is not after {says[-1].at}")
+        elif hangup_at is not None and say_at >= hangup_at:
+            check.error(f"{uw}.at", f"{say_at} is not before hangup_at {hangup_at}")
+        else:
+            says.append(Utterance(say_at, text))
 
     if name is None or from_ is None or to is None:
         return None
-    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech))
+    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech), tuple(says))
 
 
 def scenario_from_dict(data: Any, *, source: str = "<scenario>",
@@ -224,7 +268,12 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
             if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
                 check.error("twilio.seed", f"{seed!r} is not an integer")
                 seed = None
-            faults = TwilioFaults(float(dup), reorder, seed)
+            stream_keys = table.get("stream_keys", "tones")
+            if stream_keys not in STREAM_KEYS:
+                check.error("twilio.stream_keys", f"{stream_keys!r} is not one of "
+                            + ", ".join(STREAM_KEYS))
+                stream_keys = "tones"
+            faults = TwilioFaults(float(dup), reorder, seed, stream_keys)
 
     calls: list[CallSpec] = []
     raw_calls = top.get("call")

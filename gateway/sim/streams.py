@@ -5,7 +5,9 @@ Messages (https://www.twilio.com/docs/voice/media-streams/websocket-messages): `
 customParameters, mediaFormat audio/x-mulaw 8000 Hz mono}; one `media` message per track every
 20 ms {track, chunk from "1", timestamp in ms since the stream started, payload = 160 bytes of
 µ-law in base64}, sequenceNumber/chunk/timestamp as JSON strings; and `stop` {accountSid,
-callSid}. The handshake carries X-Twilio-Signature over the stream URL. Twilio only connects to
+callSid}; with the scenario's `stream_keys = "messages"`, a `dtmf` message {track
+"inbound_track", digit} per key when its tone ends (Twilio documents these for bidirectional
+streams only). The handshake carries X-Twilio-Signature over the stream URL. Twilio only connects to
 wss://; the simulator also accepts ws:// so that tests on loopback need no TLS. A far end that
 closes early is reported (a warning), not fatal to the call.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
-from .audio import FRAME_SAMPLES, RATE, CallerAudio
+from .audio import FRAME_SAMPLES, RATE, CallerAudio, Tone
 from .ids import iso8601
 from .transcript import Transcript
 
@@ -49,8 +51,9 @@ class MediaStream:
 
     def __init__(self, config: StreamConfig, audio: CallerAudio, run_t0: float,
                  clock: Callable[[], float], transcript: Transcript,
-                 report: Callable[[str, str], None]):
+                 report: Callable[[str, str], None], dtmf: tuple[Tone, ...] = ()):
         self.config = config
+        self._dtmf = sorted(dtmf, key=lambda tone: tone.end)  # keys sent as `dtmf` messages
         self._audio = audio
         self._run_t0 = run_t0
         self._clock = clock
@@ -151,6 +154,12 @@ class MediaStream:
                               "payload": base64.b64encode(audio).decode("ascii")},
                     "streamSid": config.stream_sid,
                 }))
+            frame_end = (began + (frame + 1) * FRAME_SECONDS - self._run_t0)
+            while self._dtmf and self._dtmf[0].end <= frame_end:
+                socket.send(json.dumps({
+                    "event": "dtmf", "streamSid": config.stream_sid,
+                    "sequenceNumber": self._next(),
+                    "dtmf": {"track": "inbound_track", "digit": self._dtmf.pop(0).key}}))
             self.frames_sent += 1
             frame += 1
             if frame % 25 == 0:

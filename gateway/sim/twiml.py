@@ -9,7 +9,7 @@ and are otherwise ignored, as Twilio does. `allowed=WAIT_VERBS` restricts a wait
 announceUrl document to Play, Say, Pause and Redirect (anything else is 13238).
 
 Attribute tables follow https://www.twilio.com/docs/voice/twiml/{say,play,pause,redirect,hangup,
-reject,dial,conference,stream,gather}.
+reject,dial,conference,stream,gather,record}.
 """
 
 from __future__ import annotations
@@ -152,10 +152,43 @@ class Gather:
     num_digits: int | None = None
     finish_on_key: str = "#"
     action_on_empty_result: bool = False
+    input: tuple[str, ...] = ("dtmf",)
+    speech_timeout: str | None = None  # seconds, or "auto"; None: Twilio's default (timeout)
+    language: str = "en-US"
+    barge_in: bool = True
+    partial_result_callback: str | None = None
+    partial_result_callback_method: str = "POST"
+    line: int | None = None
+
+    @property
+    def dtmf(self) -> bool:
+        return "dtmf" in self.input
+
+    @property
+    def speech(self) -> bool:
+        return "speech" in self.input
+
+
+@dataclass(frozen=True)
+class Record:
+    """https://www.twilio.com/docs/voice/twiml/record: attributes and their defaults."""
+
+    action: str | None = None
+    method: str = "POST"
+    timeout: int = 5  # seconds of silence that end the recording; 0: silence never does
+    finish_on_key: str = "1234567890*#"
+    max_length: int = 3600
+    play_beep: bool = True
+    trim: str = "trim-silence"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_event: tuple[str, ...] = ("completed",)
+    transcribe: bool = False
+    transcribe_callback: str | None = None
     line: int | None = None
 
 
-Verb = Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather
+Verb = Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather | Record
 
 
 @dataclass(frozen=True)
@@ -167,10 +200,10 @@ class Document:
 
 
 VOICE_VERBS = frozenset({"Say", "Play", "Pause", "Redirect", "Hangup", "Reject", "Dial", "Start",
-                         "Stop", "Gather"})
+                         "Stop", "Gather", "Record"})
 WAIT_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})
 # Real TwiML verbs the simulator does not execute: a document using them is reported, not run.
-NOT_SIMULATED = frozenset({"Record", "Enqueue", "Leave", "Connect", "Sms", "Message", "Pay",
+NOT_SIMULATED = frozenset({"Enqueue", "Leave", "Connect", "Sms", "Message", "Pay",
                            "Prompt", "Refer", "Echo", "Queue"})
 SSML_TAGS = frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as",
                        "sub", "w", "amazon:effect", "amazon:domain"})
@@ -293,10 +326,32 @@ def _stream_url(raw: str, base: str) -> str:
     return resolve_url(raw, base.replace("http", "ws", 1), schemes=("ws", "wss"))
 
 
+def _keys(raw: str, _: str) -> str:
+    if re.fullmatch(r"[0-9*#]*", raw):
+        return raw
+    raise ValueError(f"{raw!r} may only hold the keys 0-9, * and #")
+
+
 def _finish_on_key(raw: str, _: str) -> str:
     if raw == "" or re.fullmatch(r"[0-9*#]", raw):
         return raw
     raise ValueError(f"{raw!r} is not one key (0-9, * or #) or empty")
+
+
+def _inputs(raw: str, _: str) -> tuple[str, ...]:
+    # https://www.twilio.com/docs/voice/twiml/gather#input: dtmf, speech or both, space-separated
+    tokens = raw.split()
+    if not tokens or any(t not in ("dtmf", "speech") for t in tokens) or len(set(tokens)) < len(
+            tokens):
+        raise ValueError(f"{raw!r} is not dtmf, speech or 'dtmf speech'")
+    return tuple(tokens)
+
+
+def _speech_timeout(raw: str, _: str) -> str:
+    # https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: a positive integer or "auto"
+    if raw == "auto" or re.fullmatch(r"[1-9][0-9]{0,2}", raw):
+        return raw
+    raise ValueError(f"{raw!r} is not a whole number of seconds or auto")
 
 
 # attribute -> (python field, parser, error code)
@@ -372,16 +427,35 @@ GATHER: Spec = {
     "numDigits": ("num_digits", _int(1), 13314),
     "finishOnKey": ("finish_on_key", _finish_on_key, 13310),
     "actionOnEmptyResult": ("action_on_empty_result", _bool, 13338),
-    "input": ("", _enum("dtmf", "speech", "dtmf speech", "speech dtmf"), 13326),
-    "language": ("", _language, 13331),
+    "input": ("input", _inputs, 13326),
+    "language": ("language", _language, 13331),
     "hints": ("", _text(10000), 13330),
-    "speechTimeout": ("", _text(8), 13327),
+    "speechTimeout": ("speech_timeout", _speech_timeout, 13327),
     "speechModel": ("", _text(64), 13334),
     "profanityFilter": ("", _bool, 13333),
     "enhanced": ("", _bool, 13334),
-    "bargeIn": ("", _bool, 13332),
-    "partialResultCallback": ("", _url, 11100),
-    "partialResultCallbackMethod": ("", _method, 13329),
+    "bargeIn": ("barge_in", _bool, 13332),
+    "partialResultCallback": ("partial_result_callback", _url, 11100),
+    "partialResultCallbackMethod": ("partial_result_callback_method", _method, 13329),
+}
+
+# Error codes: Twilio's error dictionary, <Record> (136xx).
+RECORD: Spec = {
+    "action": ("action", _url, 11100),
+    "method": ("method", _method, 13610),
+    "timeout": ("timeout", _int(0), 13611),
+    "finishOnKey": ("finish_on_key", _keys, 13613),
+    "maxLength": ("max_length", _int(1, 14400), 13612),
+    "playBeep": ("play_beep", _bool, 13614),
+    "trim": ("trim", _enum("trim-silence", "do-not-trim"), 13615),
+    "recordingStatusCallback": ("recording_status_callback", _url, 13617),
+    "recordingStatusCallbackMethod": ("recording_status_callback_method", _method, 13617),
+    "recordingStatusCallbackEvent": ("recording_status_callback_event",
+                                     _events(RECORDING_EVENTS), 13617),
+    "transcribe": ("transcribe", _bool, 13616),
+    "transcribeCallback": ("transcribe_callback", _url, 13616),
+    "storageUrl": ("", _url, 11100),
+    "storageUrlMethod": ("", _method, 13610),
 }
 
 # --------------------------------------------------------------------------------------------
@@ -527,6 +601,12 @@ class _Reader:
         if not 1 <= len(name) <= 128:
             raise TwimlError(13237, "a conference name has 1 to 128 characters", el.sourceline)
         return Conference(name=name, line=el.sourceline, **values)  # type: ignore[arg-type]
+
+    def _record(self, el: etree._Element) -> Record:
+        values = self.attrs(el, RECORD)
+        self.no_children(el)
+        self.no_text(el)
+        return Record(line=el.sourceline, **values)  # type: ignore[arg-type]
 
     def _start(self, el: etree._Element) -> Start:
         self.attrs(el, START)

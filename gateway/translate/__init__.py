@@ -3,8 +3,10 @@
     translate(document, context, start=0) -> Translation
 
 A translation covers the elements from `start` up to the first one that hands control back to
-the gateway (a Conference: when the member leaves; a Redirect: to fetch the next document) or
-ends the call (Hangup). `resume_at` says where the gateway goes on when control comes back.
+the gateway (a Conference: when the member leaves; a Redirect: to fetch the next document;
+GetDigits/GetInput: with the caller's answer) or ends the call (Hangup). Positions index
+`Document.steps` (PreAnswer's elements in place). `resume_at` says where the gateway goes on when
+control comes back. `translate_input_again` is a menu heard again (after no or invalid input).
 
 Nothing is skipped in silence: a stretch that reaches an element the gateway cannot run raises
 `ElementCannotRun` (none of that stretch is played; the webhook layer apologises and logs the
@@ -16,14 +18,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from twilio.twiml.voice_response import Stop
+
 from ..plivoxml import Document, Element, Note, UnsupportedElement
-from ..plivoxml.elements import Conference, Hangup, Play, Redirect, Speak, Wait
+from ..plivoxml.elements import (
+    DTMF,
+    Conference,
+    GetDigits,
+    GetInput,
+    Hangup,
+    Play,
+    PreAnswer,
+    Record,
+    Redirect,
+    Speak,
+    Wait,
+)
 from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
+from .dtmf import translate_dtmf
+from .getdigits import translate_getdigits
+from .getinput import translate_getinput
 from .hangup import translate_hangup
-from .outcome import ElementCannotRun, Flow, ScheduledHangup
+from .outcome import ElementCannotRun, Flow, RecordingBooked, ScheduledHangup
 from .play import translate_play
+from .preanswer import translate_preanswer
+from .record import translate_record
 from .redirect import translate_redirect
 from .speak import translate_speak
 from .wait import translate_wait
@@ -39,7 +60,15 @@ TRANSLATORS: dict[type[Element], Translator] = {
     Wait: translate_wait,
     Redirect: translate_redirect,
     Hangup: translate_hangup,
+    GetDigits: translate_getdigits,
+    GetInput: translate_getinput,
+    DTMF: translate_dtmf,
+    PreAnswer: translate_preanswer,
+    Record: translate_record,
 }
+
+# Elements that collect the caller's input: their Gather reports back to the gateway.
+INPUT_ELEMENTS = (GetDigits, GetInput)
 
 
 @dataclass(frozen=True)
@@ -56,7 +85,7 @@ class Translation:
     notes: tuple[Note, ...]
     resume_at: int | None
     handback: Element | None
-    effects: tuple[ScheduledHangup, ...] = ()
+    effects: tuple[ScheduledHangup | RecordingBooked, ...] = ()
     verbs: int = 0
     rejected: str | None = None
 
@@ -65,11 +94,21 @@ def tag_of(element: Element) -> str:
     return element.tag if isinstance(element, UnsupportedElement) else element.TAG
 
 
-def translate(document: Document, context: TranslationContext, start: int = 0) -> Translation:
+def translate(document: Document, context: TranslationContext, start: int = 0, *,
+              sound_first: str | None = None) -> Translation:
+    """`sound_first`: a sound the gateway plays before the elements (a menu's
+    invalidDigitsSound, when the caller's last attempt was invalid)."""
     builder = TwimlBuilder(context)
+    for name in context.stop_streams:  # a member's side stream, once it has left the room
+        stop = Stop()
+        stop.stream(name=name)
+        builder.response.append(stop)
     if start == 0:
         builder.notes.extend(document.notes)
-    elements = document.elements
+    if sound_first:
+        builder.response.play(sound_first)
+        builder.verbs += 1
+    elements = document.steps
     resume_at: int | None = None
     handback: Element | None = None
     for index in range(start, len(elements)):
@@ -99,5 +138,20 @@ def translate(document: Document, context: TranslationContext, start: int = 0) -
     )
 
 
-__all__ = ["TRANSLATORS", "ElementCannotRun", "GatewayUrls", "ScheduledHangup", "Translation",
-           "TranslationContext", "translate"]
+def translate_input_again(document: Document, context: TranslationContext, at: int,
+                          sound: str | None = None) -> Translation:
+    """The menu at `at` (a GetDigits/GetInput step) once more, after `sound` (Plivo's
+    invalidDigitsSound) when given; its report is not repeated."""
+    element = document.steps[at]
+    builder = TwimlBuilder(context)
+    if sound:
+        builder.response.play(sound)
+        builder.verbs += 1
+    TRANSLATORS[type(element)](element, builder)
+    return Translation(twiml=render(builder.response), notes=(), resume_at=at + 1,
+                       handback=element, verbs=builder.verbs)
+
+
+__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "RecordingBooked",
+           "ScheduledHangup", "Translation", "TranslationContext", "translate",
+           "translate_input_again"]

@@ -9,11 +9,16 @@ Twilio's 4 h), the Dial action returns to the gateway (Plivo's action/redirect, 
 document), and the room reports every event and its recording to the gateway, which turns them
 into Plivo's callbacks from each member's own settings (Twilio keeps only the first
 participant's statusCallback).
+Emulated with a side stream: digitsMatch. Twilio reports no keys pressed in a room, so for a
+member with digitsMatch (and only then: streams are billed) a `<Start><Stream>` before the Dial
+forks the caller's inbound audio to the gateway, which hears the keys itself
+(`gateway.media.server`). The stream is named after the member and carries the member's label and
+an HMAC token (`gateway.media.tokens`) as `<Parameter>`s: Twilio allows no query string there.
 """
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Dial
+from twilio.twiml.voice_response import Dial, Start
 
 from ..plivoxml.elements import Conference
 from .builder import TwimlBuilder
@@ -40,6 +45,8 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
         builder.response.play(digits=conference.send_digits)
         note("Conference", "translated", "sendDigits played as DTMF before joining",
              line=line, attribute="sendDigits")
+    if conference.digits_match:
+        _start_side_stream(builder)
     # timeLimit: Twilio's cap on the member's call (4 h by default), written out so that it is
     # the gateway's setting (GATEWAY_MAX_CALL_SECONDS), not an unstated default.
     dial = Dial(action=ctx.urls.conference_left(ctx.step), method="POST",
@@ -79,6 +86,18 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
     builder.verbs += 1
     _report(conference, builder)
     return Flow.HANDBACK
+
+
+def _start_side_stream(builder: TwimlBuilder) -> None:
+    """`<Start><Stream>` of the caller's inbound audio, named after the member (the TwiML after
+    the Dial stops it by that name)."""
+    ctx = builder.context
+    label = ctx.participant_label
+    start = Start()
+    stream = start.stream(name=label, url=ctx.urls.media_stream, track="inbound_track")
+    stream.parameter(name="member", value=label)
+    stream.parameter(name="token", value=ctx.token_for(label))
+    builder.response.append(start)
 
 
 def _report(c: Conference, builder: TwimlBuilder) -> None:
@@ -121,10 +140,20 @@ def _report(c: Conference, builder: TwimlBuilder) -> None:
     if c.floor_event:
         note("emulated", "floorEvent", "floor callbacks from Twilio's speaker events")
     if c.digits_match:
-        note("not-yet", "digitsMatch", "needs DTMF detection on a media stream: not yet "
-             "supported, no digits callbacks are sent")
+        note("emulated", "digitsMatch", f"patterns {','.join(c.digits_match)}: the caller's "
+             "audio is streamed to the gateway (<Start><Stream>), which detects the keys and "
+             "sends ConferenceAction=digits to the callbackUrl"
+             + ("" if c.callback_url else " (no callbackUrl: nothing will be sent)"))
     if c.transcription_url:
-        note("not-yet", "transcriptionUrl", "conference recordings are not transcribed yet")
+        if c.record:
+            note("emulated", "transcriptionUrl", "the room's recording transcribed by the "
+                 "gateway's embedded engine (Twilio does not transcribe conference "
+                 "recordings); Plivo's transcription parameters sent by the gateway")
+        else:
+            note("ignored", "transcriptionUrl", "record is false: nothing to transcribe")
+        if c.transcription_type != "auto":
+            note("translated", "transcriptionType", f"{c.transcription_type}: transcribed by "
+                 "machine (no human check)")
     if c.record_when_alone == "true":
         note("unsupported", "recordWhenAlone", "Twilio records a conference only once two "
              "members are bridged")

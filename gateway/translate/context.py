@@ -1,16 +1,21 @@
 """What a translation needs to know about its surroundings, as plain data (no I/O).
 
-`GatewayUrls` builds the gateway's own callback URLs that go into TwiML; `TranslationContext`
-adds the account that scopes conference rooms and the cap on a call's length. The CLI uses the
-placeholder base `{gateway}`.
+`GatewayUrls` builds the gateway's own callback URLs that go into TwiML (and the WebSocket URL
+side streams connect to); `TranslationContext` adds the account that scopes conference rooms,
+the cap on a call's length, the transcription engine in use and the signer of side-stream
+tokens. The CLI uses the placeholder base `{gateway}` (and `{gateway-wss}` for the media URL,
+`{token}` for a token).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 PLACEHOLDER_BASE = "{gateway}"
+PLACEHOLDER_MEDIA_BASE = "{gateway-wss}"
+PLACEHOLDER_TOKEN = "{token}"
 
 # The gateway endpoints that TwiML points at. Paths are part of the contract with Twilio's
 # configuration (voice and status URLs) and with the webhook blueprint, which imports these.
@@ -23,6 +28,16 @@ CONFERENCE_RECORDING_PATH = "/twilio/conference/recording"
 CONFERENCE_WAIT_PATH = "/twilio/conference/wait"
 CONFERENCE_ANNOUNCE_PATH = "/twilio/conference/announce"
 MEDIA_PATH = "/twilio/media"
+GATHER_PATH = "/twilio/gather"
+GATHER_PARTIAL_PATH = "/twilio/gather/partial"
+BEEP_PATH = "/sounds/beep.wav"  # served without a signature: Twilio fetches it like any <Play>
+
+RECORD_PATH = "/twilio/record"
+RECORD_STATUS_PATH = "/twilio/record/status"
+RECORD_TRANSCRIPTION_PATH = "/twilio/record/transcription"
+
+# GATEWAY_TRANSCRIPTION: who transcribes recordings for a Plivo transcriptionUrl.
+TRANSCRIPTION_ENGINES = ("embedded", "twilio")
 
 # Twilio ends a call after 4 hours: Dial's timeLimit defaults to 14400 s, its maximum ("the
 # maximum duration of a call is 4 hours"; twilio.com/docs/voice/twiml/dial#timelimit). The
@@ -36,6 +51,7 @@ class GatewayUrls:
     """Absolute URLs of the gateway's Twilio-facing endpoints, under its public base URL."""
 
     base: str = PLACEHOLDER_BASE
+    media: str | None = None  # the side streams' wss:// URL when not derived from `base`
 
     def url(self, path: str, **query: str | int) -> str:
         tail = ("?" + urlencode(query)) if query else ""
@@ -58,6 +74,41 @@ class GatewayUrls:
     def conference_wait(self, step: int) -> str:
         return self.url(CONFERENCE_WAIT_PATH, step=step)
 
+    def gather(self, step: int) -> str:
+        return self.url(GATHER_PATH, step=step)
+
+    def gather_partial(self, step: int) -> str:
+        return self.url(GATHER_PARTIAL_PATH, step=step)
+
+    @property
+    def beep(self) -> str:
+        return self.url(BEEP_PATH)
+
+    def record_done(self, key: str) -> str:
+        """Twilio's Record action (and the Redirect after an empty recording)."""
+        return self.url(RECORD_PATH, rec=key)
+
+    def record_status(self, key: str) -> str:
+        return self.url(RECORD_STATUS_PATH, rec=key)
+
+    def record_transcription(self, key: str) -> str:
+        return self.url(RECORD_TRANSCRIPTION_PATH, rec=key)
+
+    @property
+    def media_stream(self) -> str:
+        """Where side streams connect: the setting, else the public URL with https -> wss (and
+        http -> ws, for loopback tests; Twilio itself only connects to wss://)."""
+        if self.media:
+            return self.media
+        base = self.base.rstrip("/")
+        if base.startswith("https://"):
+            base = "wss://" + base[len("https://"):]
+        elif base.startswith("http://"):
+            base = "ws://" + base[len("http://"):]
+        elif base == PLACEHOLDER_BASE:
+            base = PLACEHOLDER_MEDIA_BASE
+        return base + MEDIA_PATH
+
 
 @dataclass(frozen=True)
 class TranslationContext:
@@ -73,10 +124,18 @@ class TranslationContext:
     first_in_call: bool = True  # nothing has been played to the caller yet (Reject is possible)
     call_sid: str = "{CallSid}"
     max_call_seconds: int = MAX_CALL_SECONDS  # the timeLimit of every Dial (Twilio's maximum)
+    transcription: str = "embedded"  # GATEWAY_TRANSCRIPTION: embedded | twilio
+    # label -> HMAC token for a side stream's <Parameter> (None: the `{token}` placeholder).
+    stream_token: Callable[[str], str] | None = None
+    # side streams to stop first: this TwiML follows the Dial of a member that had one.
+    stop_streams: tuple[str, ...] = ()
 
     @property
     def participant_label(self) -> str:
         return member_label(self.call_sid, self.step)
+
+    def token_for(self, label: str) -> str:
+        return self.stream_token(label) if self.stream_token else PLACEHOLDER_TOKEN
 
 
 def member_label(call_sid: str, step: int) -> str:

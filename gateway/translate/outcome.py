@@ -36,3 +36,21 @@ class ElementCannotRun(Exception):
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         return f"{where}<{self.element}> cannot run on the gateway: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RecordingBooked:
+    """A `<Record>` ran in this stretch: the gateway keeps its settings (callbackUrl,
+    transcription, fileFormat...) under `key` for the callbacks that come later, and for
+    `recordSession` starts a call recording through Twilio's REST API.
+
+    kind: "here" (the caller is recorded now), "session" (the whole call from now on) or
+    "next-dial" (startOnDialAnswer: kept for the next <Dial>)."""
+
+    key: str
+    kind: str
+    settings: tuple[tuple[str, object], ...]
+
+    @property
+    def settings_dict(self) -> dict[str, object]:
+        return dict(self.settings)

@@ -36,8 +36,9 @@ def walk(document: Document, context: TranslationContext) -> Walk:
     stretches: list[Translation] = []
     notes: list[Note] = []
     start, step = 0, context.step
+    stop_streams: tuple[str, ...] = context.stop_streams
     while True:
-        here = dataclasses.replace(context, step=step,
+        here = dataclasses.replace(context, step=step, stop_streams=stop_streams,
                                    first_in_call=context.first_in_call and not stretches)
         try:
             result = translate(document, here, start)
@@ -49,4 +50,7 @@ def walk(document: Document, context: TranslationContext) -> Walk:
         notes.extend(result.notes)
         if result.resume_at is None or isinstance(result.handback, Redirect):
             return Walk(tuple(stretches), tuple(notes))
+        # A member's side stream (digitsMatch) is stopped by the TwiML that follows its Dial.
+        stop_streams = ((here.participant_label,) if getattr(result.handback, "digits_match", ())
+                        else ())
         start, step = result.resume_at, step + 1

@@ -1,8 +1,9 @@
 """Calls to Twilio's REST API (twilio.rest.Client), for what TwiML alone cannot do.
 
 End a conference (stayAlone=false, timeLimit), announce a sound to a room (enterSound/exitSound
-URLs), hang up a call (Hangup schedule). `TWILIO_API_BASE_URL` points the client at another
-API host (the local simulator); otherwise it talks to api.twilio.com.
+URLs), hang up a call (Hangup schedule), record a whole call (Record recordSession).
+`TWILIO_API_BASE_URL` points the client at another API host (the local simulator); otherwise it
+talks to api.twilio.com.
 """
 
 from __future__ import annotations
@@ -43,6 +44,23 @@ class TwilioRest:
 
     def hang_up(self, call_sid: str) -> bool:
         return self._unless_gone(lambda: self.client.calls(call_sid).update(status="completed"))
+
+    def start_call_recording(self, call_sid: str, status_callback: str) -> dict | None:
+        """Record the whole call from now on (Plivo recordSession): Twilio's call recordings.
+        Returns the recording's RecordingSid and RecordingUrl (as its callbacks name them), or
+        None if the call has ended. A call not yet in progress raises (the job retries)."""
+        created = []
+        if not self._unless_gone(lambda: created.append(
+                self.client.calls(call_sid).recordings.create(
+                    recording_status_callback=status_callback,
+                    recording_status_callback_method="POST",
+                    recording_status_callback_event=["completed", "absent"],
+                    trim="do-not-trim", recording_channels="mono"))):
+            return None
+        recording = created[0]
+        uri = (recording.uri or "").removesuffix(".json")
+        return {"RecordingSid": recording.sid,
+                "RecordingUrl": self.client.api.base_url.rstrip("/") + uri}
 
     def conference_sid_for(self, friendly_name: str) -> str | None:
         """The in-progress room with this FriendlyName, if any."""

@@ -91,16 +91,15 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye, *, call_fails
             with log_context(**request_ids()):
                 body, outcome, failure = answer(handler, call_sid, args, kwargs)
             WEBHOOKS.labels(request.endpoint or "-", outcome).inc()
-            return twiml(body, failure if call_fails else None)
+            return twiml(body, failure)
 
         def answer(handler, call_sid, args, kwargs) -> tuple[str, str, str | None]:
-            """(TwiML, the outcome counted in metrics, the failure the apology is marked
-            with: the outcome, with the element and line when one cannot run)."""
+            """(TwiML, the metrics outcome, the failure the answer is marked with)."""
             try:
                 return handler(*args, **kwargs), "ok", None
             except UnmappedNumber as exc:
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return spoken_goodbye(NOT_IN_SERVICE), "unmapped", "unmapped"
+                return spoken_goodbye(NOT_IN_SERVICE), "unmapped", "not-in-service"
             except ReplayedRequest as exc:
                 # Not a failed call: a copy of a request for a call that goes on elsewhere.
                 log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
@@ -122,24 +121,26 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye, *, call_fails
             except Exception:
                 log.exception("call %s: %s: internal error", call_sid, request.path)
                 outcome = failure = "internal-error"
-            return on_failure(), outcome, failure
+            return on_failure(), outcome, failure if call_fails else None
         return wrapper
     return decorate
 
 
-def receive_event(kind: str) -> Response:
-    """Events Twilio does not wait on: 204 always; spooled while the store is down."""
+def receive_event(kind: str, **from_url: str) -> Response:
+    """Events Twilio does not wait on: 204 always; spooled while the store is down.
+    `from_url`: what the gateway put in the callback URL's query (e.g. which Record)."""
     rt = runtime()
     spool = current_app.extensions["gateway.spool"]
     subject = request.form.get("CallSid") or request.form.get("ConferenceSid") or "-"
+    params = {**request.form.to_dict(), **from_url}
     outcome = "ok"
     with log_context(**request_ids()):
         try:
             if len(spool):
                 replay_spooled(rt, spool)
-            EVENT_HANDLERS[kind](rt, request.form.to_dict())
+            EVENT_HANDLERS[kind](rt, params)
         except StoreUnavailable as exc:
-            spool.add(kind, request.form.to_dict(flat=False))
+            spool.add(kind, {k: [v] for k, v in params.items()})
             log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
                       subject, exc)
             drain_when_store_returns(rt, spool)
@@ -185,6 +186,9 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "status": lambda rt, p: call_ended(p, calls=rt.calls, mappings=rt.mappings, store=rt.store),
     "conference": lambda rt, p: rt.events.handle(p),
     "recording": lambda rt, p: rt.events.recording(p),
+    "gather-partial": lambda rt, p: rt.menus.partial(p),
+    "record-status": lambda rt, p: rt.voicemail.status(p),
+    "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
 }
 
 
@@ -220,6 +224,17 @@ def conference_announce() -> str:
                                          request.args.get("sound", ""))
 
 
+@blueprint.post(paths.GATHER_PATH)
+@voice_endpoint()
+def gather() -> str:
+    return runtime().menus.answered(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.GATHER_PARTIAL_PATH)
+def gather_partial() -> Response:
+    return receive_event("gather-partial")
+
+
 @blueprint.post(paths.STATUS_PATH)
 def status() -> Response:
     return receive_event("status")
@@ -233,3 +248,19 @@ def conference_events() -> Response:
 @blueprint.post(paths.CONFERENCE_RECORDING_PATH)
 def conference_recording() -> Response:
     return receive_event("recording")
+
+
+@blueprint.post(paths.RECORD_PATH)
+@voice_endpoint()
+def record_done() -> str:
+    return runtime().voicemail.done(request.form.to_dict(), request.args.get("rec", ""))
+
+
+@blueprint.post(paths.RECORD_STATUS_PATH)
+def record_status() -> Response:
+    return receive_event("record-status", rec=request.args.get("rec", ""))
+
+
+@blueprint.post(paths.RECORD_TRANSCRIPTION_PATH)
+def record_transcription() -> Response:
+    return receive_event("record-transcription", rec=request.args.get("rec", ""))

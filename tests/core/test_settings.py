@@ -43,11 +43,23 @@ def test_the_call_length_cap_can_be_lowered():
     ("GATEWAY_MAX_CALL_SECONDS", "14401", "from 1 to 14400"),
     ("GATEWAY_MAX_CALL_SECONDS", "0", "from 1 to 14400"),
     ("GATEWAY_MAX_CALL_SECONDS", "2h", "whole number of seconds"),
+    ("GATEWAY_MEDIA_URL", "https://gw.example.com/twilio/media", "wss:// URL without query"),
+    ("GATEWAY_MEDIA_URL", "wss://gw.example.com/twilio/media?member=1", "without query"),
+    ("GATEWAY_MEDIA_PORT", "0", "not a TCP port number"),
 ])
 def test_bad_setting_is_named(variable, value, reason):
     with pytest.raises(SettingsError) as info:
         Settings.from_env({**GOOD, variable: value})
     assert info.value.variable == variable and reason in str(info.value)
+
+
+def test_side_streams_default_to_the_public_url_and_the_next_port():
+    settings = Settings.from_env({**GOOD, "PORT": "9000"})
+    assert settings.media_url is None and settings.stream_server_port == 9001
+    chosen = Settings.from_env({**GOOD, "GATEWAY_MEDIA_URL": "wss://media.example.com/twilio/media",
+                                "GATEWAY_MEDIA_PORT": "9443"})
+    assert chosen.media_url == "wss://media.example.com/twilio/media"
+    assert chosen.stream_server_port == 9443
 
 
 def test_serve_refuses_to_start_and_names_the_variable(tmp_path):

@@ -135,8 +135,8 @@ def test_features_not_yet_supported_are_reported():
                       '"http://a.example/t" recordWhenAlone="true" relayDTMF="false">r'
                       "</Conference></Response>")
     statuses = {n.attribute: n.status for n in result.notes}
-    assert statuses["digitsMatch"] == "not-yet"
-    assert statuses["transcriptionUrl"] == "not-yet"
+    assert statuses["digitsMatch"] == "emulated"
+    assert statuses["transcriptionUrl"] == "ignored"  # record is false: nothing to transcribe
     assert statuses["recordWhenAlone"] == "unsupported"
     assert statuses["relayDTMF"] == "unsupported"
 
@@ -159,6 +159,45 @@ def test_gateway_urls_use_the_public_base():
                                      "</Conference></Response>", context)[0])
     assert dial.get("action") == "https://gw.example.com/twilio/conference/left?step=4"
     assert conf.get("waitUrl") == "https://gw.example.com/twilio/conference/wait?step=4"
+
+
+SIDE_STREAM_CONTEXT = TranslationContext(
+    account=ACCOUNT, urls=GatewayUrls("https://gw.example.com"), step=3, call_sid="CA" + "1" * 32,
+    stream_token=lambda label: f"signed({label})")
+
+
+def test_digits_match_forks_the_callers_audio_to_the_gateway_before_the_dial():
+    tree, _ = twiml('<Response><Conference digitsMatch="#0, 99 ,000" callbackUrl='
+                    '"http://a.example/cb">r</Conference></Response>', SIDE_STREAM_CONTEXT)
+    start, _dial = tree
+    (stream,) = start
+    label = "member-3-CA" + "1" * 32
+    assert (start.tag, stream.tag) == ("Start", "Stream")
+    assert stream.attrib == {"name": label, "url": "wss://gw.example.com/twilio/media",
+                             "track": "inbound_track"}
+    assert {p.get("name"): p.get("value") for p in stream} == {
+        "member": label, "token": f"signed({label})"}
+    assert conference_of(tree)[1].get("participantLabel") == label
+
+
+def test_a_member_without_digits_match_opens_no_stream():
+    tree, _ = twiml('<Response><Conference callbackUrl="http://a.example/cb">r</Conference>'
+                    "</Response>", SIDE_STREAM_CONTEXT)
+    assert [c.tag for c in tree] == ["Dial"]
+
+
+def test_media_url_setting_wins_and_http_bases_give_ws():
+    assert GatewayUrls("http://127.0.0.1:8000").media_stream == "ws://127.0.0.1:8000/twilio/media"
+    assert GatewayUrls("https://gw.example.com", media="wss://m.example.com/s").media_stream == (
+        "wss://m.example.com/s")
+
+
+def test_the_twiml_after_the_room_stops_the_members_stream_first():
+    context = TranslationContext(account=ACCOUNT, step=4, stop_streams=("member-3-CA1",))
+    tree, _ = twiml("<Response><Speak>Bye</Speak></Response>", context)
+    stop, say = tree
+    assert (stop.tag, stop[0].tag, stop[0].get("name"), say.tag) == (
+        "Stop", "Stream", "member-3-CA1", "Say")
 
 
 @pytest.mark.parametrize(("voice", "language", "expected"), [

@@ -51,7 +51,7 @@ def test_other_failures_are_marked_too_and_successes_are_not(gateway, customer_a
     failed = gateway.signed_post("/twilio/voice", twilio_call_params())
     assert failed.headers[FAILURE_HEADER] == "app-failed"
     unmapped = gateway.signed_post("/twilio/voice", twilio_call_params(to="+19995550000"))
-    assert unmapped.headers[FAILURE_HEADER] == "unmapped"
+    assert unmapped.headers[FAILURE_HEADER] == "not-in-service"
     customer_app.route("/answer", "<Response><Speak>Hi</Speak></Response>")
     fine = gateway.signed_post("/twilio/voice", twilio_call_params())
     assert verbs(fine) == [("Say", "Hi")] and FAILURE_HEADER not in fine.headers

@@ -253,6 +253,53 @@ def test_gather_stops_at_the_finish_key(gateway: FakeGateway) -> Run:
 
 
 @concurrently
+def test_gather_with_action_on_empty_result_reports_no_input(gateway: FakeGateway) -> Run:
+    gateway.twiml("/twilio/voice", '<Gather timeout="1" action="/digits" '
+                  'actionOnEmptyResult="true"><Say>Choose</Say></Gather><Say>Never</Say>')
+    gateway.twiml("/digits", "<Hangup/>")
+    transcript = yield scenario([call("alice")])
+    (request,) = gateway.requests_to("/digits")
+    assert request.params["Digits"] == ""
+    assert transcript.heard("alice") == [("say", "Choose")]
+
+
+@concurrently
+def test_speech_gather_reports_what_was_said_with_partial_results(gateway: FakeGateway) -> Run:
+    gateway.twiml("/twilio/voice", '<Gather input="speech" speechTimeout="auto" '
+                  'action="/said" partialResultCallback="/partial"><Say>Say a department'
+                  "</Say></Gather><Say>Nothing said</Say>")
+    gateway.twiml("/said", "<Hangup/>")
+    gateway.routes["/partial"] = ("", 204, "text/plain")
+    transcript = yield scenario([call("alice", say=[{"at": 0.3, "text": "billing please"}])])
+    (request,) = gateway.requests_to("/said")
+    assert request.params["SpeechResult"] == "billing please"
+    assert 0.0 < float(request.params["Confidence"]) <= 1.0
+    partials = [r.params for r in gateway.requests_to("/partial")]
+    assert [(p["SequenceNumber"], p["StableSpeechResult"], p["UnstableSpeechResult"])
+            for p in partials] == [("1", "", "billing"), ("2", "billing", "please")]
+    assert ("say", "Nothing said") not in transcript.heard("alice")
+    assert transcript.events(type="said", call="alice")[0]["text"] == "billing please"
+
+
+@concurrently
+def test_a_speech_only_gather_ignores_keys(gateway: FakeGateway) -> Run:
+    gateway.twiml("/twilio/voice", '<Gather input="speech" timeout="1" action="/said"/>'
+                  "<Say>No input</Say>")
+    transcript = yield scenario([call("alice", keys=[{"at": 0.2, "digits": "1"}])])
+    assert gateway.requests_to("/said") == []
+    assert transcript.heard("alice") == [("say", "No input")]
+
+
+@concurrently
+def test_words_said_while_nobody_listens_are_lost(gateway: FakeGateway) -> Run:
+    gateway.twiml("/twilio/voice", '<Say>Hello there</Say><Gather input="speech" timeout="1" '
+                  'action="/said"/><Say>No input</Say>')
+    transcript = yield scenario([call("alice", say=[{"at": 0.1, "text": "sales"}])])
+    assert gateway.requests_to("/said") == []
+    assert transcript.heard("alice")[-1] == ("say", "No input")
+
+
+@concurrently
 def test_dial_to_a_number_rings_out_to_its_action(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Dial timeout="1" action="/after">+14155550123</Dial>')
     gateway.twiml("/after", "<Hangup/>")

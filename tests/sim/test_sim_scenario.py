@@ -136,6 +136,23 @@ def test_keys_after_hangup_or_before_arrival_are_rejected() -> None:
     assert key == "call[0].keys[0].at"
 
 
+def test_words_a_caller_says_are_checked() -> None:
+    scenario = scenario_from_dict(good(say=[{"at": 1.0, "text": "sales"},
+                                            {"at": 3.0, "text": "support please"}]))
+    assert [(u.at, u.text) for u in scenario.calls[0].says] == [(1.0, "sales"),
+                                                                (3.0, "support please")]
+    assert problems(good(say=[{"at": 1.0, "text": ""}])) == [
+        ("call[0].say[0].text", "must be words to say (1 to 10000 characters)")]
+    (key, _), = problems(good(say=[{"at": 1.0, "text": "x" * 10_001}]))
+    assert key == "call[0].say[0].text"
+    (key, reason), = problems(good(say=[{"at": 2.0, "text": "a"}, {"at": 1.0, "text": "b"}]))
+    assert key == "call[0].say[1].at" and "out of order" in reason
+    (key, _), = problems(good(hangup_at=2.0, say=[{"at": 2.5, "text": "late"}]))
+    assert key == "call[0].say[0].at"
+    keys = [key for key, _ in problems(good(say=[{"at": 1.0, "words": "x"}]))]
+    assert keys == ["call[0].say[0].words", "call[0].say[0].text"]  # unknown key, no text
+
+
 def test_a_call_after_the_duration_is_rejected() -> None:
     (key, _), = problems(good(at=9.0))
     assert key == "call[0].at"

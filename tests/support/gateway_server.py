@@ -95,6 +95,10 @@ class GatewayServer:
         self.workdir = Path(workdir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The side-stream server on its own port; on loopback nothing routes /twilio/media from
+        # the web port to it, so the TwiML names its port directly (plain ws://).
+        self.media_port = free_port()
+        self.media_url = f"ws://127.0.0.1:{self.media_port}/twilio/media"
         self.mappings = write_mappings(self.workdir / "mappings", apps)
         self.store_url = store_url or f"sqlite:///{self.workdir / 'state' / 'gateway.db'}"
         self.env = {
@@ -105,6 +109,7 @@ class GatewayServer:
             "GATEWAY_SPOOL": str(self.workdir / "state" / "spool.db"),
             "GATEWAY_WEBHOOK_BUDGET": str(budget), APP_TOKEN_ENV: APP_AUTH_TOKEN,
             "WEB_CONCURRENCY": "2", "PYTHONUNBUFFERED": "1", "GATEWAY_BIND": "127.0.0.1",
+            "GATEWAY_MEDIA_PORT": str(self.media_port), "GATEWAY_MEDIA_URL": self.media_url,
         }
         if api_base_url:
             self.env["TWILIO_API_BASE_URL"] = api_base_url
@@ -131,13 +136,21 @@ class GatewayServer:
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n"
                                    + self.logs()[-3000:])
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code in (200, 503):
+                if requests.get(self.url + "/healthz", timeout=1).status_code in (200, 503) \
+                        and (self.web_only or self.media_health() is not None):
                     return self
             except requests.RequestException:  # not listening yet, or still booting
                 pass
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("gateway did not answer /healthz in time:\n" + self.logs()[-3000:])
+
+    def media_health(self) -> dict | None:
+        """The side-stream server's counters (None while it is not listening)."""
+        try:
+            return requests.get(f"http://127.0.0.1:{self.media_port}/healthz", timeout=1).json()
+        except (requests.RequestException, ValueError):
+            return None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

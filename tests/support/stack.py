@@ -19,10 +19,11 @@ from tests.support.gateway_server import ACCOUNT_SID, AUTH_TOKEN, GatewayServer,
 
 class Stack:
     def __init__(self, workdir: Path, *, apps: list[dict], store_url: str | None = None,
-                 budget: float = 5.0, **simulator_options):
+                 budget: float = 5.0, env: dict[str, str] | None = None,
+                 **simulator_options):
         self.api_port = free_port()
         self.gateway = GatewayServer(workdir, apps=apps, store_url=store_url, budget=budget,
-                                     api_base_url=f"http://127.0.0.1:{self.api_port}")
+                                     api_base_url=f"http://127.0.0.1:{self.api_port}", env=env)
         self.simulator = Simulator(self.gateway.url, account_sid=ACCOUNT_SID,
                                    auth_token=AUTH_TOKEN, api_port=self.api_port,
                                    **simulator_options)

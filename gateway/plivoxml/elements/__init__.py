@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from ..model import Element
 from .conference import Conference
+from .dtmf import DTMF
+from .getdigits import GetDigits
+from .getinput import GetInput
 from .hangup import Hangup
 from .play import Play
+from .preanswer import PreAnswer
+from .record import Record
 from .redirect import Redirect
 from .speak import SSML_TAGS, Speak, Ssml
 from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
-    cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup)
+    cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, GetDigits, GetInput,
+                             DTMF, PreAnswer, Record)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
@@ -24,13 +30,8 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "Dial": ("Number", "User"),
     "Number": (),
     "User": (),
-    "DTMF": (),
-    "GetDigits": ("Speak", "Play", "Wait"),
-    "GetInput": ("Speak", "Play", "Wait"),
     "Message": (),
     "MultiPartyCall": (),
-    "PreAnswer": ("Speak", "Play", "Wait", "GetDigits", "Redirect", "Message", "DTMF"),
-    "Record": (),
     "Stream": (),
 }
 
@@ -39,5 +40,6 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
                      "Play", "PreAnswer", "Record", "Redirect", "Speak", "Wait", "MultiPartyCall",
                      "Stream")
 
-__all__ = ["NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference", "Hangup",
-           "Play", "Redirect", "Speak", "Ssml", "Wait"]
+__all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference",
+           "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Record", "Redirect", "Speak",
+           "Ssml", "Wait"]

@@ -13,6 +13,7 @@ from ..attributes import (
     BOOLEAN,
     METHOD,
     SOUND,
+    TRANSCRIPTION_TYPES,
     URL,
     DigitPatterns,
     Digits,
@@ -49,7 +50,7 @@ class Conference(Element):
         "relayDTMF": BOOLEAN,
         "sendDigits": Digits(),
         "recordWhenAlone": Enum(("", "true", "false")),
-        "transcriptionType": Enum(("auto", "hybrid")),
+        "transcriptionType": TRANSCRIPTION_TYPES,
         "transcriptionUrl": URL,
         "transcriptionMethod": METHOD,
     }

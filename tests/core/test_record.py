@@ -1,0 +1,127 @@
+"""`<Record>`: Plivo's attributes, defaults and checks, and the TwiML it becomes (golden)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway.plivoxml import PlivoXMLError, Record, parse_document
+from gateway.translate import RecordingBooked, TranslationContext, translate
+
+GOLDEN = Path(__file__).parent / "golden"
+CONTEXT = TranslationContext(account="MA00000000000000000001", step=4)
+VOICEMAIL = ('<Response><Speak>Please leave a message after the beep. Press the star key when '
+             'done.</Speak><Record action="http://foo.com/get_recording/" finishOnKey="*" '
+             'maxLength="30" transcriptionUrl="http://foo.com/transcription/" '
+             'callbackUrl="http://foo.com/ready/"/><Speak>Recording not received.</Speak>'
+             "</Response>")
+
+
+def record_of(xml: str) -> Record:
+    (element,) = parse_document(f"<Response>{xml}</Response>").elements
+    assert isinstance(element, Record)
+    return element
+
+
+def translated(xml: str, context: TranslationContext = CONTEXT):
+    result = translate(parse_document(xml), context)
+    return etree.fromstring(result.twiml.encode()), result
+
+
+def test_plivos_defaults_apply():
+    r = record_of("<Record/>")
+    assert (r.action, r.method, r.file_format, r.redirect) == (None, "POST", "mp3", True)
+    assert (r.timeout, r.max_length, r.play_beep, r.finish_on_key) == (15, 60, True, "#")
+    assert (r.record_session, r.start_on_dial_answer) == (False, False)
+    assert (r.transcription_type, r.transcription_method, r.callback_method) == (
+        "auto", "POST", "POST")
+
+
+@pytest.mark.parametrize("kind", ["auto", "hybrid", "manual"])
+def test_every_plivo_transcription_type_is_accepted(kind):
+    assert record_of(f'<Record transcriptionType="{kind}"/>').transcription_type == kind
+    document = parse_document(f'<Response><Conference transcriptionType="{kind}">r'
+                              "</Conference></Response>")
+    assert document.elements[0].transcription_type == kind
+
+
+@pytest.mark.parametrize(("attribute", "value", "reason"), [
+    ("fileFormat", "ogg", "mp3, wav"),
+    ("timeout", "0", "out of range"),
+    ("maxLength", "ten", "not an integer"),
+    ("finishOnKey", "a", "0-9, * and #"),
+    ("playBeep", "yes", "true or false"),
+    ("recordSession", "1", "true or false"),
+    ("transcriptionType", "human", "auto, hybrid, manual"),
+    ("transcriptionUrl", "/relative", "absolute http(s) URL"),
+    ("callbackMethod", "PUT", "GET or POST"),
+])
+def test_values_are_checked_as_plivo_checks_them(attribute, value, reason):
+    with pytest.raises(PlivoXMLError) as info:
+        parse_document(f'<Response>\n<Record {attribute}="{value}"/></Response>')
+    err = info.value
+    assert (err.line, err.element, err.attribute) == (2, "Record", attribute)
+    assert reason in err.reason
+
+
+def test_finish_on_key_takes_a_set_of_keys_or_none():
+    assert record_of('<Record finishOnKey="*#*"/>').finish_on_key == "*#"
+    assert record_of('<Record finishOnKey="none"/>').finish_on_key == ""
+
+
+def test_voicemail_matches_golden_twiml():
+    tree, result = translated(VOICEMAIL)
+    expected = (GOLDEN / "record-voicemail.xml").read_text()
+    assert etree.tostring(tree, pretty_print=True).decode() == expected
+    assert result.resume_at == 2 and isinstance(result.handback, Record)
+    (booked,) = result.effects
+    assert booked == RecordingBooked("4-0", "here", booked.settings)
+    assert booked.settings_dict["callback_url"] == "http://foo.com/ready/"
+
+
+def test_twilio_transcribes_when_the_gateway_is_set_to_it():
+    tree, _ = translated(VOICEMAIL, TranslationContext(account="MA1", step=4,
+                                                       transcription="twilio"))
+    record = tree.find("Record")
+    assert record.get("transcribe") == "true"
+    assert record.get("transcribeCallback") == "{gateway}/twilio/record/transcription?rec=4-0"
+
+
+def test_an_empty_recording_comes_back_to_the_gateway_too():
+    # Twilio skips the action of an empty recording and runs the next verb.
+    tree, _ = translated("<Response><Record/></Response>")
+    assert [c.tag for c in tree] == ["Record", "Redirect"]
+    assert tree[1].text == tree[0].get("action") == "{gateway}/twilio/record?rec=4-0"
+
+
+def test_record_session_runs_in_the_background_and_the_document_goes_on():
+    tree, result = translated('<Response><Record recordSession="true" '
+                              'callbackUrl="http://a.example/c"/><Speak>Recorded.</Speak>'
+                              "</Response>")
+    assert [c.tag for c in tree] == ["Say"]  # no beep, no <Record>: Twilio's call recordings
+    assert result.resume_at is None
+    (booked,) = result.effects
+    assert booked.kind == "session"
+    assert any(n.attribute == "recordSession" and n.status == "emulated" for n in result.notes)
+
+
+def test_start_on_dial_answer_is_kept_and_reported():
+    tree, result = translated('<Response><Record startOnDialAnswer="true"/><Hangup/></Response>')
+    assert [c.tag for c in tree] == ["Hangup"]
+    assert result.effects[0].kind == "next-dial"
+    assert any(n.attribute == "startOnDialAnswer" and n.status == "not-yet"
+               for n in result.notes)
+
+
+def test_two_records_in_one_stretch_get_their_own_keys():
+    _, result = translated('<Response><Record recordSession="true"/><Record/></Response>')
+    assert [e.key for e in result.effects] == ["4-0", "4-1"]
+
+
+def test_redirect_false_is_reported():
+    _, result = translated('<Response><Record action="http://a.example/a" redirect="false"/>'
+                           "</Response>")
+    (action,) = [n for n in result.notes if n.attribute == "action"]
+    assert "document goes on" in action.message
