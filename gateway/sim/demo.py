@@ -771,6 +771,9 @@ def _event_line(event: Event, facts: Facts) -> Line | None:
         return Line(t, who, "hangs up")
     if kind == "call-end":
         return Line(t, who, f"call ends ({event.get('reason')})")
+    if kind == "call-failed":
+        return Line(t, who, f"CALL FAILED: the gateway answered with its apology "
+                            f"({event.get('reason')})")
     if kind in ("error", "warning"):
         return Line(t, who, f"{kind.upper()} {event.get('code')}: {event.get('reason')}")
     return None
