@@ -12,7 +12,9 @@ Every Gather the gateway emits reports to it, empty results included. Judged by 
   element runs and nothing is requested, as on Plivo. The count lives in the call record.
 
 Interim speech results (Twilio's partialResultCallback) are forwarded to the menu's
-interimSpeechResultsCallback through the same ordered outbox. Keys and speech are never logged.
+interimSpeechResultsCallback through the same ordered outbox; an action that takes over the call
+waits (bounded) until they are delivered, so the app sees them before the final result, as on
+Plivo. Keys and speech are never logged.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .answers import interim_params, judge
 log = logging.getLogger("gateway.ivr")
 
 ENDED = {"completed", "canceled", "failed", "busy", "no-answer"}
+INTERIM_WAIT = 2.0  # at most this long for interim results still queued before the action
 
 Menu = GetDigits | GetInput
 
@@ -95,6 +98,9 @@ class Menus:
             return self.runner.continue_document(call, app, deadline)
         params = {**call.params, "CallStatus": "in-progress", **answer}
         if menu.redirect:
+            if isinstance(menu, GetInput) and menu.interim_speech_results_callback:
+                self.wait_for_outbox(call.call_sid, min(deadline - 1.0,
+                                                        time.monotonic() + INTERIM_WAIT))
             fetched = self.runner.fetch_or_fail(call, app, menu.action, menu.method, params,
                                                 deadline)
             return self.runner.run(call, app, fetched, start=0)
@@ -102,6 +108,17 @@ class Menus:
             "url": menu.action, "method": menu.method, "app": app.name, "kind": "action",
             "params": params})
         return self.runner.continue_document(call, app, deadline)
+
+    def wait_for_outbox(self, call_sid: str, until: float) -> None:
+        """Until the call's queued requests (interim results) are delivered, or `until`."""
+        key = deliveries.outbox_key(call_stream(call_sid))
+        while time.monotonic() < until:
+            box = self.store.get(key)
+            if not box or not box["items"]:
+                return
+            time.sleep(0.02)
+        log.warning("call %s: interim speech results still queued; the action goes first",
+                    call_sid)
 
     def listen_again(self, call: CallRecord, app: PlivoApp, document: Document, at: int,
                      sound: str | None) -> str:

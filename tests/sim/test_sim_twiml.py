@@ -212,7 +212,7 @@ def test_dial_to_a_number_is_accepted_as_a_number() -> None:
 
 
 def test_twiml_the_simulator_does_not_run_is_reported_as_such() -> None:
-    error = refused("<Record/>")
+    error = refused("<Enqueue>support</Enqueue>")
     assert error.code == 12100 and "does not execute" in error.reason
 
 
