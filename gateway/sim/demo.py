@@ -64,7 +64,7 @@ from .transcript import Event, Transcript
 APP_TOKEN_ENV = "DEMO_PLIVO_AUTH_TOKEN"
 GATEWAY_START_TIMEOUT = 30.0
 GATEWAY_STOP_TIMEOUT = 10.0
-CALLBACKS_TIMEOUT = 15.0  # after the run: the hangup callbacks the gateway's worker still owes
+CALLBACKS_TIMEOUT = 20.0  # after the run: the hangup callbacks and the transcription still owed
 SCENARIO_SECONDS = 15.0  # the longest story (the IVR) needs about 12.5 s; a bound, not a wait
 # The seven examples of the documentation, then the IVR story: story n is STORIES[n - 1].
 STORIES: tuple[SeedExample, ...] = (*SEED_EXAMPLES, IVR_STORY)
