@@ -91,8 +91,11 @@ def test_rejected_reports_call_rejected_and_busy_reports_user_busy(gateway, cust
     customer_app.route("/hangup", body="")
     # Twilio ends a call rejected as its first verb with no-answer (reason=rejected) or busy
     # (twilio.com/docs/voice/twiml/reject); Plivo reports CALL_REJECTED and USER_BUSY.
+    # Twilio's page does not pair reasons and statuses: the cause must not depend on the pairing.
     for reason, twilio_status, plivo_cause in (("rejected", "no-answer", "CALL_REJECTED"),
-                                               ("busy", "busy", "USER_BUSY")):
+                                               ("busy", "busy", "USER_BUSY"),
+                                               ("rejected", "busy", "CALL_REJECTED"),
+                                               ("busy", "no-answer", "USER_BUSY")):
         customer_app.clear()
         customer_app.route("/hangup", body="")
         customer_app.route("/answer", f'<Response><Hangup reason="{reason}"/></Response>')
