@@ -221,6 +221,7 @@ class CallRunner:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)
         except ElementCannotRun as exc:
+            TRANSLATION_ERRORS.labels(exc.element).inc()  # refused by the element at fault
             raise CannotRun(call.call_sid, fetched.url, exc) from None
         if len(result.twiml) > TWIML_MAX_BYTES and len(result.twiml.encode()) > TWIML_MAX_BYTES:
             raise CallFailed(call.call_sid, fetched.url, f"the TwiML for this document is "
