@@ -1,7 +1,6 @@
 """`gateway translate FILE|-`: the TwiML the webhook would return, and a report on stderr.
 
-Gateway URLs appear as the `{gateway}` placeholder (`{gateway-wss}` for the side streams'
-WebSocket URL, `{token}` for a stream's token). When the document hands control back to the
+Gateway URLs appear as the `{gateway}` placeholder. When the document hands control back to the
 gateway (a Conference, a Redirect), the TwiML of each following stretch is printed too, after an
 XML comment saying when it runs; `--first` prints only what the voice webhook returns.
 Invalid Plivo XML exits with status 1 and prints the line and the reason; so does a document

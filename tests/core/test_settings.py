@@ -59,6 +59,7 @@ def test_the_call_length_cap_can_be_lowered():
     ("GATEWAY_MEDIA_URL", "https://gw.example.com/twilio/media", "wss:// URL without query"),
     ("GATEWAY_MEDIA_URL", "wss://gw.example.com/twilio/media?member=1", "without query"),
     ("GATEWAY_MEDIA_PORT", "0", "not a TCP port number"),
+    ("GATEWAY_MEDIA_PROCESSES", "0", "from 1 to 64"),
 ])
 def test_bad_setting_is_named(variable, value, reason):
     with pytest.raises(SettingsError) as info:
