@@ -125,3 +125,9 @@ def test_redirect_false_is_reported():
                            "</Response>")
     (action,) = [n for n in result.notes if n.attribute == "action"]
     assert "document goes on" in action.message
+
+
+def test_max_length_above_twilios_limit_is_capped_and_reported():
+    tree, result = translated('<Response><Record maxLength="20000"/></Response>')
+    assert tree.find("Record").get("maxLength") == "14400"
+    assert any(n.attribute == "maxLength" and "capped" in n.message for n in result.notes)
