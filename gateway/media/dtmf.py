@@ -1,33 +1,40 @@
 """The streaming DTMF receiver: 8 kHz G.711 µ-law in, key presses with their times out.
 
-How it hears a key (ITU-T Q.24 figures; see README "DTMF receiver" for the measured ones):
+How it hears a key (ITU-T Q.24 figures; README "DTMF receiver" has the measured ones):
 
 * The audio is cut into 5 ms blocks (40 samples). For every block of every stream, one matrix
   product gives its complex correlation with the eight Q.23 frequencies (a block DFT at the
   exact frequencies, not rounded to bins). The phases are referred to the stream's sample 0, so
-  consecutive blocks can be summed coherently and their phase advance measures frequency.
+  consecutive blocks sum coherently and their phase advance measures frequency. A 5 ms block
+  cannot keep a row tone out of a column tone's correlation, so each block's pair of
+  correlations is unmixed with the 2x2 matrix the two measured frequencies give.
 * A 35 ms window (7 blocks) is a *hit* for key K when, in it: the strongest row and column
-  tones are each at least -40 dBm0; each lies within ±2.5 % of its nominal frequency (measured
-  from the phase advance between blocks: Q.24 asks to accept ±1.5 % and to reject ±3.5 %); the
-  tone is steady (the coherent sum at that frequency keeps 70 % of the incoherent one: speech
-  glides, a key does not); each stands 8 dB above the other tones of its group; twist is within
-  10 dB normal / 6 dB reverse (Q.24 asks 8 and 4); the two tones hold 60 % of the window's
-  energy (talk-off); and every one of the 7 blocks carries both tones at no less than a quarter
-  of the window's strongest block, so the tone fills the window. A 23 ms tone touches at most 6
-  blocks and can never fill 7; a 40 ms tone always fills 7 wherever it falls.
+  tones are each at least -40 dBm0; each lies within ±2.0 % of its nominal frequency (Q.24:
+  accept ±1.5 %, reject ±3.5 %; nearer 1.5 because voices' harmonics land anywhere); each is
+  steady (its coherent sum keeps 70 % of the incoherent one: voices glide, keys do not); each
+  stands 8 dB above what remains in the other channels of its group once the two tones'
+  predicted leakage is removed (a voice's other harmonics, wherever they are); twist is within
+  10 dB normal / 6 dB reverse (Q.24: 8 and 4); the pair holds 70 % of the window's energy (6 dB
+  SNR leaves 80 %); the row tone's 3rd and the column tone's 2nd harmonics are 15 dB down (a
+  phone's tone is a clean sine, an instrument's note is not); and every block carries both tones
+  in phase with the fitted sinusoid at 35 % or more of the strongest block's amplitude, so the
+  tone fills the window. A 23 ms tone touches at most 6 blocks and can never fill 7; a 40 ms
+  tone always fills 7 wherever it falls.
 * A digit starts at its first hit and lasts while each new block still carries both tones
   within 6 dB of the level they had in that hit. Four blocks (20 ms) without them end it: a
   10 ms interruption touches at most three blocks and is bridged, a 40 ms pause ends the digit
   and the next press is a new one.
 * Start and end are refined inside the edge blocks from the tone's amplitude there (a block half
-  covered carries half the amplitude), so times are good to about a millisecond.
+  covered carries half the amplitude), to within 2 ms.
 
 Latency: a digit is reported when its end is known, 20-25 ms of audio after the tone stops
 (plus whatever is still buffered in the caller's 20 ms frame).
 
 `ReceiverBank` runs many streams at once: each `feed` decodes and filters every stream's new
-blocks in one pass (one matrix product) and only streams that have a candidate window or a digit
-in progress reach per-stream Python. `DtmfReceiver` is a bank of one stream.
+blocks in one pass (one matrix product) and screens every window cheaply; the full test runs on
+candidate windows only, a digit that holds through the new blocks is extended without Python,
+and only streams where a digit may begin or end reach the per-stream state machine.
+`DtmfReceiver` is a bank of one stream.
 """
 
 from __future__ import annotations
