@@ -335,17 +335,19 @@ class ReceiverBank:
             candidate[busy[held]] = False
         hits = mixing = None
         # A digit that begins in a batch of at most END_MISSES blocks cannot end in it, so a
-        # quiet stream's later windows matter only until one hits: test them in rounds,
-        # earliest first. A longer batch (a file, a backlog) has every candidate tested at once.
-        rounds = count if count <= END_MISSES else 1
+        # quiet stream's later windows matter only until one hits: test its earliest first.
+        # A longer batch (a file, a backlog) has every candidate tested at once.
+        # Two rounds: each stream's earliest candidate, then all the rest of the streams that
+        # did not hit (each round's fixed cost is worth more than a few extra windows).
+        rounds = 2 if count <= END_MISSES else 1
         untested = candidate if rounds > 1 else None
-        for _ in range(rounds):
-            if untested is not None:
+        for round_ in range(rounds):
+            if untested is not None and round_ == 0:
                 earliest = untested.argmax(axis=1)
                 member = np.nonzero(untested[np.arange(streams), earliest])[0]
                 end = earliest[member]
             else:
-                member, end = np.nonzero(candidate)
+                member, end = np.nonzero(candidate if untested is None else untested)
             if not len(member):
                 break
             blocks = end[:, None] - WINDOW + 1 + _RAMP[None, :]  # relative to the first new
