@@ -1,4 +1,4 @@
-"""Menus and their neighbours in the pure core: GetDigits, GetInput, DTMF, PreAnswer.
+"""Menus and their neighbours in the pure core: GetDigits, GetInput, DTMF, PreAnswer, SSML.
 
 Parsing (Plivo's attributes, defaults and reasons), golden TwiML for each, and the judging of
 what a caller gave a menu (`gateway.ivr.answers`).
@@ -283,3 +283,35 @@ def test_speak_inside_a_menu_keeps_its_ssml():
     assert '<Gather' in out and '<Say voice="Polly.Amy"' in out.replace(
         'language="en-US" loop="1" ', "")
     assert 'Press <break time="1s" />one</Say></Gather>' in out
+
+
+# --- Speak's SSML: every tag Plivo documents, with the SDK's attributes ------------------------
+
+PLIVO_SSML = [
+    ('<break strength="strong" time="250ms"/>', "break", {"strength": "strong", "time": "250ms"}),
+    ('<emphasis level="moderate">x</emphasis>', "emphasis", {"level": "moderate"}),
+    ('<lang xml:lang="fr-FR">x</lang>', "lang", {"xml:lang": "fr-FR"}),
+    ("<p>x</p>", "p", {}),
+    ('<phoneme alphabet="ipa" ph="pɪˈkɑːn">x</phoneme>', "phoneme",
+     {"alphabet": "ipa", "ph": "pɪˈkɑːn"}),
+    ('<prosody volume="loud" rate="slow" pitch="high">x</prosody>', "prosody",
+     {"volume": "loud", "rate": "slow", "pitch": "high"}),
+    ("<s>x</s>", "s", {}),
+    ('<say-as interpret-as="date" format="mdy">1/2/2026</say-as>', "say-as",
+     {"interpret-as": "date", "format": "mdy"}),
+    ('<sub alias="World Wide Web">WWW</sub>', "sub", {"alias": "World Wide Web"}),
+    ('<w role="amazon:VBD">read</w>', "w", {"role": "amazon:VBD"}),
+]
+
+
+@pytest.mark.parametrize(("ssml", "tag", "attributes"), PLIVO_SSML,
+                         ids=[tag for _, tag, _ in PLIVO_SSML])
+def test_each_ssml_tag_plivo_documents_reaches_twilio_with_its_attributes(ssml, tag,
+                                                                           attributes):
+    out, _ = twiml(f'<Response><Speak voice="Polly.Joanna">Say {ssml} now</Speak></Response>')
+    say = etree.fromstring(out.encode())[0]
+    (node,) = list(say)
+    assert node.tag == tag
+    got = {k.replace("{http://www.w3.org/XML/1998/namespace}", "xml:"): v
+           for k, v in node.attrib.items()}
+    assert got == attributes

@@ -98,3 +98,15 @@ def test_an_unsigned_answer_is_refused(gateway, customer_app):
     response = gateway.signed_post(path, {**params, "Digits": "1"}, signature="bogus")
     assert response.status_code == 403
     assert customer_app.requests_to("/picked") == []
+
+
+def test_the_last_invalid_attempt_plays_the_sound_before_the_next_element(gateway,
+                                                                          customer_app):
+    menu = ('<Response><GetDigits action="{app}/picked" numDigits="1" validDigits="1" '
+            'invalidDigitsSound="{app}/invalid.wav"><Speak>Press one.</Speak></GetDigits>'
+            "<Speak>Goodbye.</Speak></Response>")
+    params, path = start(gateway, customer_app, menu)
+    answer = tree(gateway.signed_post(path, {**params, "Digits": "5"}))
+    assert [(v.tag, v.text) for v in answer] == [
+        ("Play", customer_app.url("/invalid.wav")), ("Say", "Goodbye.")]
+    assert customer_app.requests_to("/picked") == []

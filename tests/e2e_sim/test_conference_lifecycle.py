@@ -164,10 +164,11 @@ def test_example_7_callback_url_gets_enter_digits_and_exit(stack, app):
     assert t.ok, t.errors
     uuid = call_uuids(app, "ex7")[0]
     wait_for_hangups(app, [uuid])
+    # digitsMatch="#0,99,000": the member's 9 9 is heard on the side stream.
     assert requests_of(app, uuid) == ["ex7", "/cb:enter", "/cb:digits", "/cb:exit", "/hangup"]
     enter, digits, exit_ = [r for r in app.requests_to("/cb") if r.params["CallUUID"] == uuid]
-    assert enter.params["ConferenceName"] == "MyRoom"
     assert digits.params["ConferenceDigitsMatch"] == "99"
+    assert enter.params["ConferenceName"] == "MyRoom"
     assert enter.params["ConferenceMemberID"] == exit_.params["ConferenceMemberID"] == "1"
     assert exit_.params["CallStatus"] == "completed"
 

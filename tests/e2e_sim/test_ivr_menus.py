@@ -179,6 +179,8 @@ def test_speech_menu_sends_what_was_said_with_interim_results(stack, app):
     assert [r.params["SequenceNumber"] for r in interim] == ["1", "2"]
     assert [(r.params["StableSpeech"], r.params["UnstableSpeech"]) for r in interim] == [
         ("", "sales"), ("sales", "please")]
+    final = app.requests_to("/menu/said")[-1]
+    assert all(r.received_at <= final.received_at for r in interim)  # Plivo's order
 
 
 def test_speech_or_keys_menu_takes_a_key(stack, app):

@@ -291,6 +291,20 @@ def test_a_speech_only_gather_ignores_keys(gateway: FakeGateway) -> Run:
 
 
 @concurrently
+def test_without_barge_in_words_said_during_the_prompts_are_not_heard(gateway: FakeGateway
+                                                                       ) -> Run:
+    gateway.twiml("/twilio/voice", '<Gather input="speech" bargeIn="false" timeout="1" '
+                  'speechTimeout="1" action="/said"><Say>Please say your account name now'
+                  "</Say></Gather><Say>No input</Say>")
+    gateway.twiml("/said", "<Hangup/>")
+    transcript = yield scenario([call("alice", say=[{"at": 0.5, "text": "early"},
+                                                    {"at": 2.4, "text": "later"}])])
+    (request,) = gateway.requests_to("/said")
+    assert request.params["SpeechResult"] == "later"
+    assert ("say", "No input") not in transcript.heard("alice")
+
+
+@concurrently
 def test_words_said_while_nobody_listens_are_lost(gateway: FakeGateway) -> Run:
     gateway.twiml("/twilio/voice", '<Say>Hello there</Say><Gather input="speech" timeout="1" '
                   'action="/said"/><Say>No input</Say>')
