@@ -1,56 +1,64 @@
 """The streaming DTMF receiver: 8 kHz G.711 µ-law in, key presses with their times out.
 
-How it hears a key (ITU-T Q.24 figures; see README "DTMF receiver" for the measured ones):
+How it hears a key (ITU-T Q.24 figures; README "DTMF receiver" has the measured ones):
 
 * The audio is cut into 5 ms blocks (40 samples). For every block of every stream, one matrix
   product gives its complex correlation with the eight Q.23 frequencies (a block DFT at the
   exact frequencies, not rounded to bins). The phases are referred to the stream's sample 0, so
-  consecutive blocks can be summed coherently and their phase advance measures frequency.
+  consecutive blocks sum coherently and their phase advance measures frequency. A 5 ms block
+  cannot keep a row tone out of a column tone's correlation, so each block's pair of
+  correlations is unmixed with the 2x2 matrix the two measured frequencies give.
 * A 35 ms window (7 blocks) is a *hit* for key K when, in it: the strongest row and column
-  tones are each at least -40 dBm0; each lies within ±2.5 % of its nominal frequency (measured
-  from the phase advance between blocks: Q.24 asks to accept ±1.5 % and to reject ±3.5 %); the
-  tone is steady (the coherent sum at that frequency keeps 70 % of the incoherent one: speech
-  glides, a key does not); each stands 8 dB above the other tones of its group; twist is within
-  10 dB normal / 6 dB reverse (Q.24 asks 8 and 4); the two tones hold 60 % of the window's
-  energy (talk-off); and every one of the 7 blocks carries both tones at no less than a quarter
-  of the window's strongest block, so the tone fills the window. A 23 ms tone touches at most 6
-  blocks and can never fill 7; a 40 ms tone always fills 7 wherever it falls.
+  tones are each at least -40 dBm0; each lies within ±2.0 % of its nominal frequency (Q.24:
+  accept ±1.5 %, reject ±3.5 %; nearer 1.5 because voices' harmonics land anywhere); each is
+  steady (its coherent sum keeps 70 % of the incoherent one: voices glide, keys do not); each
+  stands 8 dB above what remains in the other channels of its group once the two tones'
+  predicted leakage is removed (a voice's other harmonics, wherever they are); twist is within
+  10 dB normal / 6 dB reverse (Q.24: 8 and 4); the pair holds 70 % of the window's energy (6 dB
+  SNR leaves 80 %); the row tone's 3rd and the column tone's 2nd harmonics are 15 dB down (a
+  phone's tone is a clean sine, an instrument's note is not); and every block carries both tones
+  in phase with the fitted sinusoid at 35 % or more of the strongest block's amplitude, so the
+  tone fills the window. A 23 ms tone touches at most 6 blocks and can never fill 7; a 40 ms
+  tone always fills 7 wherever it falls.
 * A digit starts at its first hit and lasts while each new block still carries both tones
   within 6 dB of the level they had in that hit. Four blocks (20 ms) without them end it: a
   10 ms interruption touches at most three blocks and is bridged, a 40 ms pause ends the digit
   and the next press is a new one.
 * Start and end are refined inside the edge blocks from the tone's amplitude there (a block half
-  covered carries half the amplitude), so times are good to about a millisecond.
+  covered carries half the amplitude), to within 2 ms.
 
 Latency: a digit is reported when its end is known, 20-25 ms of audio after the tone stops
 (plus whatever is still buffered in the caller's 20 ms frame).
 
 `ReceiverBank` runs many streams at once: each `feed` decodes and filters every stream's new
-blocks in one pass (one matrix product) and only streams that have a candidate window or a digit
-in progress reach per-stream Python. `DtmfReceiver` is a bank of one stream.
+blocks in one pass (one matrix product) and screens every window cheaply; the full test runs on
+candidate windows only, a digit that holds through the new blocks is extended without Python,
+and only streams where a digit may begin or end reach the per-stream state machine.
+`DtmfReceiver` is a bank of one stream.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from .tones import COLUMNS, KEYS, RATE, ROWS, dbm0_to_amplitude
-from .ulaw import ULAW_TO_FLOAT32
+from .ulaw import ulaw_to_float32
 
 BLOCK = 40  # samples per block: 5 ms, the receiver's time step
 WINDOW = 7  # blocks per decision window: 35 ms, filled by any 40 ms tone, never by a 23 ms one
 END_MISSES = 4  # blocks without the tones that end a digit (20 ms; 10 ms gaps are bridged)
 
 MIN_LEVEL_DBM0 = -40.0  # per tone (Q.24: accept from -25, never at -55)
-FREQUENCY_TOLERANCE = 0.025  # accept ±1.5 %, reject ±3.5 %: decide half way
+FREQUENCY_TOLERANCE = 0.02  # accept ±1.5 %, reject ±3.5 %: nearer 1.5 (speech)
 STEADINESS = 0.7  # coherent / incoherent window energy of each tone
 GROUP_DOMINANCE_DB = 8.0  # the tone over every other tone of its group
 NORMAL_TWIST_DB = 10.0  # low tone over high tone
 REVERSE_TWIST_DB = 6.0  # high tone over low tone
-ENERGY_SHARE = 0.6  # the two tones' share of the window's energy
+ENERGY_SHARE = 0.7  # the two tones' share of the window's energy (6 dB SNR: 0.8)
 HARMONIC_DB = 15.0  # each tone over its harmonic (below)
 FILL = 0.35  # each block's tone amplitude, in phase, over the window's strongest block
 HOLD = 0.5  # each block's tone amplitudes over the digit's level while it lasts (-6 dB)
@@ -92,8 +100,6 @@ _TOLERANCE_RAD = 2 * np.pi * FREQUENCY_TOLERANCE * TONES * BLOCK / RATE
 _DOMINANCE = 10 ** (GROUP_DOMINANCE_DB / 10)
 _NORMAL_TWIST = 10 ** (NORMAL_TWIST_DB / 10)
 _REVERSE_TWIST = 10 ** (REVERSE_TWIST_DB / 10)
-# A window's competitor tone counts at its own (measured) frequency when that is near nominal.
-_COMPETITOR_RAD = 2 * np.pi * 0.035 * TONES * BLOCK / RATE
 _HARMONIC_LIMIT = 10 ** (-HARMONIC_DB / 10)
 
 
@@ -146,6 +152,7 @@ class ReceiverBank:
         self._last_ids: list[str] = []
         self._last_slots = np.zeros(0, np.int64)
         self._pending = 0  # streams holding a partial block
+        self._buffers: dict[str, np.ndarray] = {}
         self._grow(max(1, capacity))
 
     def _grow(self, capacity: int) -> None:
@@ -203,11 +210,16 @@ class ReceiverBank:
         if ids != self._last_ids:  # the same streams as last time (a server's usual call)?
             slots = [self._get(stream_id).slot for stream_id in ids]  # all known before work
             self._last_ids, self._last_slots = ids, np.array(slots, np.int64)
-        size = len(chunks[0]) if chunks else 0
-        if (size and size % BLOCK == 0 and not self._pending
-                and all(type(c) is bytes and len(c) == size for c in chunks)):
-            self._run(size // BLOCK, ids, self._last_slots, b"".join(chunks), found)
-            return found
+        sizes = set(map(len, chunks))
+        size = sizes.pop() if len(sizes) == 1 else 0
+        if size and size % BLOCK == 0 and not self._pending:
+            try:
+                data = b"".join(chunks)
+            except TypeError:
+                pass  # not all bytes: the general path says which stream
+            else:
+                self._run(size // BLOCK, ids, self._last_slots, data, found)
+                return found
         groups: dict[int, tuple[list[str], list[int], list[bytes]]] = {}
         for stream_id, data in zip(ids, chunks, strict=True):
             if not isinstance(data, bytes | bytearray | memoryview):
@@ -231,6 +243,14 @@ class ReceiverBank:
         return found
 
     # ---------------------------------------------------------------------------------------
+
+    def _scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A reusable float32 work array (fresh pages cost more than the arithmetic)."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, np.float32)
+        return buffer[:size].reshape(shape)
 
     def _get(self, stream_id: str) -> _Stream:
         try:
@@ -261,8 +281,10 @@ class ReceiverBank:
         """`count` new blocks of each of these streams through the receiver."""
         streams = len(slots)
         codes = np.frombuffer(data, np.uint8).reshape(streams, count, BLOCK)
-        samples = np.take(ULAW_TO_FLOAT32, codes).reshape(streams * count, BLOCK)
-        tones = (samples @ _TONE_BASIS).reshape(streams, count, 16)
+        samples = self._scratch("samples", (streams * count, BLOCK))
+        ulaw_to_float32(codes, out=samples)
+        tones = np.matmul(samples, _TONE_BASIS, out=self._scratch("tones", (streams * count, 16)))
+        tones = tones.reshape(streams, count, 16)
         energy = np.einsum("ij,ij->i", samples, samples).reshape(streams, count)
         first = self._blocks[slots]
         batch = _Batch(self._ring, slots, first, codes, tones)
@@ -270,18 +292,26 @@ class ReceiverBank:
         # A cheap screen picks the candidate windows for the full test: per block, the
         # strongest row and column tone powers and the energy; per window ending at a new
         # block, their sums (a bound on the window's best row and column).
-        power = tones[..., :8] ** 2 + tones[..., 8:] ** 2
-        screen = np.empty((streams, count + WINDOW - 1, 3), np.float32)
+        squares = np.multiply(tones, tones, out=self._scratch("squares", (streams, count, 16)))
+        power = np.add(squares[..., :8], squares[..., 8:],
+                       out=self._scratch("power", (streams, count, 8)))
+        screen = self._scratch("screen", (streams, count + WINDOW - 1, 3))
         screen[:, :WINDOW - 1] = self._screen[slots]
-        screen[:, WINDOW - 1:, 0] = np.maximum(np.maximum(power[..., 0], power[..., 1]),
-                                               np.maximum(power[..., 2], power[..., 3]))
-        screen[:, WINDOW - 1:, 1] = np.maximum(np.maximum(power[..., 4], power[..., 5]),
-                                               np.maximum(power[..., 6], power[..., 7]))
+        np.maximum(np.maximum(power[..., 0], power[..., 1]),
+                   np.maximum(power[..., 2], power[..., 3]), out=screen[:, WINDOW - 1:, 0])
+        np.maximum(np.maximum(power[..., 4], power[..., 5]),
+                   np.maximum(power[..., 6], power[..., 7]), out=screen[:, WINDOW - 1:, 1])
         screen[:, WINDOW - 1:, 2] = energy
         self._screen[slots] = screen[:, -(WINDOW - 1):]
-        summed = np.cumsum(screen, axis=1)
-        window = summed[:, WINDOW - 1:].copy()
-        window[:, 1:] -= summed[:, :-WINDOW]
+        if count <= 2 * WINDOW:  # a running sum: a few small steps beat a cumulative sum
+            window = np.empty((streams, count, 3), np.float32)
+            window[:, 0] = screen[:, :WINDOW].sum(axis=1)
+            for j in range(1, count):
+                window[:, j] = window[:, j - 1] + screen[:, j + WINDOW - 1] - screen[:, j - 1]
+        else:
+            summed = np.cumsum(screen, axis=1)
+            window = summed[:, WINDOW - 1:].copy()
+            window[:, 1:] -= summed[:, :-WINDOW]
         row, column, window_energy = window[..., 0], window[..., 1], window[..., 2]
         floor = WINDOW * _MIN_BLOCK_POWER
         candidate = ((row >= floor) & (column >= floor)
@@ -304,18 +334,38 @@ class ReceiverBank:
             self._amp[busy_slots[held]] = np.minimum(1.0, amps[held, -1].mean(axis=-1))
             candidate[busy[held]] = False
         hits = mixing = None
-        if candidate.any():
-            member, end = np.nonzero(candidate)
+        # A digit that begins in a batch of at most END_MISSES blocks cannot end in it, so a
+        # quiet stream's later windows matter only until one hits: test its earliest first.
+        # A longer batch (a file, a backlog) has every candidate tested at once.
+        # Two rounds: each stream's earliest candidate, then all the rest of the streams that
+        # did not hit (each round's fixed cost is worth more than a few extra windows).
+        rounds = 2 if count <= END_MISSES else 1
+        untested = candidate if rounds > 1 else None
+        for round_ in range(rounds):
+            if untested is not None and round_ == 0:
+                earliest = untested.argmax(axis=1)
+                member = np.nonzero(untested[np.arange(streams), earliest])[0]
+                end = earliest[member]
+            else:
+                member, end = np.nonzero(candidate if untested is None else untested)
+            if not len(member):
+                break
             blocks = end[:, None] - WINDOW + 1 + _RAMP[None, :]  # relative to the first new
             window = batch.correlations(member, blocks)
             key, mix, checks = _window_checks(window, window_energy[member, end],
                                               first[member][:, None] + blocks)
             ok = np.logical_and.reduce(list(checks.values()))
             if ok.any():
-                hits = np.full((streams, count), -1, np.int16)
-                mixing = np.zeros((streams, count, 2), np.complex128)
+                if hits is None:
+                    hits = np.full((streams, count), -1, np.int16)
+                    mixing = np.zeros((streams, count, 2), np.complex128)
                 hits[member[ok], end[ok]] = key[ok]
                 mixing[member[ok], end[ok]] = mix[ok]
+            if untested is None:
+                break
+            untested[member, end] = False
+            # (a stream with a digit in progress may see it end, then a new one begin)
+            untested[member[ok & ~active[member]]] = False
 
         # Digits in progress: every new block that still holds both tones extends them, all
         # at once; streams where a digit may end or begin go through the state machine.
@@ -328,19 +378,30 @@ class ReceiverBank:
             members = np.array(sorted(careful))
             keys = self._key[slots[members]].astype(np.int64)
             mixes = self._mixing[slots[members]].copy()
+            sources = np.full(len(members), -1)  # -1: the digit in progress; j: the hit at j
             if hits is not None:
                 starting = np.nonzero(keys < 0)[0]
                 first_hit = (hits[members[starting]] >= 0).argmax(axis=1)
                 keys[starting] = hits[members[starting], first_hit]
                 mixes[starting] = mixing[members[starting], first_hit]
-            blocks = np.arange(-RING, count)[None, :]
-            unscaled = _amplitudes(batch.tones(members, blocks, keys),
-                                   first[members][:, None] + blocks, keys, mixes,
-                                   np.ones((len(members), 2))).tolist()
+                sources[starting] = first_hit
+            # A digit in progress needs only the new blocks (straight from this batch); one
+            # that begins needs its window and the blocks before it (from the ring).
+            unscaled: list = [None] * len(members)
+            offsets = np.where(sources < 0, 0, -RING)
+            for offset in (0, -RING):
+                group = np.nonzero(offsets == offset)[0]
+                if len(group):
+                    blocks = np.arange(offset, count)[None, :]
+                    values = _amplitudes(batch.tones(members[group], blocks, keys[group]),
+                                         first[members[group]][:, None] + blocks, keys[group],
+                                         mixes[group], np.ones((len(group), 2))).tolist()
+                    for index, row_values in zip(group.tolist(), values, strict=True):
+                        unscaled[index] = row_values
+            rows = [None] * len(members) if hits is None else hits[members].tolist()
             for index, m in enumerate(members.tolist()):
-                prepared = _Prepared(int(keys[index]), mixes[index], unscaled[index])
-                digits = self._track(int(slots[m]), int(first[m]), count, batch, m,
-                                     None if hits is None else hits[m].tolist(),
+                prepared = _Prepared(int(sources[index]), unscaled[index], int(offsets[index]))
+                digits = self._track(int(slots[m]), int(first[m]), count, batch, m, rows[index],
                                      None if mixing is None else mixing[m], prepared)
                 if digits:
                     found.setdefault(ids[m], []).extend(digits)
@@ -353,42 +414,40 @@ class ReceiverBank:
                prepared: _Prepared) -> list[Digit]:
         """The digit state machine over one stream's new blocks (member `m` of the batch;
         `first` numbers its first new block in the stream)."""
-
-        def span(key: int, mix: np.ndarray, ref: np.ndarray) -> _Span | _Prepared:
-            if prepared.key == key and np.array_equal(prepared.mixing, mix):
-                return prepared.scaled(ref)
-            return _Span(batch, m, first, key, mix, ref)
-
         digits = []
-        key = int(self._key[slot])
-        amps = span(key, self._mixing[slot], self._ref[slot]) if key >= 0 else None
+        key, misses, amp = int(self._key[slot]), int(self._misses[slot]), float(self._amp[slot])
+        start, end = int(self._start[slot]), int(self._end[slot])
+        amps: _Span | _Prepared | None = None
+        if key >= 0:
+            ref = self._ref[slot]
+            amps = prepared.scaled(ref) if prepared.source == -1 else \
+                _Span(batch, m, first, key, self._mixing[slot], ref)
         for j in range(count):
             block = first + j
             if amps is not None:
                 low, high = amps[j]
                 if low >= HOLD and high >= HOLD:
-                    self._misses[slot] = 0
-                    self._amp[slot] = min(1.0, (low + high) / 2)
+                    misses = 0
+                    amp = min(1.0, (low + high) / 2)
                 else:
-                    if self._misses[slot] == 0:  # the tone stops in this block or the one before
-                        last = float(self._amp[slot])
-                        partial = min(1.0, (low + high) / 2) if last > 0.9 else 0.0
-                        self._end[slot] = block * BLOCK - round((1 - last - partial) * BLOCK)
-                    self._misses[slot] += 1
-                    if self._misses[slot] >= END_MISSES:
-                        digits.append(_digit(key, int(self._start[slot]), int(self._end[slot])))
-                        self._key[slot] = key = -1
-                        self._misses[slot] = 0
-                        amps = None
+                    if misses == 0:  # the tone stops in this block or the one before
+                        partial = min(1.0, (low + high) / 2) if amp > 0.9 else 0.0
+                        end = block * BLOCK - round((1 - amp - partial) * BLOCK)
+                    misses += 1
+                    if misses >= END_MISSES:
+                        digits.append(_digit(key, start, end))
+                        key, misses, amps = -1, 0, None
             if amps is None and hits is not None and hits[j] >= 0:
                 key = hits[j]
-                self._key[slot] = key
+                assert mixing is not None
                 self._mixing[slot] = mixing[j]
-                self._ref[slot] = 1.0
-                window = span(key, mixing[j], np.ones(2))
-                self._ref[slot] = np.mean([window[i] for i in range(j - WINDOW + 1, j + 1)],
-                                          axis=0)
-                amps = span(key, mixing[j], self._ref[slot])
+                unit = np.ones(2)
+                window = prepared.scaled(unit) if prepared.source == j else \
+                    _Span(batch, m, first, key, mixing[j], unit)
+                ref = np.mean([window[i] for i in range(j - WINDOW + 1, j + 1)], axis=0)
+                self._ref[slot] = ref
+                amps = prepared.scaled(ref) if prepared.source == j else \
+                    _Span(batch, m, first, key, mixing[j], ref)
                 # The tone may have begun before the window (an earlier window failed a test):
                 # walk back over the full blocks still held, then into the partial one.
                 begin = j - WINDOW + 1
@@ -397,10 +456,10 @@ class ReceiverBank:
                     begin -= 1
                 inside = amps.fill(begin)
                 before = amps.fill(begin - 1) if begin > -first and inside > 0.9 else 0.0
-                self._start[slot] = max(0, (first + begin) * BLOCK + round(
-                    (1 - inside - before) * BLOCK))
-                self._misses[slot] = 0
-                self._amp[slot] = amps.fill(j)
+                start = max(0, (first + begin) * BLOCK + round((1 - inside - before) * BLOCK))
+                misses, amp = 0, amps.fill(j)
+        self._key[slot], self._misses[slot], self._amp[slot] = key, misses, amp
+        self._start[slot], self._end[slot] = start, end
         return digits
 
 
@@ -424,7 +483,7 @@ class _Batch:
         old = self.ring[self.slots[member][:, None], absolute % RING]
         known = (absolute >= 0) & (blocks >= -RING)
         codes = np.where((blocks >= 0)[..., None], new, np.where(known[..., None], old, _SILENCE))
-        return np.take(ULAW_TO_FLOAT32, codes) @ _BASIS
+        return ulaw_to_float32(codes) @ _BASIS
 
     def correlations(self, member: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """(members, blocks, 16) complex correlations, phases from the stream's sample 0."""
@@ -449,6 +508,12 @@ class _Batch:
         return (cos + 1j * sin) * phase
 
     def store(self) -> None:
+        if RING % self.count == 0 and not (self.first % self.count).any():
+            # Every stream has been fed whole batches of this size: one row of the ring each.
+            rows = self.ring.reshape(len(self.ring), RING // self.count, self.count * BLOCK)
+            rows[self.slots, (self.first // self.count) % (RING // self.count)] = \
+                self.codes.reshape(len(self.slots), -1)
+            return
         keep = min(self.count, RING)
         where = (self.first[:, None] + np.arange(self.count - keep, self.count)[None, :]) % RING
         self.ring[self.slots[:, None], where] = self.codes[:, self.count - keep:]
@@ -467,20 +532,20 @@ def _amplitudes(pair: np.ndarray, absolute: np.ndarray, key: np.ndarray, mixing:
 
 
 class _Prepared:
-    """Amplitudes `_run` computed ahead for one stream (blocks -RING to the batch's end, for
-    one key and leak factors), read like a `_Span` once scaled by the digit's level."""
+    """Amplitudes `_run` computed ahead for one stream, for the digit in progress (source -1:
+    the batch's blocks) or for the hit at new block `source` (blocks -RING to the batch's end),
+    read like a `_Span` once scaled by the digit's level."""
 
-    def __init__(self, key: int, mixing: np.ndarray, unscaled: list[list[float]]):
-        self.key, self.mixing, self._unscaled = key, mixing, unscaled
-        self._ref = (1.0, 1.0)
+    def __init__(self, source: int, unscaled: list[list[float]], offset: int,
+                 ref: tuple[float, float] = (1.0, 1.0)):
+        self.source, self._unscaled, self._offset, self._ref = source, unscaled, offset, ref
 
     def scaled(self, ref: np.ndarray) -> _Prepared:
-        twin = _Prepared(self.key, self.mixing, self._unscaled)
-        twin._ref = (float(ref[0]), float(ref[1]))
-        return twin
+        return _Prepared(self.source, self._unscaled, self._offset,
+                         (float(ref[0]), float(ref[1])))
 
     def __getitem__(self, block: int) -> list[float]:
-        low, high = self._unscaled[block + RING]
+        low, high = self._unscaled[block - self._offset]
         return [low / self._ref[0], high / self._ref[1]]
 
     def fill(self, block: int) -> float:
@@ -554,7 +619,6 @@ def _window_checks(window: np.ndarray, energy: np.ndarray, absolute: np.ndarray,
     # coherent power there pick the strongest row and column.
     advance = _advance(window)
     steady = _coherent(window, advance)
-    nominal = np.abs(window.sum(axis=1)) ** 2  # coherent at the nominal frequency
     row = steady[:, :4].argmax(axis=1)
     column = 4 + steady[:, 4:].argmax(axis=1)
     pick = np.arange(len(window))
@@ -584,7 +648,17 @@ def _window_checks(window: np.ndarray, energy: np.ndarray, absolute: np.ndarray,
     checks["level"] = (low * scale >= level_floor) & (high * scale >= level_floor)
     checks["twist"] = (low <= _NORMAL_TWIST * high) & (high <= _REVERSE_TWIST * low)
     checks["share"] = (low + high) * scale >= ENERGY_SHARE * energy / (WINDOW * BLOCK)
-    competitor = np.where(np.abs(advance) <= _COMPETITOR_RAD, steady, nominal)
+    # Dominance: what is left in every other tone channel once the two chosen tones' leakage
+    # (known exactly from their unmixed series and measured frequencies) is taken out is a
+    # competitor at whatever frequency it has (a voice's other harmonics, anywhere in the group).
+    radians = 2 * np.pi / RATE
+    residual = window.copy()
+    for side, tone in enumerate((row, column)):
+        gain = _leak((hz[:, side][:, None] - TONES[None, :]) * radians) \
+            / _leak((hz[:, side] - TONES[tone]) * radians)[:, None]  # (candidates, 8)
+        own = phases[pick, :, tone]  # (candidates, WINDOW)
+        residual -= (pair[..., side] / own)[..., None] * gain[:, None, :] * phases[..., :8]
+    competitor = _coherent(residual, _advance(residual))
     competitor[pick, row] = 0
     competitor[pick, column] = 0
     checks["dominance"] = (competitor[:, :4].max(axis=1) * _DOMINANCE <= low) \
