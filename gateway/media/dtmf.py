@@ -341,6 +341,16 @@ class ReceiverBank:
             held = (amps >= HOLD).all(axis=(1, 2)) & (self._misses[busy_slots] == 0)
             self._amp[busy_slots[held]] = np.minimum(1.0, amps[held, -1].mean(axis=-1))
             candidate[busy[held]] = False
+            if count <= 2 * END_MISSES:
+                # Nor do the windows of a digit in progress that end before the block where
+                # it can end (its misses run to END_MISSES): a hit there would be ignored.
+                present = (amps >= HOLD).all(axis=2)
+                run = self._misses[busy_slots].astype(np.int64)
+                ends = np.full(len(busy), count)
+                for j in range(count):
+                    run = np.where(present[:, j], 0, run + 1)
+                    ends = np.where((run >= END_MISSES) & (ends == count), j, ends)
+                candidate[busy] &= np.arange(count)[None, :] >= ends[:, None]
         hits = mixing = None
         # A digit that begins in a batch of at most END_MISSES blocks cannot end in it, so a
         # quiet stream's later windows matter only until one hits: test its earliest first.
