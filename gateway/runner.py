@@ -210,7 +210,8 @@ class CallRunner:
                                      first_in_call=not call.played, call_sid=call.call_sid,
                                      max_call_seconds=self.max_call_seconds,
                                      transcription=self.transcription,
-                                     stream_token=self.stream_token, stop_streams=stop_streams)
+                                     stream_token=self.stream_token, stop_streams=stop_streams,
+                                     app=app.name, allowed_hosts=app.allowed_hosts)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)

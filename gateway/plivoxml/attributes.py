@@ -309,4 +309,14 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "profanityFilter": "false",
     },
     "DTMF": {"async": "true"},
+    # docs.plivo.com, the Stream element's attribute table.
+    "Stream": {
+        "bidirectional": "false",
+        "audioTrack": "inbound",
+        "streamTimeout": "86400",
+        "statusCallbackMethod": "POST",
+        "contentType": "audio/x-l16;rate=8000",
+        "extraHeaders": "",
+        "keepCallAlive": "false",
+    },
 }

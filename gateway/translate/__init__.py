@@ -32,6 +32,7 @@ from ..plivoxml.elements import (
     Record,
     Redirect,
     Speak,
+    Stream,
     Wait,
 )
 from .builder import TwimlBuilder, render
@@ -47,6 +48,7 @@ from .preanswer import translate_preanswer
 from .record import translate_record
 from .redirect import translate_redirect
 from .speak import translate_speak
+from .stream import translate_stream
 from .wait import translate_wait
 
 Translator = Callable[..., Flow]
@@ -65,6 +67,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     DTMF: translate_dtmf,
     PreAnswer: translate_preanswer,
     Record: translate_record,
+    Stream: translate_stream,
 }
 
 # Elements that collect the caller's input: their Gather reports back to the gateway.

@@ -129,6 +129,10 @@ class TranslationContext:
     stream_token: Callable[[str], str] | None = None
     # side streams to stop first: this TwiML follows the Dial of a member that had one.
     stop_streams: tuple[str, ...] = ()
+    # The mapping's app and its allowed_hosts (a Stream's URL must be on one; None: unchecked,
+    # as in `gateway translate` without a mapping).
+    app: str = ""
+    allowed_hosts: tuple[str, ...] | None = None
 
     @property
     def participant_label(self) -> str:

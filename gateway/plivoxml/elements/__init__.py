@@ -18,11 +18,12 @@ from .preanswer import PreAnswer
 from .record import Record
 from .redirect import Redirect
 from .speak import SSML_TAGS, Speak, Ssml
+from .stream import Stream
 from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
     cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, GetDigits, GetInput,
-                             DTMF, PreAnswer, Record)
+                             DTMF, PreAnswer, Record, Stream)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
@@ -32,7 +33,6 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "User": (),
     "Message": (),
     "MultiPartyCall": (),
-    "Stream": (),
 }
 
 # What <Response> may contain directly (the SDK's ResponseElement nestables).
@@ -42,4 +42,4 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
 
 __all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference",
            "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Record", "Redirect", "Speak",
-           "Ssml", "Wait"]
+           "Ssml", "Stream", "Wait"]
