@@ -309,6 +309,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "profanityFilter": "false",
     },
     "DTMF": {"async": "true"},
+    # docs.plivo.com "The Message element": type sms, callbackMethod POST.
+    "Message": {"type": "sms", "callbackMethod": "POST"},
     # docs.plivo.com, the Stream element's attribute table.
     "Stream": {
         "bidirectional": "false",

@@ -23,6 +23,7 @@ from .conference import Participant, Recording, Room, recording_path, twilio_boo
 from .errors import APPLICATION_ERROR_MESSAGE, FetchError, TwimlError, TwimlWarning
 from .ids import new_sid, rfc2822, utc_now
 from .loop import EventLoop, Timer
+from .messages import SimMessage
 from .playback import Playback, Player, Timing, document_from, sound_of
 from .scenario import CallSpec, Scenario
 from .streams import MediaStream, StreamConfig
@@ -171,6 +172,7 @@ class Switchboard:
         self.rooms_by_sid: dict[str, Room] = {}  # every room, live or completed
         self.recordings: dict[str, Recording] = {}
         self.recording_callbacks: dict[str, RecordingCallback] = {}  # calls' recordings
+        self.messages: dict[str, SimMessage] = {}  # SMS accepted by the REST API (messages.py)
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
         self.stream_keys = "tones"  # what forked audio carries of key presses (scenario's)
         self.run_t0 = loop.clock()

@@ -27,6 +27,7 @@ from ..plivoxml.elements import (
     GetDigits,
     GetInput,
     Hangup,
+    Message,
     Play,
     PreAnswer,
     Record,
@@ -42,7 +43,8 @@ from .dtmf import translate_dtmf
 from .getdigits import translate_getdigits
 from .getinput import translate_getinput
 from .hangup import translate_hangup
-from .outcome import ElementCannotRun, Flow, RecordingBooked, ScheduledHangup
+from .message import translate_message
+from .outcome import ElementCannotRun, Flow, MessageQueued, RecordingBooked, ScheduledHangup
 from .play import translate_play
 from .preanswer import translate_preanswer
 from .record import translate_record
@@ -68,6 +70,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     PreAnswer: translate_preanswer,
     Record: translate_record,
     Stream: translate_stream,
+    Message: translate_message,
 }
 
 # Elements that collect the caller's input: their Gather reports back to the gateway.
@@ -88,7 +91,7 @@ class Translation:
     notes: tuple[Note, ...]
     resume_at: int | None
     handback: Element | None
-    effects: tuple[ScheduledHangup | RecordingBooked, ...] = ()
+    effects: tuple[ScheduledHangup | RecordingBooked | MessageQueued, ...] = ()
     verbs: int = 0
     rejected: str | None = None
 
@@ -155,6 +158,6 @@ def translate_input_again(document: Document, context: TranslationContext, at: i
                        handback=element, verbs=builder.verbs)
 
 
-__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "RecordingBooked",
-           "ScheduledHangup", "Translation", "TranslationContext", "translate",
+__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "MessageQueued",
+           "RecordingBooked", "ScheduledHangup", "Translation", "TranslationContext", "translate",
            "translate_input_again"]

@@ -35,6 +35,7 @@ BEEP_PATH = "/sounds/beep.wav"  # served without a signature: Twilio fetches it 
 RECORD_PATH = "/twilio/record"
 RECORD_STATUS_PATH = "/twilio/record/status"
 RECORD_TRANSCRIPTION_PATH = "/twilio/record/transcription"
+MESSAGE_STATUS_PATH = "/twilio/message/status"
 
 # GATEWAY_TRANSCRIPTION: who transcribes recordings for a Plivo transcriptionUrl.
 TRANSCRIPTION_ENGINES = ("embedded", "twilio")
@@ -93,6 +94,10 @@ class GatewayUrls:
 
     def record_transcription(self, key: str) -> str:
         return self.url(RECORD_TRANSCRIPTION_PATH, rec=key)
+
+    def message_status(self, key: str) -> str:
+        """Twilio's StatusCallback for a message the gateway sent for a `<Message>`."""
+        return self.url(MESSAGE_STATUS_PATH, msg=key)
 
     @property
     def media_stream(self) -> str:

@@ -13,6 +13,7 @@ from .dtmf import DTMF
 from .getdigits import GetDigits
 from .getinput import GetInput
 from .hangup import Hangup
+from .message import Message
 from .play import Play
 from .preanswer import PreAnswer
 from .record import Record
@@ -23,7 +24,8 @@ from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
     cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, GetDigits, GetInput,
-                             DTMF, PreAnswer, Record, Stream)
+                             DTMF, PreAnswer, Record, Stream,
+                             Message)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
@@ -31,7 +33,6 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "Dial": ("Number", "User"),
     "Number": (),
     "User": (),
-    "Message": (),
     "MultiPartyCall": (),
 }
 
@@ -41,5 +42,5 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
                      "Stream")
 
 __all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference",
-           "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Record", "Redirect", "Speak",
-           "Ssml", "Stream", "Wait"]
+           "GetDigits", "GetInput", "Hangup", "Message", "Play", "PreAnswer", "Record",
+           "Redirect", "Speak", "Ssml", "Stream", "Wait"]
