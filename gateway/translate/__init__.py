@@ -28,6 +28,7 @@ from ..plivoxml.elements import (
     GetInput,
     Hangup,
     Message,
+    MultiPartyCall,
     Play,
     PreAnswer,
     Record,
@@ -44,6 +45,7 @@ from .getdigits import translate_getdigits
 from .getinput import translate_getinput
 from .hangup import translate_hangup
 from .message import translate_message
+from .multipartycall import translate_multipartycall
 from .outcome import ElementCannotRun, Flow, MessageQueued, RecordingBooked, ScheduledHangup
 from .play import translate_play
 from .preanswer import translate_preanswer
@@ -71,6 +73,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     Record: translate_record,
     Stream: translate_stream,
     Message: translate_message,
+    MultiPartyCall: translate_multipartycall,
 }
 
 # Elements that collect the caller's input: their Gather reports back to the gateway.
