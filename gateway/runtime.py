@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, fields
 
 from .app_side.client import AppClient
+from .app_side.guard import AppGuard
 from .calls import CallRecord, Calls
 from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
@@ -94,7 +95,8 @@ def build_runtime(settings: Settings) -> Runtime:
                         budget=settings.webhook_budget, on_conference=expect_member,
                         on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds,
                         transcription=settings.transcription,
-                        stream_token=lambda label: stream_token(media_key, label))
+                        stream_token=lambda label: stream_token(media_key, label),
+                        guard=AppGuard(max_in_flight=settings.app_max_fetches))
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,
@@ -105,8 +107,8 @@ def build_runtime(settings: Settings) -> Runtime:
         exits=ConferenceExit(runner=runner, members=members, store=store),
         sounds=ConferenceSounds(runner=runner, members=members),
         menus=Menus(runner=runner, store=store),
-        voicemail=Voicemail(runner=runner, calls=calls, mappings=mappings, store=store,
-                            urls=urls, engine_name=settings.transcription),
+        voicemail=Voicemail(runner=runner, calls=calls, store=store,
+                            engine_name=settings.transcription),
         transcriber=engine_from(settings.transcription_command, settings.transcription_timeout),
     )
 
