@@ -74,6 +74,7 @@ class MediaStream:
         self.played_bytes = 0
         self.marks_sent: list[str] = []
         self.cleared = 0
+        self._warned_invalid = False  # 31951 is "sent once per stream"
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"sim-stream-{config.stream_sid[:10]}")
 
@@ -224,9 +225,11 @@ class MediaStream:
                 else:
                     raise ValueError(f"unknown event {event!r}")
             except (ValueError, KeyError, TypeError) as exc:
-                self._transcript.record("warning", call=self.config.call_name, code=31951,
-                                        reason=f"stream {self.config.stream_sid}: a message "
-                                        f"from the server was refused: {exc}")
+                if not self._warned_invalid:
+                    self._warned_invalid = True
+                    self._transcript.record("warning", call=self.config.call_name, code=31951,
+                                            reason=f"stream {self.config.stream_sid}: a message "
+                                            f"from the server was refused: {exc}")
 
     def _play_frame(self, socket: ClientConnection) -> None:
         """One frame's worth (160 bytes) of queued audio is heard; marks behind it come back."""
