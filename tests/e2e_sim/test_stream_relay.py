@@ -35,11 +35,8 @@ def stack(app, tmp_path_factory):
         yield running
 
 
-def call(name: str, hangup_at: float | None = None) -> dict:
-    spec = {"name": name, "from": "+12025550181", "to": NUMBER}
-    if hangup_at is not None:
-        spec["hangup_at"] = hangup_at
-    return spec
+def call(name: str, **extra) -> dict:
+    return {"name": name, "from": "+12025550181", "to": NUMBER, **extra}
 
 
 def statuses(app: CustomerApp, call_uuid: str) -> list[str]:
@@ -61,9 +58,11 @@ def test_a_bidirectional_plivo_app_echoes_the_caller_and_the_document_goes_on(st
                              f'contentType="audio/x-l16;rate=16000" extraHeaders="agent=7" '
                              f'statusCallbackUrl="{app.url("/status")}">{echo.url}</Stream>'
                              "<Speak>After the stream</Speak></Response>")
-        t = stack.run({"duration": 8.0, "call": [call("ana")]})
+        t = stack.run({"duration": 8.0, "call": [
+            call("ana", keys=[{"at": 1.2, "digits": "7"}])]})
         uuid = answer_uuid(app)
         assert t.ok, t.errors
+        assert [m["dtmf"]["digit"] for m in echo.events("dtmf")] == ["7"]
         start = echo.events("start")[0]
         assert start["start"]["callId"] == uuid
         assert start["start"]["mediaFormat"] == {"encoding": "audio/x-l16", "sampleRate": 16000}
@@ -133,3 +132,16 @@ def test_a_stream_url_outside_allowed_hosts_is_refused_before_anything_plays(sta
     assert failed["reason"] == "cannot-run; element=Stream; line=1"
     assert "Hello" not in [d for _, d in t.heard("eve")]
     assert "not in the mapping's allowed_hosts" in stack.gateway.logs()
+
+
+def test_stream_timeout_stops_the_stream_and_the_call_goes_on(stack, app):
+    with PlivoStreamApp(echo=False) as listening:
+        app.route("/answer", f'<Response><Stream streamTimeout="1" statusCallbackUrl='
+                             f'"{app.url("/status")}">{listening.url}</Stream>'
+                             '<Wait length="3"/><Speak>Still on the line</Speak></Response>')
+        t = stack.run({"duration": 7.0, "call": [call("fay")]})
+        uuid = answer_uuid(app)
+        assert t.ok, t.errors
+        assert [d for k, d in t.heard("fay") if k == "say"] == ["Still on the line"]
+        assert 20 <= len(listening.events("media")) <= 75  # about one second of 20 ms frames
+        app.wait_for(lambda _: statuses(app, uuid) == ["StartStream", "StopStream"], timeout=15)
