@@ -46,7 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from ..app_side.hosts import HostNotAllowed, HostUnresolvable, check_url
+from ..app_side.hosts import HostNotAllowed, HostUnresolvable, address_allowed, check_url
 from .tokens import token_valid
 from .ulaw import ulaw_decode, ulaw_encode
 
@@ -200,11 +200,19 @@ class Relay:
         except (HostNotAllowed, HostUnresolvable) as exc:
             raise _AppUnreachable(f"host {exc.host!r} refused: {exc.reason}") from None
         try:
-            return await connect(url, open_timeout=CONNECT_TIMEOUT, max_size=MAX_APP_MESSAGE,
-                                 compression=None, user_agent_header="PlivoTwilioGateway/1.0",
-                                 close_timeout=2)
+            app = await connect(url, open_timeout=CONNECT_TIMEOUT, max_size=MAX_APP_MESSAGE,
+                                compression=None, user_agent_header="PlivoTwilioGateway/1.0",
+                                close_timeout=2)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             raise _AppUnreachable(str(exc) or type(exc).__name__) from None
+        # The name was checked when resolved; the socket's peer is checked too, so a name that
+        # resolves elsewhere a moment later (DNS rebinding) gains nothing.
+        peer = (app.remote_address or ("",))[0]
+        if not address_allowed(str(peer), allowed):
+            await app.close(1008, "address not allowed")
+            raise _AppUnreachable(f"connected to {peer}, which is not a public address and is "
+                                  "not listed in allowed_hosts")
+        return app
 
     async def _converse(self, stream: RelayedStream) -> None:
         assert stream.app is not None
