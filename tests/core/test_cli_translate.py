@@ -38,7 +38,7 @@ def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_lin
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():
-    result = run("-", stdin="<Response><MultiPartyCall role=\"Agent\">m</MultiPartyCall>"
+    result = run("-", stdin="<Response><MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>"
                              "</Response>")
     assert result.returncode == 1
     assert "<Response" not in result.stdout

@@ -1,5 +1,6 @@
 """`<MultiPartyCall>`: parsed with every attribute of the SDK's element, Plivo's defaults and
-ranges, and refused at call time with the reason (never skipped)."""
+ranges; run as a conference of its own namespace, or refused with every reason when it asks
+for what a conference cannot give (never skipped)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from gateway.plivoxml import PlivoXMLError, parse_document
 from gateway.plivoxml.elements import MultiPartyCall
 from gateway.translate import ElementCannotRun, TranslationContext, translate
+from gateway.translate.multipartycall import conference_for
+from gateway.translate.rooms import twilio_room_name
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared/corpus/plivo-sdk-xml-fixtures.json"
 
@@ -53,10 +57,40 @@ def test_plivos_rules_refuse_a_bad_element_with_a_clear_error(attributes, attrib
     assert (error.value.element, error.value.attribute) == ("MultiPartyCall", attribute)
 
 
-def test_a_call_that_reaches_it_cannot_run_and_hears_nothing_of_the_stretch():
-    document = parse_document('<Response><Speak>Joining</Speak><MultiPartyCall role="customer">'
+def test_an_mpc_runs_as_a_conference_of_its_own_namespace_with_its_flags():
+    xml = ('<Response><MultiPartyCall role="customer" maxParticipants="4" maxDuration="600" '
+           'endMpcOnExit="true" exitSound="none" onExitActionUrl="https://app.example/after">'
+           "sales</MultiPartyCall></Response>")
+    result = translate(parse_document(xml), TranslationContext(account="MA1"))
+    tree = etree.fromstring(result.twiml.encode())
+    room = tree.find("Dial/Conference")
+    assert room.text == twilio_room_name("MA1", "mpc:sales") != twilio_room_name("MA1", "sales")
+    assert (room.get("maxParticipants"), room.get("endConferenceOnExit"), room.get("muted"),
+            room.get("beep")) == ("4", "true", "false", "onEnter")
+    assert result.resume_at == 1
+    conference = conference_for(parse_document(xml).elements[0])
+    assert (conference.time_limit, conference.action) == (600, "https://app.example/after")
+
+
+def test_a_supervisor_listens_muted_and_the_missing_whisper_is_reported():
+    xml = '<Response><MultiPartyCall role="Supervisor">sales</MultiPartyCall></Response>'
+    result = translate(parse_document(xml), TranslationContext(account="MA1"))
+    assert etree.fromstring(result.twiml.encode()).find("Dial/Conference").get("muted") == "true"
+    assert ("coachMode", "unsupported") in [(n.attribute, n.status) for n in result.notes]
+
+
+@pytest.mark.parametrize(("attributes", "reason"), [
+    ('role="ai-agent"', "role ai-agent"),
+    ('role="agent" statusCallbackUrl="https://app.example/mpc"', "statusCallbackUrl"),
+    ('role="agent" record="true" recordingCallbackUrl="https://app.example/rec"',
+     "recordingCallbackUrl"),
+    ('role="agent" hold="true"', "hold"),
+    ('role="agent" transcript="true"', "transcript"),
+])
+def test_what_a_conference_cannot_give_cannot_run_and_nothing_of_the_stretch_plays(
+        attributes, reason):
+    document = parse_document(f"<Response><Speak>Joining</Speak><MultiPartyCall {attributes}>"
                               "sales</MultiPartyCall></Response>")
     with pytest.raises(ElementCannotRun) as refused:
         translate(document, TranslationContext(account="MA1"))
-    assert refused.value.element == "MultiPartyCall"
-    assert "nearest Twilio behaviour" in refused.value.reason
+    assert refused.value.element == "MultiPartyCall" and reason in refused.value.reason

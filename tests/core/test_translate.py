@@ -270,7 +270,7 @@ def test_an_element_the_gateway_cannot_run_stops_the_stretch_never_skipped():
 
 
 def test_only_the_stretch_that_reaches_it_fails():
-    xml = ('<Response><Conference>r</Conference><MultiPartyCall role="Agent">m</MultiPartyCall>'
+    xml = ('<Response><Conference>r</Conference><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
            "</Response>")
     tree, result = twiml(xml)
     assert [v.tag for v in tree] == ["Dial"] and result.resume_at == 1
