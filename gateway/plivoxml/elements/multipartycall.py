@@ -2,10 +2,8 @@
 Plivo SDK's element, checked as the SDK and hosted Plivo check them (docs.plivo.com "The
 MultiPartyCall element"). Defaults in `attributes.DEFAULTS`.
 
-The gateway parses and reports it attribute by attribute, and does not run it yet: a call that
-reaches it hears the apology and the log names the element, its line and the reason
-(`gateway.translate.multipartycall`; the README's table gives, per attribute, the nearest Twilio
-conference feature).
+It runs as a conference of its own namespace (`gateway.translate.multipartycall`, which also
+says what cannot run and why); the README's table gives the status of each attribute.
 """
 
 from __future__ import annotations
