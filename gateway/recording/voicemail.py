@@ -32,7 +32,13 @@ from ..deliveries import call_stream
 from ..runner import CallRunner, ReplayedRequest
 from ..transcription import MAX_BYTES, EmbeddedEngine, TranscriptionFailed, plivo_transcription
 from ..translate.builder import EMPTY_TWIML
-from .params import action_recording, callback_recording, failure_reason, session_recording
+from .params import (
+    action_recording,
+    callback_recording,
+    failure_reason,
+    seconds_of,
+    session_recording,
+)
 
 log = logging.getLogger("gateway.recording")
 
@@ -145,7 +151,7 @@ class Voicemail:
             # Twilio transcribes only <Record> recordings of at most two minutes; a longer one
             # (or a session recording) goes to the embedded engine.
             twilio_will = (self.engine_name == "twilio" and settings.get("kind") == "here"
-                           and _seconds(event.get("RecordingDuration")) <= TWILIO_MAX_SECONDS)
+                           and seconds_of(event.get("RecordingDuration")) <= TWILIO_MAX_SECONDS)
             transcribe_later(self.store, stream, event, url=settings["transcription_url"],
                              method=settings.get("transcription_method", "POST"),
                              app=call.app, call_uuid=call.call_uuid, twilio_will=twilio_will)
@@ -185,7 +191,7 @@ def transcribe_later(store, stream: str, event: Mapping[str, str], *, url: str, 
     callback sends the result (`Voicemail.twilio_transcription`)."""
     reason = failure_reason(event)
     request = {"url": url, "method": method, "app": app, "kind": "transcription"}
-    base = {"duration": _seconds(event.get("RecordingDuration")), "call_uuid": call_uuid,
+    base = {"duration": seconds_of(event.get("RecordingDuration")), "call_uuid": call_uuid,
             "recording_id": event.get("RecordingSid", "")}
     if reason:
         deliveries.enqueue_next(store, stream, {**request, "params": plivo_transcription(
@@ -203,13 +209,6 @@ def transcribing_key(recording_sid: str) -> str:
     """Set while the embedded engine transcribes a recording: Twilio's own result, if it sends
     one anyway, is then not sent to the app a second time."""
     return f"transcribing:{recording_sid}"
-
-
-def _seconds(value: str | None) -> int:
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
 
 
 def fetch_media(url: str, *, account_sid: str, auth_token: str, api_host: str,

@@ -512,7 +512,7 @@ class Switchboard:
         # "absent": nothing was recorded (recordingStatusCallbackEvent values).
         recording.status = "completed" if heard else "absent"
         said = []
-        spoken = [(s.start, s.end, "") for s in call.spec.speech] + [
+        spoken = [(s.start, s.end, s.text) for s in call.spec.speech] + [
             (u.at, u.at + utterance_seconds(u.text), u.text) for u in call.spec.says]
         for at, until, text in sorted(spoken):
             start, end = self.run_t0 + at - base, self.run_t0 + until - base

@@ -14,7 +14,8 @@ to = "+14155550100"
 at = 0.0                             # when the call comes in
 hangup_at = 12.0                     # optional: the caller hangs up
 keys = [{ at = 3.0, digits = "99" }] # key presses
-speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks
+speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks; an optional `text` is what
+                                     # they say (spoken into a <Record>ing's file)
 say = [{ at = 3.0, text = "sales" }] # words a <Gather input="speech"> recognises
 ```
 
@@ -48,7 +49,7 @@ TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys"}
 STREAM_KEYS = ("tones", "removed", "messages")
 CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech", "say"}
 KEY_KEYS = {"at", "digits"}
-SPEECH_KEYS = {"from", "to"}
+SPEECH_KEYS = {"from", "to", "text"}
 SAY_KEYS = {"at", "text"}
 MAX_SAY = 10_000  # characters in one utterance
 
@@ -63,6 +64,7 @@ class KeyPress:
 class Speech:
     start: float
     end: float
+    text: str = ""  # the words, if the scenario gives them (a recording's file holds them)
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,10 @@ def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
         elif speech and start < speech[-1].end:
             check.error(f"{sw}.from", f"times out of order: {start} is before the previous "
                         f"interval ends at {speech[-1].end}")
+        elif not isinstance(entry.get("text", ""), str) or len(entry.get("text", "")) > 1000:
+            check.error(f"{sw}.text", "must be a string of at most 1000 characters")
         else:
-            speech.append(Speech(start, end))
+            speech.append(Speech(start, end, entry.get("text", "")))
 
     says: list[Utterance] = []
     for u, raw_say in enumerate(check.array(table, "say", where)):

@@ -15,7 +15,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["vm-star", "vm-max", "vm-nored", "vm-text", "vm-empty", "conf-text", "session",
-         "vm-hangup", "vm-twilio"]
+         "vm-hangup", "vm-twilio", "vm-redis"]
 NUMBERS = {name: f"+1415556{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000009"
 MESSAGE = "hello this is john please call me back tomorrow"
@@ -220,3 +220,24 @@ def test_twilios_own_transcription_reaches_the_app_as_plivos(app, tmp_path_facto
     app.wait_for(lambda reqs: any(r.path == "/text-twilio" for r in reqs), timeout=60)
     text = only(app, "/text-twilio", uuid).params
     assert text["transcription"] == "call me back" and text["error"] == ""
+
+
+@pytest.mark.redis
+def test_a_voicemail_on_redis_reaches_the_app_in_plivos_order(app, tmp_path_factory,
+                                                               redis_server):
+    app.route("/answer/vm-redis", record_doc(app, action=app.url("/saved-redis"),
+                                             callbackUrl=app.url("/ready-redis")))
+    app.route("/saved-redis", "<Response><Speak>not run</Speak></Response>")
+    app.route("/ready-redis", body="")
+    with Stack(tmp_path_factory.mktemp("voicemail-redis"), apps=apps_for(app, ["vm-redis"]),
+               store_url=redis_server.url(db=5)) as redis_stack:
+        t = redis_stack.run({"duration": 10.0, "call": [caller(
+            "red", "vm-redis", hangup_at=6.0, speech=[{"from": 3.0, "to": 5.5}])]})
+    assert t.ok, t.errors
+    uuid = call_uuid_of(app, "vm-redis")
+    app.wait_for(lambda reqs: {r.path for r in reqs if r.params.get("CallUUID") == uuid}
+                 >= {"/saved-redis", "/ready-redis", "/hangup"}, timeout=30)
+    paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
+    assert paths.index("/saved-redis") < paths.index("/hangup")
+    assert only(app, "/ready-redis", uuid).params["RecordingID"] == only(
+        app, "/saved-redis", uuid).params["RecordingID"]

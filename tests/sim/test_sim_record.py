@@ -81,7 +81,8 @@ def test_hanging_up_while_recording_still_requests_the_action(gateway: FakeGatew
 @concurrently
 def test_transcribe_sends_what_the_caller_said(gateway: FakeGateway) -> Run:
     record(gateway, 'transcribe="true" transcribeCallback="/text" timeout="1"')
-    yield scenario([call("alice", say=[{"at": 0.2, "text": "call me back"}])], duration=4.0)
+    yield scenario([call("alice", speech=[{"from": 0.2, "to": 1.0, "text": "call me back"}])],
+                   duration=4.0)
     (text,) = gateway.requests_to("/text")
     assert text.params["TranscriptionStatus"] == "completed"
     assert text.params["TranscriptionText"] == "call me back"
