@@ -45,6 +45,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from ..app_side.hosts import HostNotAllowed, HostUnresolvable, address_allowed, check_url
 from .tokens import token_valid
@@ -221,8 +222,18 @@ class Relay:
         timeout = float(stream.settings.get("timeout") or 86400)
         done, pending = await asyncio.wait(tasks, timeout=timeout,
                                            return_when=asyncio.FIRST_COMPLETED)
+        # Who ended it is read from the sockets, not from which task noticed first (a send to
+        # an app that has just dropped fails in the Twilio-side task).
         if not done:
             stream.ended_by = "timeout"
+        elif not stream.ended_by:
+            if stream.twilio.state is State.CLOSED:
+                stream.ended_by = "twilio"
+            else:
+                stream.ended_by = "app"
+                code = stream.app.close_code
+                if code not in (1000, 1001):
+                    stream.error = f"closed with code {code}"
         for task in pending:
             task.cancel()
         for task in pending:
@@ -276,10 +287,10 @@ class Relay:
                     stream.marks_pending.discard(name)
                     await stream.app.send(stream.plivo("playedStream", name=name))
                 elif event == "stop":
-                    break
-            stream.ended_by = stream.ended_by or "twilio"
+                    stream.ended_by = "twilio"
+                    return
         except ConnectionClosed:
-            stream.ended_by = stream.ended_by or "twilio"
+            pass  # either socket: `_converse` reads which
 
     async def _from_app(self, stream: RelayedStream) -> None:
         assert stream.app is not None
@@ -314,14 +325,8 @@ class Relay:
                                 "equivalent; ignored", stream.stream_id)
                 else:
                     self.counters["relay_unknown_app_events"] += 1
-            stream.ended_by = stream.ended_by or "app"
-            code = stream.app.close_code
-            if code not in (None, 1000, 1001):
-                stream.error = f"closed with code {code}"
-        except ConnectionClosed as exc:
-            stream.ended_by = stream.ended_by or "app"
-            stream.error = (f"closed with code {exc.rcvd.code}" if exc.rcvd
-                            else "connection lost (no close frame)")
+        except ConnectionClosed:
+            pass  # either socket: `_converse` reads which
 
     async def _play(self, stream: RelayedStream, media: dict) -> None:
         content_type = str(media.get("contentType") or "audio/x-mulaw")
