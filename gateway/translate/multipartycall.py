@@ -19,6 +19,8 @@ effect here (hold music, `waitTime`, recording audio, per-participant tracks) ar
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..plivoxml.elements import Conference, MultiPartyCall
 from ..plivoxml.parser import default_values
 from .builder import TwimlBuilder
@@ -72,9 +74,29 @@ def translate_multipartycall(mpc: MultiPartyCall, builder: TwimlBuilder) -> Flow
     reasons = cannot_run_reasons(mpc)
     if reasons:
         raise ElementCannotRun("MultiPartyCall", mpc.line, "; ".join(reasons))
+    first_note = len(builder.notes)
     flow = translate_conference(conference_for(mpc), builder)
+    builder.notes[first_note:] = _as_mpc_notes(mpc, builder.notes[first_note:])
     _report(mpc, builder)
     return flow
+
+
+# The conference's report, said of the MPC's own attributes.
+MPC_ATTRIBUTE = {"room": "(text)", "muted": "mute", "maxMembers": "maxParticipants",
+                 "waitSound": "waitMusicUrl", "action": "onExitActionUrl",
+                 "relayDTMF": "relayDTMFInputs", "timeLimit": "maxDuration"}
+
+
+def _as_mpc_notes(mpc: MultiPartyCall, notes: list) -> list:
+    out = []
+    for note in notes:
+        if note.attribute == "timeLimit":
+            continue  # said below, with how it differs from Plivo's
+        if note.attribute == "relayDTMF" and not mpc.relay_dtmf_inputs:
+            continue  # Plivo's default for an MPC is what Twilio does
+        out.append(dataclasses.replace(note, element="MultiPartyCall", attribute=MPC_ATTRIBUTE.get(
+            note.attribute or "", note.attribute)))
+    return out
 
 
 def _report(mpc: MultiPartyCall, builder: TwimlBuilder) -> None:
