@@ -14,9 +14,10 @@ pass the mapping's allowed_hosts, DNS included) and translates every message bot
     dtmf   -> dtmf {digit}
     mark   -> playedStream {name}  (a mark cleared before it played is not one: Plivo sends
                                     playedStream only for audio that was played)
-    stop   -> the app's socket is closed (Plivo has no stop message: the socket closes)
+    stop   -> stop {streamId}, then the app's socket is closed
 
-Plivo's `statusCallbackUrl` gets `StartStream`, `StopStream` (stopped, or streamTimeout reached)
+A refused connection is tried twice more (Plivo does so). Plivo's `statusCallbackUrl` gets
+`StartStream`, `StopStream` (stopped, or streamTimeout reached)
 and `DroppedStream` (the app refused or dropped the socket) through the durable, ordered delivery
 outbox, signed as Plivo signs. When the app refuses or drops the socket the relay closes Twilio's
 side: a one-way stream ends and the call goes on; a bidirectional one (`<Connect>`) ends and Twilio
@@ -55,6 +56,8 @@ log = logging.getLogger("gateway.media.relay")
 
 RELAY_PREFIX = "relay"          # customParameters relay0, relay1, ... and relay_token
 CONNECT_TIMEOUT = 5.0           # seconds the app's server may take to accept the socket
+CONNECT_ATTEMPTS = 3            # Plivo tries twice more before it drops the stream
+RETRY_PAUSE = 0.5               # seconds between attempts (Plivo does not say)
 MAX_APP_MESSAGE = 2 ** 20       # a playAudio may carry seconds of audio
 POLICY_VIOLATION = 1008
 
@@ -200,12 +203,19 @@ class Relay:
                 self.executor, lambda: check_url(as_http, allowed, **kwargs))
         except (HostNotAllowed, HostUnresolvable) as exc:
             raise _AppUnreachable(f"host {exc.host!r} refused: {exc.reason}") from None
-        try:
-            app = await connect(url, open_timeout=CONNECT_TIMEOUT, max_size=MAX_APP_MESSAGE,
-                                compression=None, user_agent_header="PlivoTwilioGateway/1.0",
-                                close_timeout=2)
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            raise _AppUnreachable(str(exc) or type(exc).__name__) from None
+        # "If the initial connection attempt fails, Plivo will automatically attempt twice
+        # before disconnecting the stream" (Plivo's audio streaming best practices).
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                app = await connect(url, open_timeout=CONNECT_TIMEOUT, max_size=MAX_APP_MESSAGE,
+                                    compression=None, close_timeout=2,
+                                    user_agent_header="PlivoTwilioGateway/1.0")
+                break
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                if attempt + 1 == CONNECT_ATTEMPTS or isinstance(exc, InvalidURI):
+                    raise _AppUnreachable(f"{str(exc) or type(exc).__name__} (after "
+                                          f"{attempt + 1} attempt(s))") from None
+                await asyncio.sleep(RETRY_PAUSE)
         # The name was checked when resolved; the socket's peer is checked too, so a name that
         # resolves elsewhere a moment later (DNS rebinding) gains nothing.
         peer = (app.remote_address or ("",))[0]
@@ -239,6 +249,11 @@ class Relay:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if stream.ended_by != "app":
+            with contextlib.suppress(Exception):
+                # Plivo's protocol page lists no `stop`; stream libraries written for Plivo read
+                # one, and an app that does not know it ignores it. Then the socket closes.
+                await stream.app.send(stream.plivo("stop"))
         with contextlib.suppress(Exception):
             await stream.app.close(1000, "stream stopped")
         with contextlib.suppress(Exception):
