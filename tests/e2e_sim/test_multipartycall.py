@@ -27,6 +27,14 @@ def app():
         yield customer_app
 
 
+
+@pytest.fixture(autouse=True)
+def every_request_is_signed_as_plivo_signs(app):
+    """After each test: every request the app got verifies with the plivo SDK's validators."""
+    yield
+    unsigned = [f"{r.method} {r.path}" for r in app.requests if not r.signatures_valid]
+    assert not unsigned, f"not signed as Plivo signs: {unsigned}"
+
 @pytest.fixture(scope="module")
 def stack(app, tmp_path_factory):
     apps = [app_config(app.url(f"/answer/{role}"), name=role, numbers=(number,),
