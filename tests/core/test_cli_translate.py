@@ -38,10 +38,11 @@ def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_lin
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():
-    result = run("-", stdin="<Response><Message src=\"1\" dst=\"2\">hi</Message></Response>")
+    result = run("-", stdin="<Response><MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>"
+                             "</Response>")
     assert result.returncode == 1
     assert "<Response" not in result.stdout
-    assert "line 1: <Message> cannot run on the gateway" in result.stderr
+    assert "line 1: <MultiPartyCall> cannot run on the gateway" in result.stderr
 
 
 def dial_time_limit(result: subprocess.CompletedProcess) -> str:
@@ -90,3 +91,19 @@ def test_invalid_xml_exits_non_zero_with_line_and_reason(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     result = run(str(tmp_path / "nope.xml"))
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_digits_match_shows_the_side_stream_and_its_stop_after_the_room():
+    result = run("-", stdin='<Response><Conference digitsMatch="99" callbackUrl='
+                            '"http://a.example/cb">r</Conference><Speak>Bye</Speak></Response>')
+    assert result.returncode == 0
+    first, _, after = result.stdout.splitlines()
+    start, _dial = etree.fromstring(first.encode())
+    stream = start.find("Stream")
+    assert stream.get("url") == "{gateway-wss}/twilio/media"
+    assert {p.get("name"): p.get("value") for p in stream} == {
+        "member": "member-0-{CallSid}", "token": "{token}"}
+    stop, say = etree.fromstring(after.encode())
+    assert (stop.tag, stop.find("Stream").get("name"), say.tag) == (
+        "Stop", "member-0-{CallSid}", "Say")
+    assert "<Conference digitsMatch> emulated" in result.stderr
