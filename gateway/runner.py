@@ -24,6 +24,7 @@ from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .observability import TRANSLATION_ERRORS, timed_fetch
 from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
+from .plivoxml.elements import MultiPartyCall
 from .translate import (
     ElementCannotRun,
     GatewayUrls,
@@ -33,6 +34,7 @@ from .translate import (
 )
 from .translate.builder import HANGUP_TWIML, hang_up_after
 from .translate.context import MAX_CALL_SECONDS
+from .translate.multipartycall import conference_for
 
 log = logging.getLogger("gateway.calls")
 
@@ -216,7 +218,8 @@ class CallRunner:
                                      first_in_call=not call.played, call_sid=call.call_sid,
                                      max_call_seconds=self.max_call_seconds,
                                      transcription=self.transcription,
-                                     stream_token=self.stream_token, stop_streams=stop_streams)
+                                     stream_token=self.stream_token, stop_streams=stop_streams,
+                                     app=app.name, allowed_hosts=app.allowed_hosts)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)
@@ -234,8 +237,11 @@ class CallRunner:
         call.document_url = fetched.url if keep else None
         call.resume_at = result.resume_at
         call.rejected = result.rejected
-        if isinstance(result.handback, Conference) and self.on_conference:
-            self.on_conference(call, app, result.handback)
+        room = result.handback
+        if isinstance(room, MultiPartyCall):
+            room = conference_for(room)  # an MPC runs as a conference (translate.multipartycall)
+        if isinstance(room, Conference) and self.on_conference:
+            self.on_conference(call, app, room)
         if result.effects and self.on_effects:
             self.on_effects(call, app, result.effects)
         self.calls.save(call)

@@ -35,6 +35,7 @@ BEEP_PATH = "/sounds/beep.wav"  # served without a signature: Twilio fetches it 
 RECORD_PATH = "/twilio/record"
 RECORD_STATUS_PATH = "/twilio/record/status"
 RECORD_TRANSCRIPTION_PATH = "/twilio/record/transcription"
+MESSAGE_STATUS_PATH = "/twilio/message/status"
 
 # GATEWAY_TRANSCRIPTION: who transcribes recordings for a Plivo transcriptionUrl.
 TRANSCRIPTION_ENGINES = ("embedded", "twilio")
@@ -94,6 +95,10 @@ class GatewayUrls:
     def record_transcription(self, key: str) -> str:
         return self.url(RECORD_TRANSCRIPTION_PATH, rec=key)
 
+    def message_status(self, key: str) -> str:
+        """Twilio's StatusCallback for a message the gateway sent for a `<Message>`."""
+        return self.url(MESSAGE_STATUS_PATH, msg=key)
+
     @property
     def media_stream(self) -> str:
         """Where side streams connect: the setting, else the public URL with https -> wss (and
@@ -129,6 +134,10 @@ class TranslationContext:
     stream_token: Callable[[str], str] | None = None
     # side streams to stop first: this TwiML follows the Dial of a member that had one.
     stop_streams: tuple[str, ...] = ()
+    # The mapping's app and its allowed_hosts (a Stream's URL must be on one; None: unchecked,
+    # as in `gateway translate` without a mapping).
+    app: str = ""
+    allowed_hosts: tuple[str, ...] | None = None
 
     @property
     def participant_label(self) -> str:

@@ -20,6 +20,7 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
+from .. import messaging
 from ..app_side.params import call_uuid
 from ..hangups import call_ended
 from ..observability import WEBHOOKS, log_context
@@ -192,6 +193,7 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "gather-partial": lambda rt, p: rt.menus.partial(p),
     "record-status": lambda rt, p: rt.voicemail.status(p),
     "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
+    "message-status": lambda rt, p: messaging.report(rt, p.get("msg", ""), p),
 }
 
 
@@ -267,3 +269,8 @@ def record_status() -> Response:
 @blueprint.post(paths.RECORD_TRANSCRIPTION_PATH)
 def record_transcription() -> Response:
     return receive_event("record-transcription", rec=request.args.get("rec", ""))
+
+
+@blueprint.post(paths.MESSAGE_STATUS_PATH)
+def message_status() -> Response:
+    return receive_event("message-status", msg=request.args.get("msg", ""))

@@ -38,10 +38,11 @@ def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_lin
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():
-    result = run("-", stdin="<Response><Message src=\"1\" dst=\"2\">hi</Message></Response>")
+    result = run("-", stdin="<Response><MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>"
+                             "</Response>")
     assert result.returncode == 1
     assert "<Response" not in result.stdout
-    assert "line 1: <Message> cannot run on the gateway" in result.stderr
+    assert "line 1: <MultiPartyCall> cannot run on the gateway" in result.stderr
 
 
 def dial_time_limit(result: subprocess.CompletedProcess) -> str:

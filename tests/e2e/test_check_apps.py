@@ -69,9 +69,11 @@ def test_elements_it_cannot_run_and_urls_outside_allowed_hosts_are_problems(app,
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_a_problem(app, tmp_path):
-    app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    app.route("/answer", '<Response><MultiPartyCall role="ai-agent">sales</MultiPartyCall>'
+                         "\n<Stream>wss://stream.elsewhere.example/s</Stream></Response>")
     result = check_apps(tmp_path, [app_config(app.url("/answer"), check=True)])
-    assert result.returncode == 1 and "line 1: <Message> cannot run" in result.stdout
+    assert result.returncode == 1 and "line 1: <MultiPartyCall> cannot run" in result.stdout
+    assert "line 2: <Stream> cannot run on the gateway: the stream URL's host " in result.stdout
 
 
 def test_apps_that_did_not_opt_in_are_never_requested(app, tmp_path):

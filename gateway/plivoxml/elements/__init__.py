@@ -13,16 +13,20 @@ from .dtmf import DTMF
 from .getdigits import GetDigits
 from .getinput import GetInput
 from .hangup import Hangup
+from .message import Message
+from .multipartycall import MultiPartyCall
 from .play import Play
 from .preanswer import PreAnswer
 from .record import Record
 from .redirect import Redirect
 from .speak import SSML_TAGS, Speak, Ssml
+from .stream import Stream
 from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
     cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, GetDigits, GetInput,
-                             DTMF, PreAnswer, Record)
+                             DTMF, PreAnswer, Record, Stream,
+                             Message, MultiPartyCall)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
@@ -30,9 +34,6 @@ NOT_YET: dict[str, tuple[str, ...]] = {
     "Dial": ("Number", "User"),
     "Number": (),
     "User": (),
-    "Message": (),
-    "MultiPartyCall": (),
-    "Stream": (),
 }
 
 # What <Response> may contain directly (the SDK's ResponseElement nestables).
@@ -41,5 +42,5 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
                      "Stream")
 
 __all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference",
-           "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Record", "Redirect", "Speak",
-           "Ssml", "Wait"]
+           "GetDigits", "GetInput", "Hangup", "Message", "MultiPartyCall", "Play", "PreAnswer",
+           "Record", "Redirect", "Speak", "Ssml", "Stream", "Wait"]
