@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..model import Element
 from .conference import Conference
+from .dial import Dial, Number, User
 from .dtmf import DTMF
 from .getdigits import GetDigits
 from .getinput import GetInput
@@ -22,14 +23,11 @@ from .wait import Wait
 
 SUPPORTED: dict[str, type[Element]] = {
     cls.TAG: cls for cls in (Conference, Speak, Play, Wait, Redirect, Hangup, GetDigits, GetInput,
-                             DTMF, PreAnswer, Record)
+                             DTMF, PreAnswer, Record, Dial, Number, User)
 }
 
 # Plivo SDK elements not translated yet, with the children the SDK allows in each.
 NOT_YET: dict[str, tuple[str, ...]] = {
-    "Dial": ("Number", "User"),
-    "Number": (),
-    "User": (),
     "Message": (),
     "MultiPartyCall": (),
     "Stream": (),
@@ -40,6 +38,6 @@ RESPONSE_CHILDREN = ("Conference", "Dial", "DTMF", "GetDigits", "GetInput", "Han
                      "Play", "PreAnswer", "Record", "Redirect", "Speak", "Wait", "MultiPartyCall",
                      "Stream")
 
-__all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference",
-           "GetDigits", "GetInput", "Hangup", "Play", "PreAnswer", "Record", "Redirect", "Speak",
-           "Ssml", "Wait"]
+__all__ = ["DTMF", "NOT_YET", "RESPONSE_CHILDREN", "SSML_TAGS", "SUPPORTED", "Conference", "Dial",
+           "GetDigits", "GetInput", "Hangup", "Number", "Play", "PreAnswer", "Record", "Redirect",
+           "Speak", "Ssml", "User", "Wait"]
