@@ -22,7 +22,7 @@ from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .observability import TRANSLATION_ERRORS, timed_fetch
-from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
+from .plivoxml import Conference, Dial, Document, PlivoXMLError, Redirect, parse_document
 from .translate import (
     ElementCannotRun,
     GatewayUrls,
@@ -79,7 +79,7 @@ class CallRunner:
     """Fetches, translates and continues Plivo documents for calls."""
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
-                 budget: float, on_conference=None, on_effects=None,
+                 budget: float, on_conference=None, on_effects=None, on_dial=None,
                  max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
                  stream_token=None):
         self.mappings = mappings
@@ -91,6 +91,7 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.on_dial = on_dial  # a Dial handed to Twilio: (call, app, dial)
         self.transcription = transcription  # who transcribes for a transcriptionUrl
         self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
@@ -210,7 +211,8 @@ class CallRunner:
                                      first_in_call=not call.played, call_sid=call.call_sid,
                                      max_call_seconds=self.max_call_seconds,
                                      transcription=self.transcription,
-                                     stream_token=self.stream_token, stop_streams=stop_streams)
+                                     stream_token=self.stream_token, stop_streams=stop_streams,
+                                     allowed_hosts=app.allowed_hosts)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)
@@ -229,6 +231,8 @@ class CallRunner:
         call.rejected = result.rejected
         if isinstance(result.handback, Conference) and self.on_conference:
             self.on_conference(call, app, result.handback)
+        if isinstance(result.handback, Dial) and self.on_dial:
+            self.on_dial(call, app, result.handback)
         if result.effects and self.on_effects:
             self.on_effects(call, app, result.effects)
         self.calls.save(call)

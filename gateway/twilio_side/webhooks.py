@@ -189,6 +189,7 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "gather-partial": lambda rt, p: rt.menus.partial(p),
     "record-status": lambda rt, p: rt.voicemail.status(p),
     "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
+    "dial-leg": lambda rt, p: rt.forwards.leg_event(p),
 }
 
 
@@ -264,3 +265,33 @@ def record_status() -> Response:
 @blueprint.post(paths.RECORD_TRANSCRIPTION_PATH)
 def record_transcription() -> Response:
     return receive_event("record-transcription", rec=request.args.get("rec", ""))
+
+
+@blueprint.post(paths.DIAL_DONE_PATH)
+@voice_endpoint()
+def dial_done() -> str:
+    return runtime().forwards.done(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.DIAL_EVENTS_PATH)
+def dial_events() -> Response:
+    return receive_event("dial-leg", step=request.args.get("step", ""))
+
+
+def leg_arg() -> int:
+    text = request.args.get("leg", "")
+    return int(text) if text.isdigit() else -1
+
+
+@blueprint.post(paths.DIAL_WHISPER_PATH)
+# The whisper runs on the callee's leg: a failure there drops that leg (Hangup), never the
+# caller's call, and is no apology to anyone.
+@voice_endpoint(on_failure=lambda: HANGUP_TWIML, call_fails=False)
+def dial_whisper() -> str:
+    return runtime().forwards.whisper(request.form.to_dict(), step_arg(), leg_arg())
+
+
+@blueprint.post(paths.DIAL_CONFIRMED_PATH)
+@voice_endpoint(on_failure=lambda: HANGUP_TWIML, call_fails=False)
+def dial_confirmed() -> str:
+    return runtime().forwards.confirmed(request.form.to_dict(), step_arg())

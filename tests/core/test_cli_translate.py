@@ -27,14 +27,14 @@ def test_translate_prints_twiml_and_report():
 
 def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_line():
     result = run("-", stdin='<Response><Speak>Hi</Speak>\n<Conference>r</Conference>\n'
-                            "<Dial><Number>15551234567</Number></Dial></Response>")
+                            "<Stream>wss://a.example/s</Stream></Response>")
     assert result.returncode == 1
     first, after_room, refused = result.stdout.splitlines()
     assert [v.tag for v in etree.fromstring(first.encode())] == ["Say", "Dial"]
     assert "when the member leaves the room of line 2" in after_room
-    assert "apology" in refused and "<Dial> on line 3 cannot run" in refused
-    assert "line 3: <Dial> cannot run on the gateway: not yet supported" in result.stderr
-    assert result.stderr.splitlines()[-1].endswith("cannot run on the gateway: <Dial> on line 3")
+    assert "apology" in refused and "<Stream> on line 3 cannot run" in refused
+    assert "line 3: <Stream> cannot run on the gateway: not yet supported" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("cannot run on the gateway: <Stream> on line 3")
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():

@@ -40,6 +40,7 @@ CALLER_NAME_MAX = 50
 class Number(Element):
     TAG: ClassVar[str] = "Number"
     BODY: ClassVar[str] = "text"
+    BODY_NAME: ClassVar[str] = "a phone number"
     ATTRIBUTES: ClassVar[dict] = {
         "sendDigits": Digits(),
         "sendOnPreanswer": BOOLEAN,
@@ -65,6 +66,7 @@ class Number(Element):
 class User(Element):
     TAG: ClassVar[str] = "User"
     BODY: ClassVar[str] = "text"
+    BODY_NAME: ClassVar[str] = "a SIP URI"
     ATTRIBUTES: ClassVar[dict] = {
         "sendDigits": Digits(),
         "sendOnPreanswer": BOOLEAN,

@@ -1,0 +1,7 @@
+"""Forwarding calls (Plivo's `<Dial>`) on Twilio, as Plivo apps know them.
+
+    params.py    Plivo's Dial action and callback parameters from Twilio's (pure)
+    forwards.py  the service behind the gateway's Dial endpoints: each leg's status -> Plivo's
+                 DialAction callbacks, the callee's whisper (confirmSound + confirmKey, a SIP
+                 user's sendDigits), the Dial action -> Plivo's action URL and the rest
+"""

@@ -1,0 +1,226 @@
+"""The service behind the gateway's Dial endpoints: a forward, as Plivo runs it, on Twilio.
+
+* When the runner hands a `<Dial>` to Twilio, `expect` keeps what the later requests need (the
+  action, callbackUrl, confirm settings, each leg's sendDigits) under the call and its step.
+* Each dialled leg's status callback (only with a callbackUrl) becomes Plivo's DialAction
+  callbacks: `answer` when the callee picks up, `connected` when it is bridged to the caller
+  (at once, or once it pressed confirmKey), `hangup` when an answered leg ends. They go through
+  the call's ordered outbox, shared with its other requests and its hangup request.
+* The whisper (Twilio's Number/Sip `url`, fetched when the callee answers): a SIP user's
+  sendDigits, then, with confirmSound + confirmKey, the sound's Play/Speak/Wait (fetched from
+  the app, as Plivo does, with POST) inside a one-key Gather, then `<Hangup/>`: without the key
+  that leg is dropped. A confirmSound that cannot be had drops the leg too (logged): the callee
+  is never connected to a caller who was promised a confirmation.
+* The Dial action: Plivo's action URL with DialStatus & co. (redirect true/false as
+  `gateway.actions` says), after the answered leg's hangup callback; without an action the
+  document goes on. A caller who hung up gets nothing requested, as for a Conference.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from .. import deliveries
+from ..actions import follow_action
+from ..app_side.client import AppRequestError
+from ..calls import CALL_TTL, CallRecord
+from ..mappings import PlivoApp
+from ..plivoxml import Dial, Play, PlivoXMLError, Speak, Wait
+from ..plivoxml.elements import User
+from ..runner import CallRunner, describe
+from ..translate import TRANSLATORS, TranslationContext
+from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML, TwimlBuilder, render
+from ..translate.dial import twilio_digits
+from .params import action_params, answer_params, hangup_params
+
+log = logging.getLogger("gateway.dial")
+
+ENDED = {"completed", "canceled", "failed", "busy", "no-answer"}
+SEEN_TTL = 26 * 3600.0
+OUTBOX_WAIT = 2.0  # at most this long for the leg's callbacks still queued before the action
+PROMPTS = (Play, Speak, Wait)  # what a confirmSound document may play (Plivo ignores the rest)
+
+
+def dial_key(call_sid: str, step: int) -> str:
+    return f"dial:{call_sid}:{step}"
+
+
+def call_stream(call_sid: str) -> str:
+    """The call's own ordered outbox (shared with its menus' actions and its hangup request)."""
+    return f"call:{call_sid}"
+
+
+def dial_settings(dial: Dial, app: PlivoApp) -> dict:
+    return {
+        "app": app.name, "action": dial.action, "method": dial.method, "redirect": dial.redirect,
+        "callback_url": dial.callback_url, "callback_method": dial.callback_method,
+        "confirm_sound": dial.confirm_sound if dial.confirms else None,
+        "confirm_key": dial.confirm_key, "confirm_timeout": dial.confirm_timeout,
+        "legs": [{"user": isinstance(n, User), "send_digits": n.send_digits}
+                 for n in dial.children],
+    }
+
+
+class Forwards:
+    def __init__(self, *, runner: CallRunner, store):
+        self.runner = runner
+        self.store = store
+
+    # -- the runner hands a Dial to Twilio ----------------------------------------------------
+    def expect(self, call: CallRecord, app: PlivoApp, dial: Dial) -> None:
+        self.store.put(dial_key(call.call_sid, call.step), dial_settings(dial, app), CALL_TTL)
+
+    def _settings(self, call_sid: str, step: int | None) -> dict | None:
+        return self.store.get(dial_key(call_sid, step)) if step is not None else None
+
+    # -- each leg's status callback -----------------------------------------------------------
+    def leg_event(self, leg: Mapping[str, str]) -> str:
+        parent, child = leg.get("ParentCallSid", ""), leg.get("CallSid", "")
+        step = int(leg["step"]) if str(leg.get("step", "")).isdigit() else None
+        settings = self._settings(parent, step)
+        call = self.runner.calls.get(parent)
+        if settings is None or call is None or not settings.get("callback_url"):
+            log.info("call %s: status of dialled leg %s for no Dial on record; dropped",
+                     parent, child)
+            return "unknown"
+        status = leg.get("CallStatus", "")
+        if status == "in-progress":
+            if not self.store.put_if_absent(f"seen:dial-leg:{child}:answer", dict(leg), SEEN_TTL):
+                return "duplicate"
+            self._callback(call, settings, answer_params(leg, call.call_uuid, "answer"))
+            if not settings.get("confirm_sound"):
+                self._callback(call, settings, answer_params(leg, call.call_uuid, "connected"))
+            return "answer"
+        if status in ENDED:
+            return self._hung_up(call, settings, leg)
+        return "not-needed"  # initiated, ringing: Plivo has no callback for them
+
+    def _hung_up(self, call: CallRecord, settings: dict, leg: Mapping[str, str]) -> str:
+        """DialAction=hangup for a leg that answered (once, whoever reports it first: the leg's
+        own status callback or the Dial action)."""
+        child = leg.get("CallSid", "")
+        answered = self.store.get(f"seen:dial-leg:{child}:answer")
+        if answered is None:
+            return "never-answered"
+        if not self.store.put_if_absent(f"seen:dial-leg:{child}:hangup", {"at": time.time()},
+                                        SEEN_TTL):
+            return "duplicate"
+        self._callback(call, settings, hangup_params({**answered, **leg}, call.call_uuid))
+        return "hangup"
+
+    def _callback(self, call: CallRecord, settings: dict, dial_params: dict[str, str]) -> None:
+        deliveries.enqueue_next(self.store, call_stream(call.call_sid), {
+            "url": settings["callback_url"], "method": settings["callback_method"],
+            "app": settings["app"], "kind": "dial",
+            "params": {**call.params, "CallStatus": "completed" if call.ended
+                       else "in-progress", **dial_params}})
+
+    # -- the callee answered: the whisper -------------------------------------------------------
+    def whisper(self, twilio: Mapping[str, str], step: int | None, leg: int) -> str:
+        parent = twilio.get("ParentCallSid", "")
+        settings = self._settings(parent, step)
+        call = self.runner.calls.get(parent)
+        app = self.runner.mappings.app_named(call.app) if call else None
+        if settings is None or call is None or app is None or not (
+                0 <= leg < len(settings["legs"])):
+            log.warning("call %s: whisper for a Dial the gateway has no record of; that leg is "
+                        "hung up", parent)
+            return HANGUP_TWIML
+        response = VoiceResponse()
+        digits = settings["legs"][leg]["send_digits"]
+        if settings["legs"][leg]["user"] and digits:
+            response.play(digits=twilio_digits(digits))
+        if settings.get("confirm_sound"):
+            gather = self._confirmation(call, app, settings, step or 0, leg)
+            if gather is None:
+                return HANGUP_TWIML
+            response.append(gather)
+            response.hangup()  # no key (or the wrong one): that leg is dropped
+        return render(response)
+
+    def _confirmation(self, call: CallRecord, app: PlivoApp, settings: dict, step: int,
+                      leg: int) -> Gather | None:
+        deadline = time.monotonic() + self.runner.budget
+        try:
+            fetched = self.runner.fetch(app, settings["confirm_sound"], "POST",
+                                        {**call.params, "CallStatus": "in-progress"}, deadline)
+        except (AppRequestError, PlivoXMLError, LookupError) as exc:
+            log.error("call %s: confirmSound failed (%s): the callee is not connected",
+                      call.call_sid, describe(exc))
+            return None
+        context = TranslationContext(account=app.account, urls=self.runner.urls, step=step,
+                                     first_in_call=False, call_sid=call.call_sid)
+        builder = TwimlBuilder(context)
+        gather = Gather(input="dtmf", numDigits=1, timeout=settings["confirm_timeout"],
+                        action=self.runner.urls.dial_confirmed(step, leg), method="POST",
+                        finishOnKey="")
+        with builder.inside(gather):
+            for element in fetched.document.steps:
+                if isinstance(element, PROMPTS):
+                    TRANSLATORS[type(element)](element, builder)
+                else:
+                    log.info("call %s: confirmSound: <%s> ignored (only Play, Speak, Wait)",
+                             call.call_sid, element.TAG)
+        return gather
+
+    def confirmed(self, twilio: Mapping[str, str], step: int | None) -> str:
+        """The callee's key: confirmKey connects it, anything else hangs that leg up."""
+        parent = twilio.get("ParentCallSid", "")
+        settings = self._settings(parent, step)
+        call = self.runner.calls.get(parent)
+        if settings is None or call is None:
+            return HANGUP_TWIML
+        if twilio.get("Digits", "") != settings["confirm_key"]:
+            log.info("call %s: callee %s did not press confirmKey; that leg is hung up", parent,
+                     twilio.get("CallSid", "-"))
+            return HANGUP_TWIML
+        if settings.get("callback_url"):
+            self._callback(call, settings, answer_params(twilio, call.call_uuid, "connected"))
+        return EMPTY_TWIML  # the whisper ends: Twilio bridges the callee to the caller
+
+    # -- the forward is over: Twilio's Dial action ------------------------------------------------
+    def done(self, twilio: Mapping[str, str], step: int | None) -> str:
+        call_sid = twilio.get("CallSid", "")
+        deadline = time.monotonic() + self.runner.budget
+        if twilio.get("CallStatus") in ENDED:
+            return EMPTY_TWIML  # the caller hung up: Plivo requests nothing more
+        call, app = self.runner.load(call_sid)
+        self.runner.require_current_step(call, step)
+        settings = self._settings(call_sid, step if step is not None else call.step)
+        if settings is None:
+            log.warning("call %s: a Dial ended that the gateway has no record of; going on",
+                        call_sid)
+            return self.runner.continue_document(call, app, deadline)
+        b_leg = twilio.get("DialCallSid", "")
+        if settings.get("callback_url") and b_leg:
+            self._hung_up(call, settings, {"CallSid": b_leg, "CallStatus": "completed",
+                                           "CallDuration": twilio.get("DialCallDuration", "0")})
+        if not settings.get("action"):
+            return self.runner.continue_document(call, app, deadline)
+        params = {**call.params, "CallStatus": "in-progress",
+                  **action_params(twilio, call.call_uuid)}
+        if settings["redirect"]:
+            self.wait_for_outbox(call_sid, min(deadline - 1.0, time.monotonic() + OUTBOX_WAIT))
+
+        def in_background(request: dict) -> None:
+            deliveries.enqueue_next(self.store, call_stream(call_sid), request)
+
+        return follow_action(self.runner, call, app, url=settings["action"],
+                             method=settings["method"], params=params,
+                             redirect=settings["redirect"], deadline=deadline,
+                             send_in_background=in_background)
+
+    def wait_for_outbox(self, call_sid: str, until: float) -> None:
+        """Until the call's queued callbacks (the leg's hangup) are delivered, or `until`:
+        Plivo sends DialAction=hangup before the action."""
+        key = deliveries.outbox_key(call_stream(call_sid))
+        while time.monotonic() < until:
+            box = self.store.get(key)
+            if not box or not box["items"]:
+                return
+            time.sleep(0.02)
+        log.warning("call %s: Dial callbacks still queued; the action goes first", call_sid)
