@@ -405,18 +405,21 @@ class Switchboard:
 
     # --- the other end of a <Dial> (numbers, SIP users) -----------------------------------------
     def _ring(self, call: Call, state: DialState, noun: DialNumber) -> None:
-        callee = self.callees.get(noun.target)
+        # A SIP URI may carry headers (`?X-Name=value`, Sip page): the callee is the URI.
+        address, _, headers = noun.target.partition("?")
+        callee = self.callees.get(address)
         # callerId: "the caller's phone number is used by default" (Dial page, callerId).
         caller_id = state.verb.caller_id or call.spec.from_
-        child = Call(CallSpec(f"{call.name}>{noun.target}", caller_id, noun.target),
+        child = Call(CallSpec(f"{call.name}>{address}", caller_id, address),
                      call.account_sid, status="initiated", direction="outbound-dial",
                      parent_sid=call.sid)
         self.calls[child.sid] = child
         leg = child.leg = Leg(noun, child, call, callee)
         state.legs.append(leg)
         outcome = callee.outcome if callee else "no-answer"
-        self.transcript.record("dial", call=call.name, noun=noun.noun, target=noun.target,
-                               leg=child.name, call_sid=child.sid, detail=outcome)
+        self.transcript.record("dial", call=call.name, noun=noun.noun, target=address,
+                               headers=headers, leg=child.name, call_sid=child.sid,
+                               detail=outcome)
         self._leg_event(leg, "initiated")
         if outcome in ("busy", "fails"):
             self.loop.after(REFUSAL_DELAY, self._leg_over, leg,

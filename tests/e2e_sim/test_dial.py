@@ -1,0 +1,208 @@
+"""Forwarding calls end to end: Twilio simulator <-> gateway <-> customer app, real HTTP.
+
+A Plivo `<Dial>` rings the scenario's callees through Twilio's `<Dial><Number|Sip>`; the app gets
+Plivo's action parameters (DialStatus, DialRingStatus, DialHangupCause, DialALegUUID,
+DialBLegUUID) and, with a callbackUrl, DialAction answer / connected / hangup in that order,
+before the action; confirmSound + confirmKey make the callee press the key (the whisper), and
+without it that leg is dropped. Every request the app receives is checked with the plivo SDK's
+validators.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.customer_app import CustomerApp
+from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
+from tests.support.stack import Stack
+
+NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip"]
+NUMBERS = {name: f"+1415557{i + 1:04d}" for i, name in enumerate(NAMES)}
+ACCOUNT = "MA00000000000000000011"
+ALICE = "+14155559001"  # answers after a second, hangs up two seconds later
+BUSY = "+14155559002"
+SILENT = "+14155559003"  # rings until the Dial's timeout
+CAREFUL = "+14155559004"  # answers, then presses 5
+CARELESS = "+14155559005"  # answers, then presses 3
+SIP_BOB = "sip:bob@sip.example.com"
+
+CALLEES = [
+    {"number": ALICE, "answers_after": 1.0, "hangup_after": 2.0},
+    {"number": BUSY, "busy": True},
+    {"number": SILENT, "no_answer": True},
+    {"number": CAREFUL, "answers_after": 1.0, "hangup_after": 4.0,
+     "keys": [{"at": 1.5, "digits": "5"}]},
+    {"number": CARELESS, "answers_after": 1.0, "keys": [{"at": 1.5, "digits": "3"}]},
+    {"number": SIP_BOB, "answers_after": 0.5, "hangup_after": 1.5},
+]
+
+
+def apps_for(app: CustomerApp) -> list[dict]:
+    return [app_config(app.url(f"/answer/{name}"), name=name, numbers=(NUMBERS[name],),
+                       account=ACCOUNT, hangup_url=app.url("/hangup"),
+                       allowed_hosts=["127.0.0.1", "sip.example.com"]) for name in NAMES]
+
+
+@pytest.fixture(scope="module")
+def app():
+    with CustomerApp(auth_token=APP_AUTH_TOKEN) as customer_app:
+        for path in ("/hangup", "/legs", "/quiet"):
+            customer_app.route(path, body="")
+        customer_app.route("/dialed", "<Response><Speak>Thanks for calling.</Speak></Response>")
+        customer_app.route("/confirm", "<Response><Speak>Press 5 to take this call.</Speak>"
+                                       "<Hangup/></Response>")
+        customer_app.route("/confirm-broken", "oops", status=500)
+        yield customer_app
+
+
+@pytest.fixture(scope="module")
+def stack(app, tmp_path_factory):
+    with Stack(tmp_path_factory.mktemp("dial"), apps=apps_for(app)) as running:
+        yield running
+
+
+def run(stack: Stack, name: str, duration: float = 10.0):
+    return stack.run({"duration": duration, "callee": CALLEES, "call": [
+        {"name": name, "from": "+12025550142", "to": NUMBERS[name]}]})
+
+
+def dial_doc(app: CustomerApp, numbers: list[str], **attributes: str) -> str:
+    attrs = " ".join(f'{k}="{v}"' for k, v in attributes.items())
+    nouns = "".join(f'<User sendDigits="12">{n}</User>' if n.startswith("sip:")
+                    else f"<Number>{n}</Number>" for n in numbers)
+    return (f"<Response><Speak>Please wait while we connect you.</Speak><Dial {attrs}>{nouns}"
+            "</Dial><Speak>Nobody took the call.</Speak></Response>")
+
+
+def of_call(app: CustomerApp, path: str, call_uuid: str) -> list[dict[str, str]]:
+    found = [r for r in app.requests_to(path) if r.params.get("CallUUID") == call_uuid]
+    for request in found:
+        assert request.signatures_valid, (path, request.signature_error)
+    return [r.params for r in found]
+
+
+def call_uuid_of(app: CustomerApp, name: str) -> str:
+    answer = app.requests_to(f"/answer/{name}")[-1]
+    assert answer.signatures_valid
+    return answer.params["CallUUID"]
+
+
+def test_a_forward_that_answers_sends_callbacks_in_order_then_the_action(stack, app):
+    app.route("/answer/answer", dial_doc(app, [ALICE], action=app.url("/dialed"),
+                                         callbackUrl=app.url("/legs")))
+    t = run(stack, "answer")
+    assert t.ok, t.errors
+    heard = t.heard("answer")
+    assert ("say", "Thanks for calling.") in heard
+    assert ("say", "Nobody took the call.") not in heard
+    uuid = call_uuid_of(app, "answer")
+    app.wait_for(lambda _: len(of_call(app, "/hangup", uuid)) == 1, timeout=10)
+    (action,) = of_call(app, "/dialed", uuid)
+    assert action["DialStatus"] == "completed" and action["DialRingStatus"] == "true"
+    assert action["DialHangupCause"] == "NORMAL_CLEARING"
+    assert action["DialALegUUID"] == uuid and action["DialBLegUUID"]
+    assert int(action["DialBLegDuration"]) >= 1
+    legs = of_call(app, "/legs", uuid)
+    assert [p["DialAction"] for p in legs] == ["answer", "connected", "hangup"]
+    for params in legs:
+        assert params["DialALegUUID"] == uuid
+        assert params["DialBLegUUID"] == action["DialBLegUUID"]
+        assert (params["DialBLegTo"], params["DialBLegFrom"]) == (ALICE[1:], "12025550142")
+    assert legs[2]["DialBLegHangupCause"] == "NORMAL_CLEARING"
+    assert legs[2]["DialBLegBillDuration"] == "60"
+    # Plivo's order for one call: the leg's callbacks, the action, then the call's hangup.
+    order = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
+    assert order == ["/answer/answer", "/legs", "/legs", "/legs", "/dialed", "/hangup"], order
+
+
+def test_a_busy_number_tells_the_action_and_redirect_false_goes_on(stack, app):
+    app.route("/answer/busy", dial_doc(app, [BUSY], action=app.url("/quiet"),
+                                       redirect="false", callbackUrl=app.url("/legs")))
+    t = run(stack, "busy")
+    assert t.ok, t.errors
+    assert ("say", "Nobody took the call.") in t.heard("busy")  # the next element
+    uuid = call_uuid_of(app, "busy")
+    app.wait_for(lambda _: len(of_call(app, "/quiet", uuid)) == 1, timeout=10)
+    (action,) = of_call(app, "/quiet", uuid)
+    assert (action["DialStatus"], action["DialRingStatus"], action["DialHangupCause"],
+            action["DialBLegUUID"]) == ("busy", "false", "USER_BUSY", "")
+    assert of_call(app, "/legs", uuid) == []  # nobody answered: no DialAction callback
+
+
+def test_no_answer_rings_out_at_the_timeout_and_the_document_goes_on(stack, app):
+    app.route("/answer/silent", dial_doc(app, [SILENT], timeout="2"))
+    t = run(stack, "silent", duration=8.0)
+    assert t.ok, t.errors
+    heard = t.heard("silent")
+    assert heard.index(("say", "Nobody took the call.")) > heard.index(
+        ("say", "Please wait while we connect you."))
+    legs = [e for e in t.events(type="call-end") if e["call"] == f"silent>{SILENT}"]
+    assert [e["status"] for e in legs] == ["no-answer"]
+
+
+def test_two_numbers_ring_at_once_and_the_first_to_answer_is_connected(stack, app):
+    app.route("/answer/both", dial_doc(app, [SILENT, ALICE], action=app.url("/dialed"),
+                                       callbackUrl=app.url("/legs")))
+    t = run(stack, "both")
+    assert t.ok, t.errors
+    ends = {e["call"]: e["status"] for e in t.events(type="call-end")}
+    assert ends[f"both>{SILENT}"] == "canceled" and ends[f"both>{ALICE}"] == "completed"
+    uuid = call_uuid_of(app, "both")
+    (action,) = of_call(app, "/dialed", uuid)
+    assert action["DialStatus"] == "completed"
+    legs = of_call(app, "/legs", uuid)
+    assert [p["DialAction"] for p in legs] == ["answer", "connected", "hangup"]
+    assert {p["DialBLegTo"] for p in legs} == {ALICE[1:]}
+
+
+def test_confirm_key_pressed_connects_the_callee(stack, app):
+    app.route("/answer/confirm", dial_doc(app, [CAREFUL], action=app.url("/dialed"),
+                                          callbackUrl=app.url("/legs"),
+                                          confirmSound=app.url("/confirm"), confirmKey="5"))
+    t = run(stack, "confirm")
+    assert t.ok, t.errors
+    assert ("say", "Press 5 to take this call.") in t.heard(f"confirm>{CAREFUL}")
+    assert ("say", "Thanks for calling.") in t.heard("confirm")
+    uuid = call_uuid_of(app, "confirm")
+    assert of_call(app, "/confirm", uuid)  # fetched with POST, signed, as Plivo does
+    (action,) = of_call(app, "/dialed", uuid)
+    assert action["DialStatus"] == "completed" and action["DialBLegUUID"]
+    assert [p["DialAction"] for p in of_call(app, "/legs", uuid)] == [
+        "answer", "connected", "hangup"]
+
+
+def test_confirm_key_not_pressed_drops_that_leg(stack, app):
+    app.route("/answer/refuse", dial_doc(app, [CARELESS], action=app.url("/dialed"),
+                                         callbackUrl=app.url("/legs"),
+                                         confirmSound=app.url("/confirm"), confirmKey="5"))
+    t = run(stack, "refuse")
+    assert t.ok, t.errors
+    uuid = call_uuid_of(app, "refuse")
+    (action,) = of_call(app, "/dialed", uuid)
+    assert action["DialStatus"] == "no-answer" and action["DialBLegUUID"] == ""
+    # It answered (so the app heard of it), was never connected, and was hung up.
+    assert [p["DialAction"] for p in of_call(app, "/legs", uuid)] == ["answer", "hangup"]
+    assert ("say", "Thanks for calling.") in t.heard("refuse")
+
+
+def test_a_confirm_sound_that_fails_never_connects_the_callee(stack, app):
+    app.route("/answer/confirm-fails", dial_doc(app, [CAREFUL],
+                                                confirmSound=app.url("/confirm-broken"),
+                                                confirmKey="5"))
+    t = run(stack, "confirm-fails")
+    assert t.ok, t.errors
+    assert ("say", "Nobody took the call.") in t.heard("confirm-fails")
+    leg = f"confirm-fails>{CAREFUL}"
+    assert t.heard(leg) == []  # the callee heard nothing and was hung up
+    assert t.call_end(leg)["status"] == "completed"
+
+
+def test_a_sip_user_gets_plivos_headers_and_its_digits(stack, app):
+    app.route("/answer/sip", dial_doc(app, [SIP_BOB], action=app.url("/dialed"),
+                                      sipHeaders="team=sales"))
+    t = run(stack, "sip")
+    assert t.ok, t.errors
+    (dial,) = [e for e in t.events(type="dial") if e.get("noun") == "Sip"]
+    assert (dial["target"], dial["headers"]) == (SIP_BOB, "X-PH-team=sales")
+    assert ("play", "digits 12") in t.heard(f"sip>{SIP_BOB}")  # the whisper's <Play digits>
+    assert ("say", "Thanks for calling.") in t.heard("sip")
