@@ -18,12 +18,12 @@ FAILURE_HEADER = "Gateway-Call-Failed"
 
 def test_an_element_the_gateway_cannot_run_is_an_apology_not_silence(gateway, customer_app):
     customer_app.route("/answer", "<Response><Speak>Welcome to sales</Speak>\n"
-                                  "<Dial><Number>15551234567</Number></Dial></Response>")
+                                  "<Stream>wss://a.example/s</Stream></Response>")
     params = twilio_call_params()
     response = gateway.signed_post("/twilio/voice", params)
     assert_apology(response)  # the Welcome before it is not half-played
-    assert response.headers[FAILURE_HEADER] == "cannot-run; element=Dial; line=2"
-    line = wait_for_log(gateway, params["CallSid"], customer_app.url("/answer"), "<Dial>")
+    assert response.headers[FAILURE_HEADER] == "cannot-run; element=Stream; line=2"
+    line = wait_for_log(gateway, params["CallSid"], customer_app.url("/answer"), "<Stream>")
     assert "ERROR" in line and "line 2" in line and "cannot run on the gateway" in line
 
 
@@ -79,7 +79,7 @@ def test_a_call_whose_answer_failed_still_gets_its_hangup_request(gateway, custo
 
 def test_a_call_that_reached_an_element_it_cannot_run_gets_its_hangup_request(
         gateway, customer_app):
-    customer_app.route("/answer", "<Response><Dial><Number>1555</Number></Dial></Response>")
+    customer_app.route("/answer", "<Response><Stream>wss://a.example/s</Stream></Response>")
     customer_app.route("/hangup", body="")
     params = twilio_call_params()
     assert_apology(gateway.signed_post("/twilio/voice", params))

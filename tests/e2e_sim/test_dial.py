@@ -16,7 +16,8 @@ from tests.support.customer_app import CustomerApp
 from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
-NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip"]
+NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip",
+         "bad-number", "eleven", "sip-elsewhere"]
 NUMBERS = {name: f"+1415557{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000011"
 ALICE = "+14155559001"  # answers after a second, hangs up two seconds later
@@ -206,3 +207,23 @@ def test_a_sip_user_gets_plivos_headers_and_its_digits(stack, app):
     assert (dial["target"], dial["headers"]) == (SIP_BOB, "X-PH-team=sales")
     assert ("play", "digits 12") in t.heard(f"sip>{SIP_BOB}")  # the whisper's <Play digits>
     assert ("say", "Thanks for calling.") in t.heard("sip")
+
+
+@pytest.mark.parametrize(("name", "dial", "reason"), [
+    ("bad-number", "<Dial><Number>415-555-0100</Number></Dial>", "app-failed"),
+    ("eleven", "<Dial>" + "".join(f"<Number>1415555{n:04d}</Number>" for n in range(11))
+     + "</Dial>", "cannot-run; element=Dial; line=1"),
+    ("sip-elsewhere", "<Dial><User>sip:bob@pbx.evil.example</User></Dial>",
+     "cannot-run; element=User; line=1"),
+])
+def test_a_dial_that_cannot_be_placed_is_an_apology_and_nothing_rings(stack, app, name, dial,
+                                                                       reason):
+    app.route(f"/answer/{name}", f"<Response><Speak>Connecting you.</Speak>{dial}</Response>")
+    t = run(stack, name, duration=6.0)
+    (failed,) = t.failed_calls
+    assert failed["reason"] == reason
+    assert [kind for kind, _ in t.heard(name)] == ["say"]  # the apology, not "Connecting you."
+    assert ("say", "Connecting you.") not in t.heard(name)
+    assert t.events(type="dial") == []  # nothing half-done: nobody was rung
+    uuid = call_uuid_of(app, name)
+    app.wait_for(lambda _: len(of_call(app, "/hangup", uuid)) == 1, timeout=10)
