@@ -393,6 +393,10 @@ class Switchboard:
             # hung up" (Number page): every noun rings at once.
             state = call.dial
             epoch = call.epoch
+            if verb.record != "do-not-record":
+                self._warn(call, TwimlWarning(12200, "<Dial record> is not simulated; no Dial "
+                                              "recording is made", verb.line),
+                           call.doc.url if call.doc else "")
             state.timer = self.loop.after(verb.timeout, self._dial_timeout, call, epoch)
             for noun in verb.legs:
                 self._ring(call, state, noun)
