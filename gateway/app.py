@@ -18,6 +18,7 @@ from .runtime import Runtime, build_runtime, configure_logging
 from .settings import Settings
 from .spool import Spool
 from .state import StoreUnavailable
+from .twilio_side.intake import BoundedBody
 from .twilio_side.webhooks import blueprint, drain_when_store_returns, replay_spooled
 
 
@@ -25,6 +26,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     configure_logging()
     runtime = runtime or build_runtime(settings or Settings.from_env())
     app = Flask("gateway")
+    # Outermost: every body is read whole, within a size and a time limit, before the signature
+    # check or anything else sees the request.
+    app.wsgi_app = BoundedBody(app.wsgi_app)  # type: ignore[method-assign]
     app.extensions["gateway"] = runtime
     spool = Spool(os.environ.get("GATEWAY_SPOOL", "").strip() or "gateway-spool.db")
     app.extensions["gateway.spool"] = spool

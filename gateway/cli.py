@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
               "run the side-stream WebSocket server alone (digitsMatch)"),
     "worker": ("gateway.jobs", "worker_main", "run the job worker (callbacks, timers)"),
     "deliveries": ("gateway.jobs", "deliveries_main", "list or replay failed deliveries"),
+    "dtmf": ("gateway.media.cli", "main", "print the DTMF keys in a WAV file (JSON lines)"),
 }
 
 

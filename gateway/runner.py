@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .app_side.client import AppClient, AppRequestError, safe_url
+from .app_side.guard import AppGuard
 from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_uuid
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
@@ -35,8 +36,10 @@ from .translate.context import MAX_CALL_SECONDS
 
 log = logging.getLogger("gateway.calls")
 
-# Part of the budget kept for the fallback URL when the answer URL fails.
+# Part of the budget kept for the fallback URL when the answer URL fails: 4 s, or less of a
+# short budget, so the answer URL always gets most of it.
 FALLBACK_RESERVE = 4.0
+FALLBACK_SHARE = 0.3
 TWIML_MAX_BYTES = 64 * 1024  # Twilio refuses a larger TwiML response (error 11750)
 
 
@@ -81,8 +84,10 @@ class CallRunner:
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
                  budget: float, on_conference=None, on_effects=None, on_dial=None,
                  max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
-                 stream_token=None):
+                 stream_token=None, guard: AppGuard | None = None):
         self.mappings = mappings
+        # Per-app limit on fetches in flight and circuit breaker (see app_side.guard).
+        self.guard = guard or AppGuard()
         self.calls = calls
         self.client = client
         self.urls = urls
@@ -99,7 +104,7 @@ class CallRunner:
     def fetch(self, app: PlivoApp, url: str, method: str, params: Mapping[str, str],
               deadline: float) -> Fetched:
         """One Plivo XML document from the app, parsed; raise AppRequestError/PlivoXMLError."""
-        with timed_fetch(app.name):
+        with self.guard.admit(app.name, url), timed_fetch(app.name):
             response = self.client.request(url, method, params, auth_token=app.auth_token(),
                                            allowed_hosts=app.allowed_hosts, deadline=deadline)
         try:
@@ -111,7 +116,8 @@ class CallRunner:
     def fetch_with_fallback(self, call: CallRecord, app: PlivoApp, url: str, method: str,
                             params: Mapping[str, str], deadline: float) -> Fetched:
         """The document at url, else the app's fallback URL (Plivo's rule), else CallFailed."""
-        primary_deadline = deadline - (FALLBACK_RESERVE if app.fallback_url else 0.0)
+        reserve = min(FALLBACK_RESERVE, FALLBACK_SHARE * self.budget) if app.fallback_url else 0.0
+        primary_deadline = deadline - reserve
         try:
             return self.fetch(app, url, method, params, primary_deadline)
         except (AppRequestError, PlivoXMLError, LookupError) as exc:

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, fields
 
 from .app_side.client import AppClient
+from .app_side.guard import AppGuard
 from .calls import CallRecord, Calls
 from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
@@ -100,7 +101,8 @@ def build_runtime(settings: Settings) -> Runtime:
                         on_effects=schedule_effects, on_dial=expect_dial,
                         max_call_seconds=settings.max_call_seconds,
                         transcription=settings.transcription,
-                        stream_token=lambda label: stream_token(media_key, label))
+                        stream_token=lambda label: stream_token(media_key, label),
+                        guard=AppGuard(max_in_flight=settings.app_max_fetches))
     forwards.append(Forwards(runner=runner, store=store))
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,

@@ -20,6 +20,18 @@ import tempfile
 from .mappings import check_mappings
 from .settings import Settings, SettingsError
 
+# Measured in benchmarks/bench_isolation.py; the README's "Isolation and capacity" says why gevent.
+WORKER_CLASSES = ("gevent", "gthread")
+
+
+def concurrency_flags(args) -> list[str]:
+    """gunicorn's flags for the worker class. gevent's worker monkey-patches the standard library
+    before it loads the app, so urllib3, redis-py, the deadline watchdog and every lock yield to
+    other greenlets while they wait; SQLite calls (C code) do not, and are short."""
+    if args.worker_class == "gevent":
+        return ["--worker-class", "gevent", "--worker-connections", str(args.worker_connections)]
+    return ["--worker-class", "gthread", "--threads", str(args.threads)]
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gateway serve", description=__doc__.split("\n")[0])
@@ -29,8 +41,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY",
                                                                           "2")),
                         help="gunicorn worker processes (default $WEB_CONCURRENCY or 2)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.add_argument("--worker-class", choices=WORKER_CLASSES,
+                        default=os.environ.get("GATEWAY_WORKER_CLASS", "gevent"),
+                        help="gevent (default; $GATEWAY_WORKER_CLASS): one greenlet per "
+                        "connection, so slow clients and hanging apps cost no worker; gthread: "
+                        "a fixed pool of --threads threads per worker")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="threads per worker with --worker-class gthread (default 8)")
+    parser.add_argument("--worker-connections", type=int, default=1000,
+                        help="connections per worker with --worker-class gevent (default 1000)")
     args = parser.parse_args(argv)
+    if args.worker_class not in WORKER_CLASSES:  # from the environment: argparse did not check
+        print(f"gateway serve: cannot start: GATEWAY_WORKER_CLASS: {args.worker_class!r} is not "
+              f"one of {', '.join(WORKER_CLASSES)}", file=sys.stderr)
+        return 2
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -44,8 +68,8 @@ def main(argv: list[str]) -> int:
     host = f"[{settings.bind_host}]" if ":" in settings.bind_host else settings.bind_host
     web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{settings.port}",
            "--no-control-socket",  # gunicorn 27's shared ~/.gunicorn socket: not ours to take
-           "--workers", str(args.workers), "--worker-class", "gthread",
-           "--threads", str(args.threads), "--timeout", "60", "--graceful-timeout", "10",
+           "--workers", str(args.workers), *concurrency_flags(args),
+           "--timeout", "60", "--graceful-timeout", "10",
            # Twilio and load balancers reuse connections; gunicorn's 2 s default closes them
            # under their feet (a request on a just-closed connection fails with a reset).
            "--keep-alive", "75",

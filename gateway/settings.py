@@ -19,6 +19,7 @@ DEFAULT_STORE_URL = "sqlite:///gateway.db"
 DEFAULT_MAPPINGS = "mappings"
 DEFAULT_PORT = 8000
 DEFAULT_WEBHOOK_BUDGET = 13.0  # seconds; Twilio gives up on a webhook after 15 s
+DEFAULT_APP_MAX_FETCHES = 50  # per app, per web process: see gateway/app_side/guard.py
 TWILIO_MAX_CALL_SECONDS = 14400  # Twilio ends any call after 4 h (Dial timeLimit's maximum)
 TRANSCRIPTION_ENGINES = ("embedded", "twilio")
 DEFAULT_TRANSCRIPTION_TIMEOUT = 60.0
@@ -50,6 +51,7 @@ class Settings:
     transcription_command: tuple[str, ...] = ()
     media_url: str | None = None     # side streams' wss:// URL (None: from public_url)
     media_port: int | None = None    # the stream server's port (None: port + 1)
+    app_max_fetches: int = DEFAULT_APP_MAX_FETCHES
 
     @property
     def stream_server_port(self) -> int:
@@ -135,11 +137,15 @@ class Settings:
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
+        fetches = env.get("GATEWAY_APP_MAX_FETCHES", "").strip() or str(DEFAULT_APP_MAX_FETCHES)
+        if not fetches.isdigit() or not 1 <= int(fetches) <= 10_000:
+            raise SettingsError("GATEWAY_APP_MAX_FETCHES", f"{fetches!r} must be a whole number "
+                                "from 1 to 10000 (requests to one app in flight per process)")
         return cls(
             twilio_account_sid=sid, twilio_auth_token=token, public_url=public_url,
             mappings_path=mappings, store_url=store_url, port=int(port_text),
             twilio_api_base_url=api_base, webhook_budget=budget, bind_host=bind_host,
-            max_call_seconds=int(max_call),
+            max_call_seconds=int(max_call), app_max_fetches=int(fetches),
             transcription=transcription, transcription_timeout=transcription_timeout,
             transcription_command=command,
             media_url=media_url, media_port=int(media_port_text) if media_port_text else None,

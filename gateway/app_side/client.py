@@ -15,7 +15,10 @@
    may not appear in a URL percent-encoded), never a form the app will not see;
 6. retries with tenacity per the policy's `rc`/`rp`, with a short backoff, never past the total
    timeout; every attempt gets min(ct, time left) to connect and min(rt, time left) per read;
-7. reads the body as a stream and gives up as soon as it passes `max_bytes`.
+7. reads the body as a stream and gives up as soon as it passes `max_bytes`;
+8. holds each attempt to one deadline, the end of the total time (`gateway.deadlines`): connect,
+   status line, headers and body together, so an app that trickles its answer a byte at a time,
+   which no per-read timeout ever catches, is cut off when the time is up (kind "tt").
 
 The request goes straight through a urllib3 pool manager (keep-alive, thread-safe): the form body,
 query and headers are built here, so no cookie jar, proxy or .netrc setting ever applies, and the
@@ -56,6 +59,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Retry, Timeout, make_headers, parse_url
 
+from ..deadlines import Exchange, deadline
 from .fragment import DEFAULT_POLICY, DeliveryPolicy, FragmentError, clamp_to_budget, split_fragment
 from .hosts import (
     HostNotAllowed,
@@ -69,7 +73,7 @@ from .signing import signature_headers
 
 log = logging.getLogger("gateway.app_side")
 
-KINDS = frozenset({"ct", "rt", "4xx", "5xx", "tt", "host", "other"})
+KINDS = frozenset({"ct", "rt", "4xx", "5xx", "tt", "host", "other", "busy", "down"})
 METHODS = ("GET", "POST")
 DEFAULT_MAX_BYTES = 1 << 20
 _CHUNK = 64 * 1024
@@ -88,8 +92,9 @@ _ONE_TRY = Retry(0, read=False)
 class AppRequestError(Exception):
     """A request to the app failed for good. `kind` is one of KINDS: ct (could not connect),
     rt (no response in time), 4xx/5xx (the app answered with that status), tt (the total time,
-    or the caller's deadline, ran out), host (not allowed), other. `url` has no query or fragment,
-    so it is safe to log."""
+    or the caller's deadline, ran out), host (not allowed), other; and, from `guard.AppGuard`,
+    busy (too many requests to the app in flight) or down (its circuit is open: not asked).
+    `url` has no query or fragment, so it is safe to log."""
 
     def __init__(self, url: str, reason: str, kind: str, status: int | None = None,
                  attempts: int = 0):
@@ -300,12 +305,33 @@ class _Attempt:
         connect, read = (min(self.policy.connect_timeout, remaining),
                          min(self.policy.read_timeout, remaining))
         began = time.monotonic()
+        with deadline(self.end) as exchange:
+            token = _EXCHANGE.set(exchange)
+            try:
+                return self._exchange(wire, headers, connect, read, began)
+            except AppRequestError:
+                raise
+            except Exception as exc:
+                if not exchange.expired:
+                    raise
+                # Whatever the read was in the middle of when its socket was shut down.
+                raise self.fail(f"no complete answer within {self.end - began:.3g} s "
+                                f"({type(exc).__name__} when cut off)", "tt") from None
+            finally:
+                _EXCHANGE.reset(token)
+
+    def _exchange(self, wire: _Wire, headers: dict[str, str], connect: float, read: float,
+                  began: float) -> AppResponse:
+        exchange = _EXCHANGE.get()
         try:
             response = self.client._send(wire, self.method, headers, self.body,
                                          Timeout(connect=connect, read=read), self.allowed_hosts)
         except HostNotAllowed as exc:
             raise self.fail(f"host not allowed at connect time: {exc}", "host") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if exchange is not None and exchange.expired:
+                raise self.fail(f"no answer within {self.end - began:.3g} s (the status line "
+                                "or headers did not arrive in time)", "tt") from None
             raise self.fail(*_send_failure(exc, connect, read)) from None
         try:
             return self._read(response, began)
@@ -367,9 +393,17 @@ class _Attempt:
             except ReadTimeoutError:
                 raise self.fail("the response stopped arriving", "rt", status) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
+                exchange = _EXCHANGE.get()
+                if exchange is not None and exchange.expired:
+                    raise self.fail("total time used up while reading the response", "tt",
+                                    status) from None
                 raise self.fail(f"the response was cut short ({type(exc).__name__})", "other",
                                 status) from None
             if not chunk:
+                exchange = _EXCHANGE.get()
+                if exchange is not None and exchange.expired:  # the shutdown looks like an end
+                    raise self.fail("total time used up while reading the response", "tt",
+                                    status)
                 # Read to the end: the connection goes back to the pool for the next request.
                 response.release_conn()
                 return b"".join(chunks)
@@ -479,6 +513,15 @@ def _set_read_timeout(response: urllib3.HTTPResponse, seconds: float) -> None:
 
 _PEER_CHECK: contextvars.ContextVar[Callable[[str], bool] | None] = contextvars.ContextVar(
     "gateway_app_side_peer_check", default=None)
+# The attempt's deadline, which must know the socket to shut: a new one, or a pooled one reused.
+_EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
+    "gateway_app_side_exchange", default=None)
+
+
+def _attach(sock: object) -> None:
+    exchange = _EXCHANGE.get()
+    if exchange is not None and sock is not None:
+        exchange.attach(sock)
 
 
 def _check_peer(sock: object, host: str) -> None:
@@ -499,14 +542,28 @@ class _CheckedHTTPConnection(HTTPConnection):
     def _new_conn(self):  # type: ignore[no-untyped-def]
         sock = super()._new_conn()
         _check_peer(sock, self.host)
+        _attach(sock)
         return sock
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _attach(self.sock)  # a kept-alive connection from the pool (None for a new one)
+        return super().request(*args, **kwargs)
 
 
 class _CheckedHTTPSConnection(HTTPSConnection):
     def _new_conn(self):  # type: ignore[no-untyped-def]
         sock = super()._new_conn()
         _check_peer(sock, self.host)
+        _attach(sock)
         return sock
+
+    def connect(self):  # type: ignore[no-untyped-def]
+        super().connect()
+        _attach(self.sock)  # the TLS socket took over the raw one's descriptor
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _attach(self.sock)
+        return super().request(*args, **kwargs)
 
 
 class _CheckedHTTPConnectionPool(HTTPConnectionPool):

@@ -80,9 +80,13 @@ def _rotations() -> np.ndarray:
 
 
 _BASIS = _basis()
+_TONE_COLUMNS = np.r_[0:8, BANDS:BANDS + 8]  # cos and -sin of the eight tones alone
+_TONE_BASIS = np.ascontiguousarray(_BASIS[:, _TONE_COLUMNS])
+_SILENCE = 0xFF  # the µ-law code of 0
 _ROTATIONS = _rotations()
 # |correlation|² of one block of a tone at MIN_LEVEL_DBM0: (amplitude * BLOCK / 2)²
 _MIN_BLOCK_POWER = (dbm0_to_amplitude(MIN_LEVEL_DBM0) * BLOCK / 2) ** 2
+_EDGE_FLOOR = _MIN_BLOCK_POWER * FILL ** 2  # a block at the edge of a window that can hit
 _RAMP = np.arange(WINDOW)
 _TOLERANCE_RAD = 2 * np.pi * FREQUENCY_TOLERANCE * TONES * BLOCK / RATE
 _DOMINANCE = 10 ** (GROUP_DOMINANCE_DB / 10)
@@ -103,23 +107,33 @@ class Digit:
     end_ms: int
 
 
-class _Stream:
-    """One stream's state between feeds (besides the block history the bank keeps in arrays)."""
+RING = 24  # blocks of raw correlations kept per stream: a window, and a start's walk back
 
-    __slots__ = ("amp_last", "end_sample", "key", "misses", "mixing", "pending", "ref", "slot",
-                 "start_sample", "tones")
+
+# Per stream (one row per slot):
+#   _ring: the last RING blocks' µ-law bytes, at row (block number % RING);
+#   _screen: the last WINDOW - 1 blocks' strongest row and column powers and energies;
+#   _blocks: blocks heard since sample 0;
+#   the digit in progress: _key (index into KEYS, -1 for none), _mixing (its tones' leak
+#   factors), _ref (its tones' amplitude in the hit that started it), _misses (blocks in a
+#   row without them), _amp (how much of the last block held them), _start and _end
+#   (samples: where it began, and where it ends if the current misses end it).
+_STATE = {"_ring": ((RING, BLOCK), np.uint8), "_screen": ((WINDOW - 1, 3), np.float32),
+          "_blocks": ((), np.int64),
+          "_key": ((), np.int16), "_mixing": ((2,), np.complex128),
+          "_ref": ((2,), np.float64), "_misses": ((), np.int32), "_amp": ((), np.float64),
+          "_start": ((), np.int64), "_end": ((), np.int64)}
+
+
+class _Stream:
+    """One stream's bytes short of a whole block; the rest of its state is in the bank's arrays,
+    row `slot`."""
+
+    __slots__ = ("pending", "slot")
 
     def __init__(self, slot: int):
         self.slot = slot
-        self.pending = b""  # bytes short of a whole block
-        self.key = -1  # the digit in progress (index into KEYS), -1 for none
-        self.tones = (0, 0)  # its row and column (indices into TONES)
-        self.ref = (1.0, 1.0)  # its tones' block amplitude in the hit that started it
-        self.mixing = (0j, 0j)  # how much each of its tones leaks into the other's correlation
-        self.start_sample = 0  # where the digit in progress began
-        self.misses = 0  # blocks in a row without its tones
-        self.end_sample = 0  # where it ends if the current misses end it
-        self.amp_last = 0.0
+        self.pending = b""
 
 
 class ReceiverBank:
@@ -129,17 +143,16 @@ class ReceiverBank:
         self._streams: dict[str, _Stream] = {}
         self._free: list[int] = []
         self._capacity = 0
-        self._history = np.zeros((0, WINDOW, BANDS), np.complex64)  # the last WINDOW blocks
-        self._history_energy = np.zeros((0, WINDOW), np.float32)
-        self._blocks = np.zeros(0, np.int64)  # blocks since the stream's sample 0
+        self._last_ids: list[str] = []
+        self._last_slots = np.zeros(0, np.int64)
+        self._pending = 0  # streams holding a partial block
         self._grow(max(1, capacity))
 
     def _grow(self, capacity: int) -> None:
-        extra = capacity - self._capacity
-        self._history = np.concatenate([self._history, np.zeros((extra, WINDOW, BANDS), np.complex64)])
-        self._history_energy = np.concatenate(
-            [self._history_energy, np.zeros((extra, WINDOW), np.float32)])
-        self._blocks = np.concatenate([self._blocks, np.zeros(extra, np.int64)])
+        for name, (shape, dtype) in _STATE.items():
+            old = getattr(self, name, np.zeros((0, *shape), dtype))
+            setattr(self, name, np.concatenate([old, np.zeros((capacity - len(old), *shape),
+                                                                dtype)]))
         self._free.extend(range(capacity - 1, self._capacity - 1, -1))
         self._capacity = capacity
 
@@ -158,19 +171,22 @@ class ReceiverBank:
         stream = _Stream(self._free.pop())
         self._clear(stream)
         self._streams[stream_id] = stream
+        self._last_ids = []
 
     def close(self, stream_id: str) -> list[Digit]:
         """Stop listening; returns the digit still in progress, if any (its end is now)."""
         stream = self._get(stream_id)
-        digits = self._finish(stream)
+        digits = self._finish(stream.slot)
+        self._clear(stream)
         del self._streams[stream_id]
         self._free.append(stream.slot)
+        self._last_ids = []
         return digits
 
     def flush(self, stream_id: str) -> list[Digit]:
         """The end of a stream's audio: the digit in progress ends; the stream stays open."""
         stream = self._get(stream_id)
-        digits = self._finish(stream)
+        digits = self._finish(stream.slot)
         self._clear(stream)
         return digits
 
@@ -181,24 +197,37 @@ class ReceiverBank:
 
     def feed(self, frames: Mapping[str, bytes]) -> dict[str, list[Digit]]:
         """Each stream's next µ-law bytes (any length); the digits that ended, by stream."""
-        streams = [self._get(stream_id) for stream_id in frames]  # all known before any work
         found: dict[str, list[Digit]] = {}
-        groups: dict[int, tuple[list[str], list[_Stream], list[bytes]]] = {}
-        for (stream_id, data), stream in zip(frames.items(), streams, strict=True):
+        ids = list(frames)
+        chunks = list(frames.values())
+        if ids != self._last_ids:  # the same streams as last time (a server's usual call)?
+            slots = [self._get(stream_id).slot for stream_id in ids]  # all known before work
+            self._last_ids, self._last_slots = ids, np.array(slots, np.int64)
+        size = len(chunks[0]) if chunks else 0
+        if (size and size % BLOCK == 0 and not self._pending
+                and all(type(c) is bytes and len(c) == size for c in chunks)):
+            self._run(size // BLOCK, ids, self._last_slots, b"".join(chunks), found)
+            return found
+        groups: dict[int, tuple[list[str], list[int], list[bytes]]] = {}
+        for stream_id, data in zip(ids, chunks, strict=True):
             if not isinstance(data, bytes | bytearray | memoryview):
                 raise TypeError(f"stream {stream_id!r}: audio must be bytes, not "
                                 f"{type(data).__name__}")
+        for stream_id, data in zip(ids, chunks, strict=True):
+            stream = self._streams[stream_id]
+            self._pending -= bool(stream.pending)
             if stream.pending:
                 data = stream.pending + bytes(data)
             whole = len(data) - len(data) % BLOCK
             stream.pending = bytes(data[whole:])
+            self._pending += bool(stream.pending)
             if whole:
-                ids, members, chunks = groups.setdefault(whole // BLOCK, ([], [], []))
-                ids.append(stream_id)
-                members.append(stream)
-                chunks.append(bytes(data[:whole]) if whole != len(data) else bytes(data))
-        for count, (ids, members, chunks) in groups.items():
-            self._run(count, ids, members, chunks, found)
+                group = groups.setdefault(whole // BLOCK, ([], [], []))
+                group[0].append(stream_id)
+                group[1].append(stream.slot)
+                group[2].append(bytes(data[:whole]))
+        for count, (group_ids, slots, data_list) in groups.items():
+            self._run(count, group_ids, np.array(slots, np.int64), b"".join(data_list), found)
         return found
 
     # ---------------------------------------------------------------------------------------
@@ -211,147 +240,283 @@ class ReceiverBank:
 
     def _clear(self, stream: _Stream) -> None:
         slot = stream.slot
-        self._history[slot] = 0
-        self._history_energy[slot] = 0
-        self._blocks[slot] = 0
+        for name in _STATE:
+            getattr(self, name)[slot] = 0
+        self._ring[slot] = _SILENCE
+        self._key[slot] = -1
+        self._pending -= bool(stream.pending)
         stream.pending = b""
-        stream.key = -1
-        stream.misses = 0
 
-    def _finish(self, stream: _Stream) -> list[Digit]:
-        if stream.key < 0:
+    def _finish(self, slot: int) -> list[Digit]:
+        key = int(self._key[slot])
+        if key < 0:
             return []
-        end = stream.end_sample if stream.misses else (
-            int(self._blocks[stream.slot]) * BLOCK - round((1 - stream.amp_last) * BLOCK))
-        digit = _digit(stream.key, stream.start_sample, end)
-        stream.key = -1
-        return [digit]
+        end = int(self._end[slot]) if self._misses[slot] else (
+            int(self._blocks[slot]) * BLOCK - round((1 - float(self._amp[slot])) * BLOCK))
+        self._key[slot] = -1
+        return [_digit(key, int(self._start[slot]), end)]
 
-    def _run(self, count: int, ids: list[str], members: list[_Stream], chunks: list[bytes],
+    def _run(self, count: int, ids: list[str], slots: np.ndarray, data: bytes,
              found: dict[str, list[Digit]]) -> None:
-        """Blocks `count` new blocks of each of these streams through the receiver."""
-        slots = np.fromiter((s.slot for s in members), np.int64, len(members))
-        samples = ULAW_TO_FLOAT32[np.frombuffer(b"".join(chunks), np.uint8)]
-        samples = samples.reshape(len(members) * count, BLOCK)
-        products = samples @ _BASIS
-        blocks = (products[:, :BANDS] + 1j * products[:, BANDS:]).astype(np.complex64)
-        blocks = blocks.reshape(len(members), count, BANDS)
+        """`count` new blocks of each of these streams through the receiver."""
+        streams = len(slots)
+        codes = np.frombuffer(data, np.uint8).reshape(streams, count, BLOCK)
+        samples = np.take(ULAW_TO_FLOAT32, codes).reshape(streams * count, BLOCK)
+        tones = (samples @ _TONE_BASIS).reshape(streams, count, 16)
+        energy = np.einsum("ij,ij->i", samples, samples).reshape(streams, count)
         first = self._blocks[slots]
-        blocks *= _ROTATIONS[(first[:, None] + np.arange(count)) % _PHASE_PERIOD]
-        energy = np.einsum("ij,ij->i", samples, samples).reshape(len(members), count)
+        batch = _Batch(self._ring, slots, first, codes, tones)
 
-        # Every window that ends on a new block: history (WINDOW blocks) then the new ones.
-        full = np.concatenate([self._history[slots], blocks], axis=1)
-        full_energy = np.concatenate([self._history_energy[slots], energy], axis=1)
-        tones = full[..., :8]
-        power = tones.real ** 2 + tones.imag ** 2
-        self._history[slots] = full[:, -WINDOW:]
-        self._history_energy[slots] = full_energy[:, -WINDOW:]
-        self._blocks[slots] = first + count
-
-        # A cheap screen (incoherent sums) picks candidate windows for the full test.
-        summed = np.cumsum(power, axis=1)
-        window_power = summed[:, WINDOW:] - summed[:, :-WINDOW]  # windows ending at new blocks
-        summed_energy = np.cumsum(full_energy, axis=1)
-        window_energy = summed_energy[:, WINDOW:] - summed_energy[:, :-WINDOW]
-        row = window_power[..., :4].max(axis=-1)
-        column = window_power[..., 4:].max(axis=-1)
+        # A cheap screen picks the candidate windows for the full test: per block, the
+        # strongest row and column tone powers and the energy; per window ending at a new
+        # block, their sums (a bound on the window's best row and column).
+        power = tones[..., :8] ** 2 + tones[..., 8:] ** 2
+        screen = np.empty((streams, count + WINDOW - 1, 3), np.float32)
+        screen[:, :WINDOW - 1] = self._screen[slots]
+        screen[:, WINDOW - 1:, 0] = np.maximum(np.maximum(power[..., 0], power[..., 1]),
+                                               np.maximum(power[..., 2], power[..., 3]))
+        screen[:, WINDOW - 1:, 1] = np.maximum(np.maximum(power[..., 4], power[..., 5]),
+                                               np.maximum(power[..., 6], power[..., 7]))
+        screen[:, WINDOW - 1:, 2] = energy
+        self._screen[slots] = screen[:, -(WINDOW - 1):]
+        summed = np.cumsum(screen, axis=1)
+        window = summed[:, WINDOW - 1:].copy()
+        window[:, 1:] -= summed[:, :-WINDOW]
+        row, column, window_energy = window[..., 0], window[..., 1], window[..., 2]
         floor = WINDOW * _MIN_BLOCK_POWER
         candidate = ((row >= floor) & (column >= floor)
                      & (2 * (row + column) >= 0.5 * BLOCK * window_energy))
-        hits = np.full((len(members), count), -1, np.int16)
-        mixing = np.zeros((len(members), count, 2), np.complex128)
+        # ... and both of the window's end blocks carry a tone in each group (not a window
+        # half over a tone that is starting or has stopped).
+        for edge in (screen[:, :count], screen[:, WINDOW - 1:]):
+            candidate &= (edge[..., 0] >= _EDGE_FLOOR) & (edge[..., 1] >= _EDGE_FLOOR)
+        # A stream whose digit holds through every new block needs no new hit.
+        active = self._key[slots] >= 0
+        busy = np.nonzero(active)[0]
+        held = np.zeros(0, bool)
+        if len(busy):
+            busy_slots = slots[busy]
+            key = self._key[busy_slots].astype(np.int64)
+            amps = _amplitudes(batch.tones(busy, np.arange(count)[None, :], key),
+                               first[busy][:, None] + np.arange(count)[None, :], key,
+                               self._mixing[busy_slots], self._ref[busy_slots])
+            held = (amps >= HOLD).all(axis=(1, 2)) & (self._misses[busy_slots] == 0)
+            self._amp[busy_slots[held]] = np.minimum(1.0, amps[held, -1].mean(axis=-1))
+            candidate[busy[held]] = False
+        hits = mixing = None
         if candidate.any():
             member, end = np.nonzero(candidate)
-            hits[member, end], mixing[member, end] = _hit_keys(
-                full, full_energy, first[member] - WINDOW, member, end)
+            blocks = end[:, None] - WINDOW + 1 + _RAMP[None, :]  # relative to the first new
+            window = batch.correlations(member, blocks)
+            key, mix, checks = _window_checks(window, window_energy[member, end],
+                                              first[member][:, None] + blocks)
+            ok = np.logical_and.reduce(list(checks.values()))
+            if ok.any():
+                hits = np.full((streams, count), -1, np.int16)
+                mixing = np.zeros((streams, count, 2), np.complex128)
+                hits[member[ok], end[ok]] = key[ok]
+                mixing[member[ok], end[ok]] = mix[ok]
 
-        busy = np.fromiter((s.key >= 0 for s in members), bool, len(members))
-        for m in np.nonzero(busy | (hits >= 0).any(axis=1))[0]:
-            digits = self._track(members[m], int(first[m]), count, full[m], hits[m], mixing[m])
-            if digits:
-                found.setdefault(ids[m], []).extend(digits)
+        # Digits in progress: every new block that still holds both tones extends them, all
+        # at once; streams where a digit may end or begin go through the state machine.
+        careful = set() if hits is None else set(
+            np.nonzero((hits >= 0).any(axis=1) & ~active)[0].tolist())
+        careful.update(busy[~held].tolist())
+        if careful:
+            # One vectorised pass for the amplitudes each careful stream will most likely ask
+            # for: its digit's tones, or those of its first hit, over the ring and the batch.
+            members = np.array(sorted(careful))
+            keys = self._key[slots[members]].astype(np.int64)
+            mixes = self._mixing[slots[members]].copy()
+            if hits is not None:
+                starting = np.nonzero(keys < 0)[0]
+                first_hit = (hits[members[starting]] >= 0).argmax(axis=1)
+                keys[starting] = hits[members[starting], first_hit]
+                mixes[starting] = mixing[members[starting], first_hit]
+            blocks = np.arange(-RING, count)[None, :]
+            unscaled = _amplitudes(batch.tones(members, blocks, keys),
+                                   first[members][:, None] + blocks, keys, mixes,
+                                   np.ones((len(members), 2))).tolist()
+            for index, m in enumerate(members.tolist()):
+                prepared = _Prepared(int(keys[index]), mixes[index], unscaled[index])
+                digits = self._track(int(slots[m]), int(first[m]), count, batch, m,
+                                     None if hits is None else hits[m].tolist(),
+                                     None if mixing is None else mixing[m], prepared)
+                if digits:
+                    found.setdefault(ids[m], []).extend(digits)
 
-    def _track(self, stream: _Stream, first: int, count: int, full: np.ndarray,
-               hits: np.ndarray, mixing: np.ndarray) -> list[Digit]:
-        """The digit state machine over one stream's new blocks. `full` holds the WINDOW blocks
-        of history then the `count` new ones; `first` numbers the first new one in the stream."""
+        batch.store()
+        self._blocks[slots] = first + count
+
+    def _track(self, slot: int, first: int, count: int, batch: _Batch, m: int,
+               hits: list[int] | None, mixing: np.ndarray | None,
+               prepared: _Prepared) -> list[Digit]:
+        """The digit state machine over one stream's new blocks (member `m` of the batch;
+        `first` numbers its first new block in the stream)."""
+
+        def span(key: int, mix: np.ndarray, ref: np.ndarray) -> _Span | _Prepared:
+            if prepared.key == key and np.array_equal(prepared.mixing, mix):
+                return prepared.scaled(ref)
+            return _Span(batch, m, first, key, mix, ref)
+
         digits = []
-        base = first - WINDOW  # the stream's number for full[0]
-        amps = _Amplitudes(full, base, stream)
+        key = int(self._key[slot])
+        amps = span(key, self._mixing[slot], self._ref[slot]) if key >= 0 else None
         for j in range(count):
-            index = WINDOW + j  # this block in `full`
-            if stream.key >= 0:
-                amp = amps[index]
-                if amp.min() >= HOLD:
-                    stream.misses = 0
-                    stream.amp_last = float(min(1.0, amp.mean()))
+            block = first + j
+            if amps is not None:
+                low, high = amps[j]
+                if low >= HOLD and high >= HOLD:
+                    self._misses[slot] = 0
+                    self._amp[slot] = min(1.0, (low + high) / 2)
                 else:
-                    if stream.misses == 0:  # the tone stops in this block or the one before
-                        last = stream.amp_last
-                        partial = float(min(1.0, amp.mean())) if last > 0.9 else 0.0
-                        stream.end_sample = (base + index) * BLOCK - round(
-                            (1 - last - partial) * BLOCK)
-                    stream.misses += 1
-                    if stream.misses >= END_MISSES:
-                        digits.append(_digit(stream.key, stream.start_sample, stream.end_sample))
-                        stream.key = -1
-                        stream.misses = 0
-            if stream.key < 0 and hits[j] >= 0:
-                key = int(hits[j])
-                stream.key, stream.tones = key, (key // 4, 4 + key % 4)
-                stream.mixing = (complex(mixing[j, 0]), complex(mixing[j, 1]))
-                stream.ref = (1.0, 1.0)
-                window = _tone_amplitudes(full, base, stream, index - WINDOW + 1, index + 1)
-                stream.ref = tuple(window.mean(axis=0))
-                amps = _Amplitudes(full, base, stream)
-
-                def fill(i: int) -> float:
-                    return float(min(1.0, amps[i].mean()))
-
+                    if self._misses[slot] == 0:  # the tone stops in this block or the one before
+                        last = float(self._amp[slot])
+                        partial = min(1.0, (low + high) / 2) if last > 0.9 else 0.0
+                        self._end[slot] = block * BLOCK - round((1 - last - partial) * BLOCK)
+                    self._misses[slot] += 1
+                    if self._misses[slot] >= END_MISSES:
+                        digits.append(_digit(key, int(self._start[slot]), int(self._end[slot])))
+                        self._key[slot] = key = -1
+                        self._misses[slot] = 0
+                        amps = None
+            if amps is None and hits is not None and hits[j] >= 0:
+                key = hits[j]
+                self._key[slot] = key
+                self._mixing[slot] = mixing[j]
+                self._ref[slot] = 1.0
+                window = span(key, mixing[j], np.ones(2))
+                self._ref[slot] = np.mean([window[i] for i in range(j - WINDOW + 1, j + 1)],
+                                          axis=0)
+                amps = span(key, mixing[j], self._ref[slot])
                 # The tone may have begun before the window (an earlier window failed a test):
-                # walk back over the full blocks kept in history, then into the partial one.
-                begin = index - WINDOW + 1
-                while begin > 0 and fill(begin - 1) > 0.9:
+                # walk back over the full blocks still held, then into the partial one.
+                begin = j - WINDOW + 1
+                oldest = max(-first, 1 - RING)
+                while begin > oldest and amps.fill(begin - 1) > 0.9:
                     begin -= 1
-                inside = fill(begin)
-                before = fill(begin - 1) if begin and inside > 0.9 else 0.0
-                stream.start_sample = max(0, (base + begin) * BLOCK + round(
+                inside = amps.fill(begin)
+                before = amps.fill(begin - 1) if begin > -first and inside > 0.9 else 0.0
+                self._start[slot] = max(0, (first + begin) * BLOCK + round(
                     (1 - inside - before) * BLOCK))
-                stream.misses = 0
-                stream.amp_last = fill(index)
+                self._misses[slot] = 0
+                self._amp[slot] = amps.fill(j)
         return digits
 
 
-class _Amplitudes:
-    """A digit's tone amplitudes block by block, computed a few dozen blocks at a time as the
-    state machine asks for them (a long feed may hold thousands of digits)."""
+class _Batch:
+    """One `_run`'s new audio with each stream's ring of earlier µ-law blocks: correlations of
+    any member's blocks, numbered from its first new block (negative: history), rotated to the
+    stream's phase reference. Reads see the ring as it was before this batch; `store` adds the
+    batch to it."""
+
+    def __init__(self, ring: np.ndarray, slots: np.ndarray, first: np.ndarray,
+                 codes: np.ndarray, tones: np.ndarray):
+        self.ring, self.slots, self.first = ring, slots, first
+        self.codes, self.new_tones = codes, tones
+        self.count = codes.shape[1]
+
+    def _raw(self, member: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """(members, blocks, 32) raw correlations (cos then -sin of the 16 frequencies),
+        recomputed from the µ-law bytes; silence before sample 0 or beyond the ring."""
+        absolute = self.first[member][:, None] + blocks
+        new = self.codes[member[:, None], np.clip(blocks, 0, self.count - 1)]
+        old = self.ring[self.slots[member][:, None], absolute % RING]
+        known = (absolute >= 0) & (blocks >= -RING)
+        codes = np.where((blocks >= 0)[..., None], new, np.where(known[..., None], old, _SILENCE))
+        return np.take(ULAW_TO_FLOAT32, codes) @ _BASIS
+
+    def correlations(self, member: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """(members, blocks, 16) complex correlations, phases from the stream's sample 0."""
+        raw = self._raw(member, blocks)
+        phase = _ROTATIONS[(self.first[member][:, None] + blocks) % _PHASE_PERIOD]
+        return (raw[..., :BANDS] + 1j * raw[..., BANDS:]) * phase
+
+    def tones(self, member: np.ndarray, blocks: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """(members, blocks, 2) the correlations of each member's key's row and column."""
+        bands = np.stack([key // 4, 4 + key % 4], axis=1)  # (members, 2)
+        blocks = np.broadcast_to(blocks, (len(member), blocks.shape[-1]))
+        if blocks.min() >= 0 and blocks.max() < self.count:
+            raw = self.new_tones[member[:, None], blocks]  # (members, blocks, 16)
+        else:
+            raw = self._raw(member, blocks)[..., _TONE_COLUMNS]
+        pick = np.arange(len(member))[:, None, None]
+        step = np.arange(raw.shape[1])[None, :, None]
+        cos = raw[pick, step, bands[:, None, :]]
+        sin = raw[pick, step, 8 + bands[:, None, :]]
+        absolute = self.first[member][:, None] + blocks
+        phase = _ROTATIONS[(absolute % _PHASE_PERIOD)[..., None], bands[:, None, :]]
+        return (cos + 1j * sin) * phase
+
+    def store(self) -> None:
+        keep = min(self.count, RING)
+        where = (self.first[:, None] + np.arange(self.count - keep, self.count)[None, :]) % RING
+        self.ring[self.slots[:, None], where] = self.codes[:, self.count - keep:]
+
+
+def _amplitudes(pair: np.ndarray, absolute: np.ndarray, key: np.ndarray, mixing: np.ndarray,
+                ref: np.ndarray) -> np.ndarray:
+    """(members, blocks, 2): each member's digit's tone amplitudes, freed of each other's
+    leakage, over the digit's reference level (a block the tone half covers carries half)."""
+    row, column = key // 4, 4 + key % 4
+    phases = _ROTATIONS[absolute % _PHASE_PERIOD]  # (members, blocks, 16)
+    turn = (np.take_along_axis(phases, row[:, None, None], axis=2)[..., 0]
+            / np.take_along_axis(phases, column[:, None, None], axis=2)[..., 0])
+    low, high = _unmix(pair[..., 0], pair[..., 1], turn, mixing[:, 0:1], mixing[:, 1:2])
+    return np.abs(np.stack([low, high], axis=-1)) / ref[:, None, :]
+
+
+class _Prepared:
+    """Amplitudes `_run` computed ahead for one stream (blocks -RING to the batch's end, for
+    one key and leak factors), read like a `_Span` once scaled by the digit's level."""
+
+    def __init__(self, key: int, mixing: np.ndarray, unscaled: list[list[float]]):
+        self.key, self.mixing, self._unscaled = key, mixing, unscaled
+        self._ref = (1.0, 1.0)
+
+    def scaled(self, ref: np.ndarray) -> _Prepared:
+        twin = _Prepared(self.key, self.mixing, self._unscaled)
+        twin._ref = (float(ref[0]), float(ref[1]))
+        return twin
+
+    def __getitem__(self, block: int) -> list[float]:
+        low, high = self._unscaled[block + RING]
+        return [low / self._ref[0], high / self._ref[1]]
+
+    def fill(self, block: int) -> float:
+        low, high = self[block]
+        return min(1.0, (low + high) / 2)
+
+
+class _Span:
+    """One member's digit amplitudes block by block (relative to its first new block),
+    computed a few dozen blocks at a time as the state machine asks (a long feed may hold
+    thousands of digits)."""
 
     SPAN = 64
 
-    def __init__(self, full: np.ndarray, base: int, stream: _Stream):
-        self._full, self._base, self._stream = full, base, stream
-        self._from, self._values = 0, np.zeros((0, 2))
+    def __init__(self, batch: _Batch, member: int, first: int, key: int, mixing: np.ndarray,
+                 ref: np.ndarray):
+        self._batch, self._member, self._first = batch, np.array([member]), first
+        self._key, self._mixing, self._ref = np.array([key]), mixing[None, :], ref[None, :]
+        self._from, self._values = 0, []
 
-    def __getitem__(self, index: int) -> np.ndarray:
-        offset = index - self._from
+    def __getitem__(self, block: int) -> list[float]:
+        offset = block - self._from
         if not 0 <= offset < len(self._values):
-            self._from, offset = index, 0
-            self._values = _tone_amplitudes(self._full, self._base, self._stream, index,
-                                            min(len(self._full), index + self.SPAN))
+            self._from = block - RING  # from a little before: a start walks back
+            end = min(block + self.SPAN, self._batch.count)
+            blocks = np.arange(self._from, max(end, block + 1))[None, :]
+            pair = self._batch.tones(self._member, blocks, self._key)
+            self._values = _amplitudes(pair, self._first + blocks, self._key, self._mixing,
+                                       self._ref)[0].tolist()
+            offset = block - self._from
         return self._values[offset]
 
-
-def _tone_amplitudes(full: np.ndarray, base: int, stream: _Stream, start: int,
-                     stop: int) -> np.ndarray:
-    """(blocks, 2): the digit's row and column amplitudes in blocks [start, stop) of `full`,
-    freed of each other's leakage, over the digit's reference level (a block the tone covers
-    half of carries half the amplitude)."""
-    row, column = stream.tones
-    phases = _ROTATIONS[(base + np.arange(start, stop)) % _PHASE_PERIOD]
-    low, high = _unmix(full[start:stop, row], full[start:stop, column],
-                       phases[:, row] / phases[:, column], *stream.mixing)
-    return np.abs(np.stack([low, high], axis=1)) / np.array(stream.ref)
+    def fill(self, block: int) -> float:
+        """How much of the block the digit's tones cover (0-1)."""
+        low, high = self[block]
+        return min(1.0, (low + high) / 2)
 
 
 def _unmix(low: np.ndarray, high: np.ndarray, turn: np.ndarray, into_low: complex,
@@ -379,42 +544,41 @@ def _digit(key: int, start_sample: int, end_sample: int) -> Digit:
     return Digit(KEYS[key], round(start_sample * 1000 / RATE), round(end_sample * 1000 / RATE))
 
 
-def _hit_keys(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray, member: np.ndarray,
-              end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The full test of candidate windows: the key each one holds (index into KEYS) or -1, and
-    its tones' leak factors. `end` numbers the window's last block among the new ones, `base`
-    is the stream's number for full[member, 0]."""
-    key, mixing, checks = _window_checks(full, full_energy, base, member, end)
-    ok = np.logical_and.reduce(list(checks.values()))
-    return np.where(ok, key, -1).astype(np.int16), mixing
-
-
-def _window_checks(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray,
-                   member: np.ndarray, end: np.ndarray,
+def _window_checks(window: np.ndarray, energy: np.ndarray, absolute: np.ndarray,
                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Each candidate window's strongest key, its leak factors and every test's outcome."""
-    rows = (end + 1)[:, None] + _RAMP[None, :]  # the window's blocks in `full`
-    window = full[member[:, None], rows]  # (candidates, WINDOW, BANDS)
+    """Each candidate window's strongest key, its leak factors and every test's outcome.
+    `window` is (candidates, WINDOW, 16) correlations, `energy` each window's sample energy,
+    `absolute` the stream's numbers of the window's blocks."""
     harmonics, window = window[..., 8:], window[..., :8]
-    energy = full_energy[member[:, None], rows].sum(axis=1)
-    power = window.real ** 2 + window.imag ** 2
-    # Frequency: the mean phase advance from one block to the next, per tone.
-    advance = np.angle((window[:, 1:] * window[:, :-1].conj()).sum(axis=1))
-    ramp = np.exp(-1j * advance[:, None, :] * _RAMP[None, :, None]).astype(np.complex64)
-    steady = np.abs((window * ramp).sum(axis=1)) ** 2  # coherent at the measured frequency
+    # Every tone's frequency (the mean phase advance from one block to the next) and its
+    # coherent power there pick the strongest row and column.
+    advance = _advance(window)
+    steady = _coherent(window, advance)
     nominal = np.abs(window.sum(axis=1)) ** 2  # coherent at the nominal frequency
-    incoherent = WINDOW * power.sum(axis=1)
     row = steady[:, :4].argmax(axis=1)
     column = 4 + steady[:, 4:].argmax(axis=1)
-    pick = np.arange(len(member))
-    low, high = steady[pick, row], steady[pick, column]
+    pick = np.arange(len(window))
+
+    # Those two, freed of each other's leakage (twice: the leak depends on their frequencies).
+    phases = _ROTATIONS[absolute % _PHASE_PERIOD]  # (candidates, WINDOW, 16)
+    turn = phases[pick, :, row] / phases[pick, :, column]
+    mixed = window[pick, :, row], window[pick, :, column]
+    measured = np.stack([advance[pick, row], advance[pick, column]], axis=1)
+    for _ in range(2):
+        hz = TONES[np.stack([row, column], axis=1)] + measured / (2 * np.pi * BLOCK / RATE)
+        into_low, into_high = _leak_factors(hz[:, 0], hz[:, 1], row, column)
+        pair = np.stack(_unmix(*mixed, turn, into_low[:, None], into_high[:, None]), axis=2)
+        measured = _advance(pair)
+    fitted = (pair * np.exp(-1j * measured[:, None, :] * _RAMP[None, :, None])).sum(axis=1)
+    coherent = np.abs(fitted) ** 2
+    low, high = coherent[:, 0], coherent[:, 1]
+    incoherent = WINDOW * (np.abs(pair) ** 2).sum(axis=1)
     checks = {
-        "frequency": (np.abs(advance[pick, row]) <= _TOLERANCE_RAD[row])
-        & (np.abs(advance[pick, column]) <= _TOLERANCE_RAD[column]),
-        "steady": (low >= STEADINESS * incoherent[pick, row])
-        & (high >= STEADINESS * incoherent[pick, column]),
+        "frequency": (np.abs(measured[:, 0]) <= _TOLERANCE_RAD[row])
+        & (np.abs(measured[:, 1]) <= _TOLERANCE_RAD[column]),
+        "steady": np.all(coherent >= STEADINESS * incoherent, axis=1),
     }
-    # Tone power over the window, as a mean square: steady = (WINDOW * amplitude * BLOCK / 2)².
+    # Tone power over the window, as a mean square: coherent = (WINDOW * amplitude * BLOCK/2)².
     scale = 2.0 / (WINDOW * BLOCK) ** 2
     level_floor = dbm0_to_amplitude(MIN_LEVEL_DBM0) ** 2 / 2
     checks["level"] = (low * scale >= level_floor) & (high * scale >= level_floor)
@@ -426,29 +590,38 @@ def _window_checks(full: np.ndarray, full_energy: np.ndarray, base: np.ndarray,
     checks["dominance"] = (competitor[:, :4].max(axis=1) * _DOMINANCE <= low) \
         & (competitor[:, 4:].max(axis=1) * _DOMINANCE <= high)
     # Fill: every block carries the tone in phase with the window's fitted sinusoid (a block of
-    # noise beside a short tone projects at random), at FILL of the strongest block's amplitude;
-    # first free each block's pair of correlations from the other tone's leakage.
-    measured = TONES + advance / (2 * np.pi * BLOCK / RATE)  # Hz
-    low_hz, high_hz = measured[pick, row], measured[pick, column]
+    # noise beside a short tone projects at random), at FILL of the strongest block's amplitude.
+    along = (pair * np.exp(-1j * (measured[:, None, :] * _RAMP[None, :, None]
+                                  + np.angle(fitted)[:, None, :]))).real
+    checks["fill"] = np.all(along.min(axis=1) >= FILL * along.max(axis=1), axis=1)
+    # Harmonics, at the multiple of the tone's measured frequency.
+    checks["harmonics"] = np.ones(len(window), bool)
+    for side, tone in enumerate((row, column)):
+        turns = HARMONIC[tone][:, None] * measured[:, side][:, None] * _RAMP[None, :]
+        harmonic = np.abs((harmonics[pick, :, tone] * np.exp(-1j * turns)).sum(axis=1)) ** 2
+        checks["harmonics"] &= harmonic <= _HARMONIC_LIMIT * coherent[:, side]
+    return row * 4 + column - 4, np.stack([into_low, into_high], axis=1), checks
+
+
+def _advance(series: np.ndarray) -> np.ndarray:
+    """(candidates, tones): the mean phase advance per block of each tone's series."""
+    return np.angle((series[:, 1:] * series[:, :-1].conj()).sum(axis=1))
+
+
+def _coherent(series: np.ndarray, advance: np.ndarray) -> np.ndarray:
+    """|Σ_k series_k · e^(-j·advance·k)|²: the power of the sinusoid at the measured frequency."""
+    ramp = np.exp(-1j * advance[:, None, :] * _RAMP[None, :, None])
+    return np.abs((series * ramp).sum(axis=1)) ** 2
+
+
+def _leak_factors(low_hz: np.ndarray, high_hz: np.ndarray, row: np.ndarray,
+                  column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How much of the high tone shows in the row's block correlation (relative to what it
+    shows in its own), and the other way round."""
     radians = 2 * np.pi / RATE
     into_low = _leak((high_hz - TONES[row]) * radians) / _leak((high_hz - TONES[column]) * radians)
     into_high = _leak((low_hz - TONES[column]) * radians) / _leak((low_hz - TONES[row]) * radians)
-    phases = _ROTATIONS[(base[:, None] + rows) % _PHASE_PERIOD]  # (candidates, WINDOW, 16)
-    turn = phases[pick, :, row] / phases[pick, :, column]
-    pair = _unmix(window[pick, :, row], window[pick, :, column], turn,
-                  into_low[:, None], into_high[:, None])
-    checks["fill"] = np.ones(len(member), bool)
-    for tone, series in zip((row, column), pair, strict=True):
-        fitted = (series * ramp[pick, :, tone]).sum(axis=1)  # its angle: the phase at block 0
-        along = (series * ramp[pick, :, tone] * np.exp(-1j * np.angle(fitted))[:, None]).real
-        checks["fill"] &= along.min(axis=1) >= FILL * along.max(axis=1)
-    # Harmonics, at the multiple of the tone's measured frequency.
-    checks["harmonics"] = np.ones(len(member), bool)
-    for tone, fundamental in ((row, low), (column, high)):
-        turn = HARMONIC[tone][:, None] * advance[pick, tone][:, None] * _RAMP[None, :]
-        harmonic = np.abs((harmonics[pick, :, tone] * np.exp(-1j * turn)).sum(axis=1)) ** 2
-        checks["harmonics"] &= harmonic <= _HARMONIC_LIMIT * fundamental
-    return row * 4 + column - 4, np.stack([into_low, into_high], axis=1), checks
+    return into_low, into_high
 
 
 class DtmfReceiver:

@@ -1,13 +1,23 @@
 """What a simulated caller sounds like on a Media Stream, and the recording files (pure numpy).
 
 `CallerAudio` renders the caller's inbound track as 8 kHz G.711 µ-law, 160 samples (20 ms) per
-frame: low-level noise, a speech-like signal while the caller talks (several harmonics of a gliding
-pitch under a syllabic envelope, never a pure tone), and in-band DTMF for each key press (ITU-T Q.23
-frequency pairs, 80 ms tones, 60 ms pauses, each tone at -10 dBm0, inside the receiver limits
-of ITU-T Q.24). `ulaw_encode` is G.711 µ-law done in the 14-bit domain, bit-exact with
-CPython's deprecated `audioop.lin2ulaw`. `wav_bytes` and `mp3_bytes` build small but valid files
-for the simulated Recordings resource; `spoken_wav` puts what a caller said into one, spoken by
-espeak-ng (a system package; without it, the speech-like signal stands in for the words).
+frame: line noise, a speech-like signal while the caller talks (several harmonics of a gliding
+pitch under a syllabic envelope, never a pure tone), and in-band DTMF for each key press.
+
+Key presses vary as real phones send them, always within ITU-T Q.23 (the sender: the frequency
+pairs, ±1.8 % frequency tolerance) and inside what a Q.24 receiver must accept (AT&T column:
+±1.5 %, twist 8 dB normal / 4 dB reverse, -3 to -25 dBm0 per tone, 40 ms tones and pauses).
+Each call's phone has its own level (-16 to -4 dBm0 for the low tone), twist (3 dB reverse to
+6 dB normal), frequency errors (within ±1.5 % per tone) and starting phases; each key press
+lasts 50-150 ms with 50-150 ms between presses (a dialler's 50 ms to a thumb's 150), its level
+wobbling by ±0.5 dB. The line's noise is -68 to -55 dBm0. Everything is drawn from a random
+generator seeded by the call (`key_tones`' seed, `CallerAudio`'s seed), so a scenario replays
+identically. See docs/simulator.md, "Caller tones".
+
+The µ-law codec and the keypad live in `gateway.media` (one copy in the codebase). `wav_bytes`
+and `mp3_bytes` build small but valid files for the simulated Recordings resource; `spoken_wav`
+puts what a caller said into one, spoken by espeak-ng (a system package; without it, the
+speech-like signal stands in for the words).
 """
 
 from __future__ import annotations
@@ -16,39 +26,67 @@ import io
 import math
 import subprocess
 import wave
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.media.tones import DTMF, RATE, dbm0_to_amplitude
+from gateway.media.tones import DTMF, RATE, KeyTone, white_noise
 from gateway.media.ulaw import ulaw_decode, ulaw_encode
 
 __all__ = ["DTMF", "FRAME_SAMPLES", "RATE", "CallerAudio", "Tone", "key_tones", "mp3_bytes",
            "speech_like", "ulaw_decode", "ulaw_encode", "wav_bytes"]
 
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz, the frame size Twilio sends
-TONE_SECONDS = 0.08
-GAP_SECONDS = 0.06
-DTMF_LEVEL_DBM0 = -10.0
-NOISE_RMS = 12.0  # about -65 dBm0: a quiet line
+# What a phone's key presses may be (see the module docstring): Q.23 senders, Q.24 receivers.
+TONE_MS = (50.0, 150.0)
+GAP_MS = (50.0, 150.0)
+LOW_TONE_DBM0 = (-16.0, -4.0)
+TWIST_DB = (-3.0, 6.0)  # low tone minus high tone: positive is "normal" (high tone weaker)
+FREQUENCY_ERROR = 0.015
+LEVEL_WOBBLE_DB = 0.5
+LINE_NOISE_DBM0 = (-68.0, -55.0)
 
 
 @dataclass(frozen=True)
 class Tone:
-    """One key press as heard on the line: [start, end) in seconds of scenario time."""
+    """One key press as heard on the line: [start, end) in seconds of scenario time, and the
+    tone pair the caller's phone sends for it."""
 
     key: str
     start: float
     end: float
+    sound: KeyTone | None = None  # None: both tones at -10 dBm0, exact frequencies
+
+    def samples(self, t: np.ndarray) -> np.ndarray:
+        """The tone at scenario times `t` (zero outside [start, end))."""
+        sound = self.sound or KeyTone(self.key)
+        inside = (t >= self.start) & (t < self.end)
+        return np.where(inside, sound.wave(t - self.start), 0.0)
 
 
-def key_tones(presses: list[tuple[float, str]]) -> list[Tone]:
-    """Scenario key presses (at, digits) -> one 80 ms tone per digit, 60 ms apart."""
+def key_tones(presses: list[tuple[float, str]], seed: int | None = None) -> list[Tone]:
+    """Scenario key presses (at, digits) -> the tones one phone sends for them, varied within
+    Q.23/Q.24 (see the module docstring). Without a seed the presses themselves seed it, so the
+    same scenario always sounds the same."""
+    if seed is None:
+        seed = zlib.crc32(repr(sorted(presses)).encode())
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(*LOW_TONE_DBM0)
+    twist = rng.uniform(*TWIST_DB)
+    low_error, high_error = rng.uniform(-FREQUENCY_ERROR, FREQUENCY_ERROR, 2)
     tones = []
     for at, digits in presses:
-        for i, key in enumerate(digits.upper()):
-            start = at + i * (TONE_SECONDS + GAP_SECONDS)
-            tones.append(Tone(key, start, start + TONE_SECONDS))
+        start = at
+        for key in digits.upper():
+            length = rng.uniform(*TONE_MS) / 1000
+            wobble = rng.uniform(-LEVEL_WOBBLE_DB, LEVEL_WOBBLE_DB)
+            low_phase, high_phase = rng.uniform(0, 2 * math.pi, 2)
+            sound = KeyTone(key, length * 1000, level + wobble, level + wobble - twist,
+                            float(low_error), float(high_error), float(low_phase),
+                            float(high_phase))
+            tones.append(Tone(key, start, start + length, sound))
+            start += length + rng.uniform(*GAP_MS) / 1000
     return tones
 
 
@@ -59,23 +97,20 @@ class CallerAudio:
         self.tones = tones
         self.speech = speech
         self._noise = np.random.default_rng(seed)
+        self.noise_dbm0 = float(self._noise.uniform(*LINE_NOISE_DBM0))
 
     def pcm(self, first_sample: int, count: int = FRAME_SAMPLES) -> np.ndarray:
         n = np.arange(first_sample, first_sample + count)
         t = n / RATE
-        signal = self._noise.normal(0.0, NOISE_RMS, count)
+        signal = white_noise(self._noise, count, self.noise_dbm0)
         start, end = t[0], t[-1] + 1 / RATE
         for s_from, s_to in self.speech:
             if s_from < end and s_to > start:
                 inside = (t >= s_from) & (t < s_to)
                 signal += np.where(inside, speech_like(t - s_from), 0.0)
-        amplitude = dbm0_to_amplitude(DTMF_LEVEL_DBM0)
         for tone in self.tones:
             if tone.start < end and tone.end > start:
-                low, high = DTMF[tone.key]
-                inside = (t >= tone.start) & (t < tone.end)
-                pair = np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)
-                signal += np.where(inside, amplitude * pair, 0.0)
+                signal += tone.samples(t)
         return np.clip(np.round(signal), -32768, 32767).astype(np.int16)
 
     def frame(self, first_sample: int) -> bytes:
@@ -107,7 +142,7 @@ def wav_bytes(seconds: float) -> bytes:
 
 def _noise(seconds: float) -> np.ndarray:
     count = int(RATE * max(0.1, min(seconds, 60.0)))
-    return np.random.default_rng(1).normal(0.0, NOISE_RMS, count).astype(np.int16)
+    return white_noise(np.random.default_rng(1), count, -65.0).round().astype(np.int16)
 
 
 def spoken(text: str) -> np.ndarray | None:

@@ -1,5 +1,8 @@
 """Twilio's webhooks: signature checked first, then one handler per endpoint.
 
+The body the signature covers has already been read, within a time and a size limit, by
+`intake.BoundedBody` (the app's outermost layer), so checking it never waits on the sender.
+
 Failure policy lives here, once: a voice request that cannot be served gets a short spoken
 apology and a hang-up (never a 500), marked by the `Gateway-Call-Failed` response header, and
 one log line naming the call, the URL and the reason (for a document that reaches an element

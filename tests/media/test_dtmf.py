@@ -56,7 +56,7 @@ def test_every_key_is_heard_once_with_its_times() -> None:
     assert "".join(d.digit for d in digits) == KEYS
     for index, digit in enumerate(digits):
         start = lead / 8 + index * 100
-        assert abs(digit.start_ms - start) <= 3 and abs(digit.end_ms - (start + 50)) <= 3
+        assert abs(digit.start_ms - start) <= 2 and abs(digit.end_ms - (start + 50)) <= 2
 
 
 @pytest.mark.parametrize(("low", "high"), [(0.015, 0.0), (-0.015, 0.0), (0.0, 0.015),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import wave
 
 import numpy as np
@@ -11,8 +12,6 @@ import pytest
 from gateway.sim.audio import (
     DTMF,
     FRAME_SAMPLES,
-    GAP_SECONDS,
-    TONE_SECONDS,
     CallerAudio,
     key_tones,
     mp3_bytes,
@@ -28,17 +27,30 @@ def frames(audio: CallerAudio, seconds: float, start: float = 0.0) -> list[bytes
     return [audio.frame(first + i * FRAME_SAMPLES) for i in range(count)]
 
 
-def test_key_presses_become_80ms_tones_60ms_apart() -> None:
-    tones = key_tones([(1.0, "12")])
-    assert [(t.key, t.start, round(t.end, 3)) for t in tones] == [
-        ("1", 1.0, 1.0 + TONE_SECONDS), ("2", 1.0 + TONE_SECONDS + GAP_SECONDS,
-                                          round(1.0 + 2 * TONE_SECONDS + GAP_SECONDS, 3))]
+def test_key_presses_vary_like_real_phones_within_q23_and_q24() -> None:
+    presses = [(1.0, "123"), (3.0, "#0*")]
+    tones = key_tones(presses, seed=7)
+    assert [t.key for t in tones] == list("123#0*")
+    assert tones[0].start == 1.0 and tones[3].start == 3.0
+    for tone, following in itertools.pairwise(tones):
+        assert 0.05 <= tone.end - tone.start <= 0.15
+        if following.start < 3.0 or tone.start >= 3.0:  # the same string of digits
+            assert 0.05 <= following.start - tone.end <= 0.15
+    sounds = [t.sound for t in tones]
+    assert all(abs(s.low_offset) <= 0.015 and abs(s.high_offset) <= 0.015 for s in sounds)
+    assert all(-3 <= s.low_dbm0 - s.high_dbm0 <= 6 for s in sounds)  # twist
+    assert all(-25 <= level <= -3 for s in sounds for level in (s.low_dbm0, s.high_dbm0))
+    assert key_tones(presses, seed=7) == tones  # reproducible
+    assert key_tones(presses) == key_tones(presses)  # seeded by the presses without a seed
+    assert key_tones(presses, seed=8) != tones
 
 
-def test_every_key_is_decodable_after_ulaw() -> None:
+def test_every_key_is_decodable_after_ulaw_whatever_the_phone() -> None:
     keys = "".join(DTMF)
-    audio = CallerAudio(key_tones([(0.1, keys)]), [])
-    assert keys_in(frames(audio, 0.2 + len(keys) * 0.14)) == keys
+    for seed in range(6):
+        tones = key_tones([(0.1, keys)], seed=seed)
+        audio = CallerAudio(tones, [], seed=seed)
+        assert keys_in(frames(audio, tones[-1].end + 0.1)) == keys
 
 
 def test_frames_are_160_bytes_and_quiet_without_keys_or_speech() -> None:
@@ -65,13 +77,16 @@ def test_a_key_pressed_during_speech_is_still_heard(key: str) -> None:
     assert key in keys_in(frames(audio, 1.0))
 
 
-def test_tone_level_and_twist_are_within_receiver_limits() -> None:
-    audio = CallerAudio(key_tones([(0.0, "1")]), [])
-    block = audio.pcm(0, 480).astype(float)
-    assert keys_in([audio.frame(i * 160) for i in range(10)]) == "1"
-    rms_per_tone = np.sqrt(np.mean(block ** 2) / 2)
-    level_dbm0 = 20 * np.log10(rms_per_tone * np.sqrt(2) / 32767) + 3.14
-    assert -12 < level_dbm0 < -8
+def test_a_tone_is_rendered_at_its_phones_level_and_twist() -> None:
+    (tone,) = key_tones([(0.0, "1")], seed=3)
+    audio = CallerAudio([tone], [])
+    block = audio.pcm(0, 400).astype(float)  # 50 ms: inside the tone
+    n = np.arange(400) / 8000
+    low, high = tone.sound.frequencies
+    levels = [20 * np.log10(2 * abs(np.dot(block, np.exp(-2j * np.pi * f * n))) / 400
+                            / 32767) + 3.14 for f in (low, high)]
+    assert abs(levels[0] - tone.sound.low_dbm0) < 0.6
+    assert abs(levels[1] - tone.sound.high_dbm0) < 0.6
 
 
 def test_wav_recording_is_a_valid_8khz_mono_file() -> None:

@@ -1,0 +1,131 @@
+"""One deadline over a whole blocking exchange on a socket, whatever the peer does.
+
+A socket timeout bounds each read, not the exchange: a peer that sends one byte a second never
+trips it, so an app that writes `HTTP/1.1 200 OK` and then one header byte per second, or a client
+that sends its body one byte every two seconds, could hold a request for minutes. Here a
+`Watchdog` (one per process, a single daemon thread; a greenlet under gevent's monkey-patching)
+keeps the deadlines of the exchanges in flight in a heap and, when one passes, shuts its socket
+down: the blocked read returns at once, whatever layer (http.client, urllib3, TLS, gunicorn's body
+reader) is reading, and the owner sees that its `Exchange` expired and says so.
+
+Shutting down (not closing) is what is safe from another thread: the file descriptor stays the
+owner's, so it cannot be reused under its feet. The shutdown goes to the raw socket beneath any
+TLS wrapper, which is left alone (its state belongs to the reading thread).
+"""
+
+from __future__ import annotations
+
+import _socket
+import contextlib
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+
+class Exchange:
+    """One exchange under a deadline. `attach(sock)` names the socket to shut when it expires
+    (attach again when the socket changes); `expired` says whether the watchdog cut it short."""
+
+    __slots__ = ("_lock", "_sock", "deadline", "done", "expired", "how")
+
+    def __init__(self, deadline: float, how: int = socket.SHUT_RDWR):
+        self.deadline = deadline
+        self.how = how
+        self.expired = False
+        self.done = False
+        self._sock = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock) -> None:
+        with self._lock:
+            self._sock = sock
+            late = self.expired
+        if late:  # it expired while the socket was being opened: cut this one too
+            shutdown(sock, self.how)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            shutdown(sock, self.how)
+
+    def finish(self) -> None:
+        with self._lock:
+            self.done = True
+            self._sock = None
+
+
+def shutdown(sock, how: int) -> None:
+    """Shut `sock` down (no error if it is already gone), from any thread."""
+    # gevent's socket keeps the real one in `_sock`; ssl.SSLSocket *is* a socket.socket, and
+    # calling the base method skips its override, which would drop the TLS state under the reader.
+    raw = getattr(sock, "_sock", sock)
+    if isinstance(raw, _socket.socket):
+        with contextlib.suppress(OSError):
+            _socket.socket.shutdown(raw, how)
+
+
+class Watchdog:
+    """Expires `Exchange`s at their deadlines. Safe to share between threads; survives fork (a
+    child starts its own thread on first use)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Exchange]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._pid = 0
+
+    def watch(self, exchange: Exchange) -> Exchange:
+        with self._wake:
+            if self._pid != os.getpid():  # first use in this process (or in a forked child)
+                self._heap.clear()
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
+            heapq.heappush(self._heap, (exchange.deadline, next(self._order), exchange))
+            if self._heap[0][2] is exchange:  # earlier than what the thread sleeps towards
+                self._wake.notify()
+        return exchange
+
+    def _run(self) -> None:
+        while True:
+            due: list[Exchange] = []
+            with self._wake:
+                # Finished exchanges are dropped as they reach the top, not searched for.
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+                if not due:
+                    self._wake.wait(self._heap[0][0] - now)
+                    continue
+            for exchange in due:
+                exchange.expire()
+
+
+WATCHDOG = Watchdog()
+
+
+@contextlib.contextmanager
+def deadline(at: float, *, how: int = socket.SHUT_RDWR,
+             watchdog: Watchdog = WATCHDOG) -> Iterator[Exchange]:
+    """`with deadline(t) as exchange: exchange.attach(sock); ...`: the socket is shut down at
+    time.monotonic() == t if the block is still running."""
+    exchange = watchdog.watch(Exchange(at, how))
+    try:
+        yield exchange
+    finally:
+        exchange.finish()
