@@ -27,6 +27,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from .. import deliveries
 from ..actions import follow_action
 from ..app_side.client import AppRequestError
+from ..app_side.params import call_uuid
 from ..calls import CALL_TTL, CallRecord
 from ..mappings import PlivoApp
 from ..plivoxml import Dial, Play, PlivoXMLError, Speak, Wait
@@ -34,6 +35,7 @@ from ..plivoxml.elements import User
 from ..runner import CallRunner, describe
 from ..translate import TRANSLATORS, TranslationContext
 from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML, TwimlBuilder, render
+from ..translate.context import member_label
 from ..translate.dial import twilio_digits
 from .params import action_params, answer_params, hangup_params
 
@@ -62,6 +64,7 @@ def dial_settings(dial: Dial, app: PlivoApp) -> dict:
         "confirm_key": dial.confirm_key, "confirm_timeout": dial.confirm_timeout,
         "legs": [{"user": isinstance(n, User), "send_digits": n.send_digits}
                  for n in dial.children],
+        "digits_match": list(dial.digits_match) if dial.callback_url else [],
     }
 
 
@@ -72,7 +75,8 @@ class Forwards:
 
     # -- the runner hands a Dial to Twilio ----------------------------------------------------
     def expect(self, call: CallRecord, app: PlivoApp, dial: Dial) -> None:
-        self.store.put(dial_key(call.call_sid, call.step), dial_settings(dial, app), CALL_TTL)
+        self.store.put(dial_key(call.call_sid, call.step),
+                       {**dial_settings(dial, app), "step": call.step}, CALL_TTL)
 
     def _settings(self, call_sid: str, step: int | None) -> dict | None:
         return self.store.get(dial_key(call_sid, step)) if step is not None else None
@@ -93,7 +97,7 @@ class Forwards:
                 return "duplicate"
             self._callback(call, settings, answer_params(leg, call.call_uuid, "answer"))
             if not settings.get("confirm_sound"):
-                self._callback(call, settings, answer_params(leg, call.call_uuid, "connected"))
+                self._connected(call, settings, leg)
             return "answer"
         if status in ENDED:
             return self._hung_up(call, settings, leg)
@@ -111,6 +115,21 @@ class Forwards:
             return "duplicate"
         self._callback(call, settings, hangup_params({**answered, **leg}, call.call_uuid))
         return "hangup"
+
+    def _connected(self, call: CallRecord, settings: dict, leg: Mapping[str, str]) -> None:
+        self._callback(call, settings, answer_params(leg, call.call_uuid, "connected"))
+        if settings.get("digits_match"):  # the digits callbacks name the connected callee
+            step = settings.get("step")
+            self.store.update(dial_key(call.call_sid, step), lambda current: current and {
+                **current, "b_leg": leg.get("CallSid", "")}, CALL_TTL)
+
+    def digits(self, call: CallRecord, settings: dict, pattern: str) -> None:
+        """DialAction=digits: the caller typed a pattern (`gateway.dial.digits`)."""
+        b_leg = settings.get("b_leg")
+        self._callback(call, settings, {
+            "DialAction": "digits", "DialDigitsMatch": pattern, "DialDigitsPressedBy": "ALeg",
+            "DialALegUUID": call.call_uuid,
+            "DialBLegUUID": call_uuid(b_leg) if b_leg else ""})
 
     def _callback(self, call: CallRecord, settings: dict, dial_params: dict[str, str]) -> None:
         deliveries.enqueue_next(self.store, call_stream(call.call_sid), {
@@ -179,7 +198,7 @@ class Forwards:
                      twilio.get("CallSid", "-"))
             return HANGUP_TWIML
         if settings.get("callback_url"):
-            self._callback(call, settings, answer_params(twilio, call.call_uuid, "connected"))
+            self._connected(call, settings, twilio)
         return EMPTY_TWIML  # the whisper ends: Twilio bridges the callee to the caller
 
     # -- the forward is over: Twilio's Dial action ------------------------------------------------
@@ -195,12 +214,18 @@ class Forwards:
             log.warning("call %s: a Dial ended that the gateway has no record of; going on",
                         call_sid)
             return self.runner.continue_document(call, app, deadline)
+        stop: tuple[str, ...] = ()
+        if settings.get("digits_match"):
+            # The forward is over: its side stream is stopped and a late match dropped.
+            stop = (member_label(call_sid, settings["step"]),)
+            self.store.update(dial_key(call_sid, settings["step"]),
+                              lambda current: current and {**current, "over": True}, CALL_TTL)
         b_leg = twilio.get("DialCallSid", "")
         if settings.get("callback_url") and b_leg:
             self._hung_up(call, settings, {"CallSid": b_leg, "CallStatus": "completed",
                                            "CallDuration": twilio.get("DialCallDuration", "0")})
         if not settings.get("action"):
-            return self.runner.continue_document(call, app, deadline)
+            return self.runner.continue_document(call, app, deadline, stop)
         params = {**call.params, "CallStatus": "in-progress",
                   **action_params(twilio, call.call_uuid)}
         if settings["redirect"]:
@@ -212,7 +237,7 @@ class Forwards:
         return follow_action(self.runner, call, app, url=settings["action"],
                              method=settings["method"], params=params,
                              redirect=settings["redirect"], deadline=deadline,
-                             send_in_background=in_background)
+                             send_in_background=in_background, stop_streams=stop)
 
     def wait_for_outbox(self, call_sid: str, until: float) -> None:
         """Until the call's queued callbacks (the leg's hangup) are delivered, or `until`:

@@ -13,7 +13,11 @@ that leg up without the key); sipHeaders (Twilio's SIP URI headers, named X-PH-<
 sends them); startOnDialAnswer of a Record just before (Twilio's record-from-answer).
 Nearest: dialMusic `real` (answerOnBridge: the caller hears the far end's own ringing), a URL or
 `none` (Twilio plays its ringback; it cannot play other audio while a Dial rings).
-Not yet: digitsMatch, digitsMatchBLeg.
+Emulated with a side stream: digitsMatch (the caller's keys during the forward). As for a room
+member, `<Start><Stream>` of the caller's inbound audio before the Dial, named and signed with
+the call's label for this step; the gateway's side-stream server hears the keys and sends
+DialAction=digits (`gateway.dial.digits`); the TwiML after the Dial stops it.
+Not yet: digitsMatchBLeg (the callee's keys: Twilio forks only the caller's call here).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from twilio.twiml.voice_response import Dial as TwilioDial
 from ..mappings import host_allowed
 from ..plivoxml.elements import Dial, Number, User
 from .builder import TwimlBuilder
+from .conference import start_side_stream
 from .outcome import ElementCannotRun, Flow, RecordingBooked
 
 TWILIO_MAX_NOUNS = 10  # twilio.com/docs/voice/twiml/number: "up to ten <Number> nouns"
@@ -59,6 +64,8 @@ def translate_dial(dial: Dial, builder: TwimlBuilder) -> Flow:
                 noun.host, ctx.allowed_hosts):
             raise ElementCannotRun("User", noun.line, f"SIP host {noun.host!r} is not in the "
                                    "app's allowed_hosts")
+    if dial.digits_match and dial.callback_url:
+        start_side_stream(builder)  # only then: streams are billed, and only the app hears keys
     time_limit = min(dial.time_limit or PLIVO_DEFAULT_TIME_LIMIT, ctx.max_call_seconds)
     attributes: dict[str, object] = {
         "action": ctx.urls.dial_done(ctx.step), "method": "POST", "timeLimit": time_limit,
@@ -161,8 +168,10 @@ def _report(d: Dial, nouns: list, builder: TwimlBuilder, time_limit: int,
         note("ignored", "confirmSound" if d.confirm_sound else "confirmKey", "needs both "
              "confirmSound and confirmKey, as on Plivo")
     if d.digits_match:
-        note("not-yet", "digitsMatch", "the caller's keys during a forward are not reported "
-             "yet: no DialAction=digits is sent")
+        note("emulated", "digitsMatch", f"patterns {','.join(d.digits_match)}: the caller's "
+             "audio is streamed to the gateway (<Start><Stream>), which detects the keys and "
+             "sends DialAction=digits to the callbackUrl"
+             + ("" if d.callback_url else " (no callbackUrl: nothing to send, no stream)"))
     if d.digits_match_b_leg:
         note("not-yet", "digitsMatchBLeg", "the callee's keys are not reported yet: no "
              "DialAction=digits is sent")

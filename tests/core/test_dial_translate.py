@@ -89,7 +89,8 @@ def test_what_twilio_cannot_do_is_reported_not_dropped():
                       'digitsMatchBLeg="34" confirmKey="1"><Number>14155550100</Number></Dial>'
                       '</Response>')
     assert {"callerName", "callerId"} <= notes(result, "unsupported")
-    assert {"digitsMatch", "digitsMatchBLeg"} <= notes(result, "not-yet")
+    assert "digitsMatchBLeg" in notes(result, "not-yet")
+    assert "digitsMatch" in notes(result, "emulated")  # reported, though no callbackUrl
     assert "confirmKey" in notes(result, "ignored")  # no confirmSound: nothing to confirm
 
 
@@ -139,3 +140,15 @@ def test_sip_headers_become_x_ph_uri_headers_the_users_own_winning():
     tree, _ = twiml('<Response><Dial sipHeaders="a=1,b=2"><User sipHeaders="b=3">'
                     'sip:bob@a.example.com</User></Dial></Response>')
     assert tree[0].find("Sip").text == "sip:bob@a.example.com?X-PH-a=1&X-PH-b=3"
+
+
+def test_digits_match_forks_the_callers_audio_before_the_dial_only_with_a_callback():
+    tree, _ = twiml('<Response><Dial digitsMatch="99,#0" callbackUrl="https://app.example.com/cb">'
+                    "<Number>14155550100</Number></Dial></Response>")
+    assert [v.tag for v in tree] == ["Start", "Dial"]
+    stream = tree.find("Start/Stream")
+    assert (stream.get("name"), stream.get("track")) == ("member-3-{CallSid}", "inbound_track")
+    assert {p.get("name") for p in stream.findall("Parameter")} == {"member", "token"}
+    tree, _ = twiml('<Response><Dial digitsMatch="99"><Number>14155550100</Number></Dial>'
+                    "</Response>")
+    assert [v.tag for v in tree] == ["Dial"]  # nobody to tell: no stream (streams are billed)

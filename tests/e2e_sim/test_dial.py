@@ -17,7 +17,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip",
-         "bad-number", "eleven", "sip-elsewhere"]
+         "bad-number", "eleven", "sip-elsewhere", "keys"]
 NUMBERS = {name: f"+1415557{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000011"
 ALICE = "+14155559001"  # answers after a second, hangs up two seconds later
@@ -26,6 +26,7 @@ SILENT = "+14155559003"  # rings until the Dial's timeout
 CAREFUL = "+14155559004"  # answers, then presses 5
 CARELESS = "+14155559005"  # answers, then presses 3
 SIP_BOB = "sip:bob@sip.example.com"
+PATIENT = "+14155559006"  # answers at once, stays five seconds
 
 CALLEES = [
     {"number": ALICE, "answers_after": 1.0, "hangup_after": 2.0},
@@ -35,6 +36,7 @@ CALLEES = [
      "keys": [{"at": 1.5, "digits": "5"}]},
     {"number": CARELESS, "answers_after": 1.0, "keys": [{"at": 1.5, "digits": "3"}]},
     {"number": SIP_BOB, "answers_after": 0.5, "hangup_after": 1.5},
+    {"number": PATIENT, "answers_after": 0.3, "hangup_after": 5.0},
 ]
 
 
@@ -62,9 +64,9 @@ def stack(app, tmp_path_factory):
         yield running
 
 
-def run(stack: Stack, name: str, duration: float = 10.0):
+def run(stack: Stack, name: str, duration: float = 10.0, **caller):
     return stack.run({"duration": duration, "callee": CALLEES, "call": [
-        {"name": name, "from": "+12025550142", "to": NUMBERS[name]}]})
+        {"name": name, "from": "+12025550142", "to": NUMBERS[name], **caller}]})
 
 
 def dial_doc(app: CustomerApp, numbers: list[str], **attributes: str) -> str:
@@ -227,3 +229,17 @@ def test_a_dial_that_cannot_be_placed_is_an_apology_and_nothing_rings(stack, app
     assert t.events(type="dial") == []  # nothing half-done: nobody was rung
     uuid = call_uuid_of(app, name)
     app.wait_for(lambda _: len(of_call(app, "/hangup", uuid)) == 1, timeout=10)
+
+
+def test_digits_match_reports_the_callers_pattern_between_connected_and_hangup(stack, app):
+    app.route("/answer/keys", dial_doc(app, [PATIENT], action=app.url("/dialed"),
+                                       callbackUrl=app.url("/legs"), digitsMatch="99,#0"))
+    t = run(stack, "keys", keys=[{"at": 4.5, "digits": "99"}])
+    assert t.ok, t.errors
+    uuid = call_uuid_of(app, "keys")
+    legs = of_call(app, "/legs", uuid)
+    assert [p["DialAction"] for p in legs] == ["answer", "connected", "digits", "hangup"]
+    digits = legs[2]
+    assert (digits["DialDigitsMatch"], digits["DialDigitsPressedBy"]) == ("99", "ALeg")
+    assert digits["DialBLegUUID"] == legs[1]["DialBLegUUID"] != ""
+    assert ("say", "Thanks for calling.") in t.heard("keys")
