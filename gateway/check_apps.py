@@ -96,7 +96,9 @@ def unsupported(elements: Sequence[Element]) -> Iterator[UnsupportedElement]:
 def review(app: PlivoApp, document: Document) -> AppReport:
     """The report for one fetched document (pure)."""
     report = AppReport(app)
-    result = walk(document, TranslationContext(account=app.account))
+    # With the app's allowed_hosts, as a call runs it: a <User> at another SIP host stops there.
+    result = walk(document, TranslationContext(account=app.account,
+                                               allowed_hosts=app.allowed_hosts))
     report.notes.extend(result.notes)
     reached = result.cannot_run
     if reached is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from gateway.check_apps import review
+from gateway.mappings import PlivoApp
 from gateway.plivoxml import Dial, PlivoXMLError, parse_document
 from gateway.translate import ElementCannotRun, TranslationContext, translate
 
@@ -152,3 +154,16 @@ def test_digits_match_forks_the_callers_audio_before_the_dial_only_with_a_callba
     tree, _ = twiml('<Response><Dial digitsMatch="99"><Number>14155550100</Number></Dial>'
                     "</Response>")
     assert [v.tag for v in tree] == ["Dial"]  # nobody to tell: no stream (streams are billed)
+
+
+def test_check_apps_names_a_sip_host_and_a_dial_url_outside_allowed_hosts():
+    app = PlivoApp(name="sales", account="MA1", numbers=("+14155550100",),
+                   answer_url="https://app.example.com/answer", auth_token_env="X",
+                   allowed_hosts=("app.example.com",))
+    report = review(app, parse_document(
+        '<Response><Dial callbackUrl="https://elsewhere.example/cb">'
+        "<User>sip:bob@pbx.elsewhere.example</User></Dial></Response>"))
+    assert any("<User> cannot run on the gateway: SIP host 'pbx.elsewhere.example'" in p
+               for p in report.problems), report.problems
+    assert any("<Dial callbackUrl> https://elsewhere.example/cb: host 'elsewhere.example' is "
+               "not in allowed_hosts" in p for p in report.problems), report.problems
