@@ -11,6 +11,8 @@
   the app, as Plivo does, with POST) inside a one-key Gather, then `<Hangup/>`: without the key
   that leg is dropped. A confirmSound that cannot be had drops the leg too (logged): the callee
   is never connected to a caller who was promised a confirmation.
+* digitsMatch (the caller's keys, `gateway.dial.digits`): DialAction=digits in the same outbox;
+  the Dial's end marks the forward over and stops its side stream.
 * The Dial action: Plivo's action URL with DialStatus & co. (redirect true/false as
   `gateway.actions` says), after the answered leg's hangup callback; without an action the
   document goes on. A caller who hung up gets nothing requested, as for a Conference.
