@@ -1,18 +1,21 @@
-"""digitsMatch on a forward: a pattern the caller typed -> `DialAction=digits` to callbackUrl.
+"""digitsMatch on a forward: a pattern typed -> `DialAction=digits` to the Dial's callbackUrl.
 
-The side-stream server (`gateway.media.server`) hears the caller's keys and matches them, as for
-a room member; this module is its way into the forward's state (the Dial's settings, kept by
-`Forwards.expect` under the call and step that the stream's label names). The callback goes
-through the call's ordered outbox, with the leg callbacks, so it comes after `answer`/`connected`
-and before `hangup` and the action. Once the forward is over (`Forwards.done` marks it), a match
-is dropped and the stream closed. Blocking (the store): the server runs this off its loop.
+The side-stream server (`gateway.media.server`) hears the keys and matches them, as for a room
+member; this module is its way into the forward's state (the Dial's settings, kept by
+`Forwards.expect` under the call and step). A stream's label names a call and a step: the
+caller's own (digitsMatch, `DialDigitsPressedBy=ALeg`) or a dialled callee's, started from its
+whisper (digitsMatchBLeg, `BLeg`; `Forwards` notes whose Dial that callee belongs to). The
+callback goes through the caller's ordered outbox, with the leg callbacks, so it comes after
+`answer`/`connected` and before `hangup` and the action. Once the forward is over
+(`Forwards.done` marks it), a match is dropped and the stream closed. Blocking (the store): the
+server runs this off its loop.
 """
 
 from __future__ import annotations
 
 from ..conference.digits import Binding
 from ..translate.context import call_sid_of
-from .forwards import Forwards, dial_key
+from .forwards import Forwards, dial_key, leg_key
 
 
 def _step_of(label: str) -> int | None:
@@ -25,22 +28,30 @@ class DialDigits:
         self.forwards = forwards
         self.store = forwards.store
 
-    def _settings(self, label: str) -> tuple[str, dict | None]:
-        call_sid, step = call_sid_of(label) or "", _step_of(label)
-        if not call_sid or step is None:
-            return call_sid, None
-        return call_sid, self.store.get(dial_key(call_sid, step))
+    def _resolve(self, label: str) -> tuple[str, str, dict | None, str]:
+        """(the caller's CallSid, the callee's or "", the Dial's settings, ALeg | BLeg)."""
+        sid, step = call_sid_of(label) or "", _step_of(label)
+        if not sid or step is None:
+            return sid, "", None, "ALeg"
+        settings = self.store.get(dial_key(sid, step))
+        if settings is not None:
+            return sid, "", settings, "ALeg"
+        leg = self.store.get(leg_key(sid))
+        if leg is None or leg.get("step") != step:
+            return sid, "", None, "ALeg"
+        return leg["parent"], sid, self.store.get(dial_key(leg["parent"], step)), "BLeg"
 
     def binding(self, label: str) -> Binding:
-        call_sid, settings = self._settings(label)
+        _, child, settings, pressed_by = self._resolve(label)
         if settings is None:
             return Binding("unknown", ())
-        patterns = tuple(settings.get("digits_match") or ()) if settings.get(
-            "callback_url") else ()
-        return Binding("left" if settings.get("over") else "joined", patterns, call_sid)
+        key = "digits_match_b_leg" if pressed_by == "BLeg" else "digits_match"
+        patterns = tuple(settings.get(key) or ()) if settings.get("callback_url") else ()
+        return Binding("left" if settings.get("over") else "joined", patterns,
+                       child or (call_sid_of(label) or ""))
 
     def matched(self, label: str, pattern: str) -> str:
-        call_sid, settings = self._settings(label)
+        call_sid, child, settings, pressed_by = self._resolve(label)
         call = self.forwards.runner.calls.get(call_sid) if settings else None
         if settings is None or call is None:
             return "unknown"
@@ -48,7 +59,7 @@ class DialDigits:
             return "left"
         if not settings.get("callback_url"):
             return "no-callback"
-        self.forwards.digits(call, settings, pattern)
+        self.forwards.digits(call, settings, pattern, pressed_by, child or None)
         return "sent"
 
 

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Gather, Start, VoiceResponse
 
 from .. import deliveries
 from ..actions import follow_action
@@ -53,6 +53,11 @@ def dial_key(call_sid: str, step: int) -> str:
     return f"dial:{call_sid}:{step}"
 
 
+def leg_key(child_sid: str) -> str:
+    """A dialled leg that streams its audio (digitsMatchBLeg): whose Dial it belongs to."""
+    return f"dial-leg:{child_sid}"
+
+
 def call_stream(call_sid: str) -> str:
     """The call's own ordered outbox (shared with its menus' actions and its hangup request)."""
     return f"call:{call_sid}"
@@ -67,6 +72,7 @@ def dial_settings(dial: Dial, app: PlivoApp) -> dict:
         "legs": [{"user": isinstance(n, User), "send_digits": n.send_digits}
                  for n in dial.children],
         "digits_match": list(dial.digits_match) if dial.callback_url else [],
+        "digits_match_b_leg": list(dial.digits_match_b_leg) if dial.callback_url else [],
     }
 
 
@@ -125,11 +131,14 @@ class Forwards:
             self.store.update(dial_key(call.call_sid, step), lambda current: current and {
                 **current, "b_leg": leg.get("CallSid", "")}, CALL_TTL)
 
-    def digits(self, call: CallRecord, settings: dict, pattern: str) -> None:
-        """DialAction=digits: the caller typed a pattern (`gateway.dial.digits`)."""
-        b_leg = settings.get("b_leg")
+    def digits(self, call: CallRecord, settings: dict, pattern: str, pressed_by: str = "ALeg",
+               b_leg: str | None = None) -> None:
+        """DialAction=digits: the caller (ALeg) or the callee (BLeg) typed a pattern
+        (`gateway.dial.digits`)."""
+        b_leg = b_leg or settings.get("b_leg")
         self._callback(call, settings, {
-            "DialAction": "digits", "DialDigitsMatch": pattern, "DialDigitsPressedBy": "ALeg",
+            "DialAction": "digits", "DialDigitsMatch": pattern,
+            "DialDigitsPressedBy": pressed_by,
             "DialALegUUID": call.call_uuid,
             "DialBLegUUID": call_uuid(b_leg) if b_leg else ""})
 
@@ -152,6 +161,8 @@ class Forwards:
                         "hung up", parent)
             return HANGUP_TWIML
         response = VoiceResponse()
+        if settings.get("digits_match_b_leg"):
+            self._fork_callee(response, twilio.get("CallSid", ""), parent, step or 0)
         digits = settings["legs"][leg]["send_digits"]
         if settings["legs"][leg]["user"] and digits:
             response.play(digits=twilio_digits(digits))
@@ -162,6 +173,19 @@ class Forwards:
             response.append(gather)
             response.hangup()  # no key (or the wrong one): that leg is dropped
         return render(response)
+
+    def _fork_callee(self, response: VoiceResponse, child: str, parent: str, step: int) -> None:
+        """digitsMatchBLeg: `<Start><Stream>` of the callee's own audio, from its whisper (the
+        stream lasts as long as the callee's call), labelled with the callee's CallSid."""
+        label = member_label(child, step)
+        self.store.put(leg_key(child), {"parent": parent, "step": step}, CALL_TTL)
+        start = Start()
+        stream = start.stream(name=label, url=self.runner.urls.media_stream,
+                              track="inbound_track")
+        stream.parameter(name="member", value=label)
+        stream.parameter(name="token", value=self.runner.stream_token(label)
+                         if self.runner.stream_token else "")
+        response.append(start)
 
     def _confirmation(self, call: CallRecord, app: PlivoApp, settings: dict, step: int,
                       leg: int) -> Gather | None:

@@ -460,8 +460,11 @@ class Switchboard:
         self._leg_event(leg, "answered")
         callee = leg.callee
         assert callee is not None
-        for tone in key_tones([(k.at, k.digits) for k in callee.keys]):
-            self.loop.after(tone.start, self._key, child, tone.key)
+        # The callee's keys, in scenario time (a stream forked from its leg carries them too).
+        offset = self.loop.clock() - self.run_t0
+        child.tones = key_tones([(offset + k.at, k.digits) for k in callee.keys])
+        for tone in child.tones:
+            self.loop.at(self.run_t0 + tone.start, self._key, child, tone.key)
         for utterance in callee.says:
             self.loop.after(utterance.at, self._utterance, child, utterance.text)
         if callee.hangup_after is not None:

@@ -17,7 +17,8 @@ Emulated with a side stream: digitsMatch (the caller's keys during the forward).
 member, `<Start><Stream>` of the caller's inbound audio before the Dial, named and signed with
 the call's label for this step; the gateway's side-stream server hears the keys and sends
 DialAction=digits (`gateway.dial.digits`); the TwiML after the Dial stops it.
-Not yet: digitsMatchBLeg (the callee's keys: Twilio forks only the caller's call here).
+digitsMatchBLeg the same way on the callee's leg: the whisper (`gateway.dial`) starts a stream of
+the callee's audio, which goes on once the callee is connected.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def translate_dial(dial: Dial, builder: TwimlBuilder) -> Flow:
     twilio_dial = TwilioDial(**attributes)
     for leg, noun in enumerate(nouns):
         noun_attributes: dict[str, object] = {}
-        whisper = dial.confirms or (isinstance(noun, User) and bool(noun.send_digits))
+        whisper = dial.confirms or (isinstance(noun, User) and bool(noun.send_digits)) or bool(
+            dial.digits_match_b_leg and dial.callback_url)
         if whisper:
             noun_attributes.update(url=ctx.urls.dial_whisper(ctx.step, leg), method="POST")
         if dial.callback_url:
@@ -173,8 +175,10 @@ def _report(d: Dial, nouns: list, builder: TwimlBuilder, time_limit: int,
              "sends DialAction=digits to the callbackUrl"
              + ("" if d.callback_url else " (no callbackUrl: nothing to send, no stream)"))
     if d.digits_match_b_leg:
-        note("not-yet", "digitsMatchBLeg", "the callee's keys are not reported yet: no "
-             "DialAction=digits is sent")
+        note("emulated", "digitsMatchBLeg", f"patterns {','.join(d.digits_match_b_leg)}: the "
+             "callee's audio is streamed to the gateway from its whisper url, which detects the "
+             "keys and sends DialAction=digits (DialDigitsPressedBy=BLeg)"
+             + ("" if d.callback_url else " (no callbackUrl: nothing to send, no stream)"))
     if recording is not None:
         note("translated", None, "the preceding <Record startOnDialAnswer> becomes Twilio's "
              "record-from-answer on this Dial")

@@ -91,8 +91,8 @@ def test_what_twilio_cannot_do_is_reported_not_dropped():
                       'digitsMatchBLeg="34" confirmKey="1"><Number>14155550100</Number></Dial>'
                       '</Response>')
     assert {"callerName", "callerId"} <= notes(result, "unsupported")
-    assert "digitsMatchBLeg" in notes(result, "not-yet")
-    assert "digitsMatch" in notes(result, "emulated")  # reported, though no callbackUrl
+    # Reported as what they would do, with "no callbackUrl: nothing to send".
+    assert {"digitsMatch", "digitsMatchBLeg"} <= notes(result, "emulated")
     assert "confirmKey" in notes(result, "ignored")  # no confirmSound: nothing to confirm
 
 
@@ -167,3 +167,12 @@ def test_check_apps_names_a_sip_host_and_a_dial_url_outside_allowed_hosts():
                for p in report.problems), report.problems
     assert any("<Dial callbackUrl> https://elsewhere.example/cb: host 'elsewhere.example' is "
                "not in allowed_hosts" in p for p in report.problems), report.problems
+
+
+def test_digits_match_b_leg_sends_every_callee_through_the_gateways_whisper():
+    tree, _ = twiml('<Response><Dial digitsMatchBLeg="12" callbackUrl="https://app.example.com/'
+                    'cb"><Number>14155550100</Number><Number>14155550101</Number></Dial>'
+                    "</Response>")
+    assert [v.tag for v in tree] == ["Dial"]  # the callee's stream starts from its whisper
+    assert [n.get("url") for n in tree[0]] == ["{gateway}/twilio/dial/whisper?step=3&leg=0",
+                                               "{gateway}/twilio/dial/whisper?step=3&leg=1"]

@@ -17,7 +17,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip",
-         "bad-number", "eleven", "sip-elsewhere", "keys"]
+         "bad-number", "eleven", "sip-elsewhere", "keys", "callee-keys"]
 NUMBERS = {name: f"+1415557{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000011"
 ALICE = "+14155559001"  # answers after a second, hangs up two seconds later
@@ -27,6 +27,7 @@ CAREFUL = "+14155559004"  # answers, then presses 5
 CARELESS = "+14155559005"  # answers, then presses 3
 SIP_BOB = "sip:bob@sip.example.com"
 PATIENT = "+14155559006"  # answers at once, stays five seconds
+TYPIST = "+14155559007"  # answers at once, types 1 2 two seconds later, stays five seconds
 
 CALLEES = [
     {"number": ALICE, "answers_after": 1.0, "hangup_after": 2.0},
@@ -37,6 +38,8 @@ CALLEES = [
     {"number": CARELESS, "answers_after": 1.0, "keys": [{"at": 1.5, "digits": "3"}]},
     {"number": SIP_BOB, "answers_after": 0.5, "hangup_after": 1.5},
     {"number": PATIENT, "answers_after": 0.3, "hangup_after": 5.0},
+    {"number": TYPIST, "answers_after": 0.3, "hangup_after": 5.0,
+     "keys": [{"at": 2.0, "digits": "12"}]},
 ]
 
 
@@ -243,3 +246,17 @@ def test_digits_match_reports_the_callers_pattern_between_connected_and_hangup(s
     assert (digits["DialDigitsMatch"], digits["DialDigitsPressedBy"]) == ("99", "ALeg")
     assert digits["DialBLegUUID"] == legs[1]["DialBLegUUID"] != ""
     assert ("say", "Thanks for calling.") in t.heard("keys")
+
+
+def test_digits_match_b_leg_reports_the_callees_pattern(stack, app):
+    app.route("/answer/callee-keys", dial_doc(app, [TYPIST], action=app.url("/dialed"),
+                                              callbackUrl=app.url("/legs"),
+                                              digitsMatchBLeg="12"))
+    t = run(stack, "callee-keys")
+    assert t.ok, t.errors
+    uuid = call_uuid_of(app, "callee-keys")
+    legs = of_call(app, "/legs", uuid)
+    assert [p["DialAction"] for p in legs] == ["answer", "connected", "digits", "hangup"]
+    digits = legs[2]
+    assert (digits["DialDigitsMatch"], digits["DialDigitsPressedBy"]) == ("12", "BLeg")
+    assert digits["DialBLegUUID"] == legs[1]["DialBLegUUID"] != ""
