@@ -58,6 +58,10 @@ def leg_key(child_sid: str) -> str:
     return f"dial-leg:{child_sid}"
 
 
+def confirmed_key(child_sid: str) -> str:
+    return f"dial-confirmed:{child_sid}"
+
+
 def call_stream(call_sid: str) -> str:
     """The call's own ordered outbox (shared with its menus' actions and its hangup request)."""
     return f"call:{call_sid}"
@@ -223,6 +227,7 @@ class Forwards:
             log.info("call %s: callee %s did not press confirmKey; that leg is hung up", parent,
                      twilio.get("CallSid", "-"))
             return HANGUP_TWIML
+        self.store.put(confirmed_key(twilio.get("CallSid", "")), {"at": time.time()}, SEEN_TTL)
         if settings.get("callback_url"):
             self._connected(call, settings, twilio)
         return EMPTY_TWIML  # the whisper ends: Twilio bridges the callee to the caller
@@ -247,6 +252,12 @@ class Forwards:
             self.store.update(dial_key(call_sid, settings["step"]),
                               lambda current: current and {**current, "over": True}, CALL_TTL)
         b_leg = twilio.get("DialCallSid", "")
+        if (settings.get("confirm_sound") and twilio.get("DialCallStatus") in ("completed",
+                                                                           "answered")
+                and self.store.get(confirmed_key(b_leg)) is None):
+            # Twilio's docs do not say what the caller's Dial reports when the only callee's
+            # whisper declined; a callee that never pressed confirmKey was never connected.
+            twilio = {**twilio, "DialCallStatus": "no-answer", "DialCallDuration": "0"}
         if settings.get("callback_url") and b_leg:
             self._hung_up(call, settings, {"CallSid": b_leg, "CallStatus": "completed",
                                            "CallDuration": twilio.get("DialCallDuration", "0")})

@@ -195,6 +195,7 @@ class Switchboard:
         self.recording_callbacks: dict[str, RecordingCallback] = {}  # calls' recordings
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
         self.stream_keys = "tones"  # what forked audio carries of key presses (scenario's)
+        self.declined_dial = "no-answer"  # DialCallStatus after a declining whisper (scenario's)
         self.run_t0 = loop.clock()
         self.player = Player(loop, webhooks, lambda: self.transcript, options.timing)
         self.callees: dict[str, CalleeSpec] = {}  # the other ends of Dials, by number or URI
@@ -209,6 +210,7 @@ class Switchboard:
                                   scenario.twilio.reorder_events, scenario.twilio.seed)
         self.run_t0 = self.loop.clock()
         self.stream_keys = scenario.twilio.stream_keys
+        self.declined_dial = scenario.twilio.declined_dial
         self.callees = {callee.number: callee for callee in scenario.callees}
         self.expected = len(scenario.calls)
         for spec in scenario.calls:
@@ -544,6 +546,8 @@ class Switchboard:
         statuses = {other.call.status for other in state.legs}
         status = statuses.pop() if len(statuses) == 1 and statuses <= {"busy", "failed"} \
             else "no-answer"
+        if was == "whisper" and len(state.legs) == 1:
+            status = self.declined_dial  # the docs are silent: the scenario chooses
         self._finish_dial(parent, status, False, DialCallSid=leg.call.sid,
                           DialCallDuration="0")
 

@@ -7,6 +7,7 @@ duplicate_events = 0.1               # probability of a conference/recording cal
 reorder_events = true                # a conference's callbacks may arrive out of order
 seed = 7                             # makes the faults reproducible
 stream_keys = "tones"                # what a <Start><Stream> carries of key presses (below)
+declined_dial = "no-answer"          # DialCallStatus when a callee's whisper hangs up (below)
 [[call]]
 name = "alice"                       # the label used in the transcript
 from = "+14155550101"
@@ -34,6 +35,10 @@ tones ("DTMF isn't supported with unidirectional streams"); "tones" (the default
 the inbound audio, "removed" leaves them out (the stream hears no keys), "messages" leaves them
 out and sends a `dtmf` message per key instead, as bidirectional streams do.
 
+`declined_dial`: Twilio's docs do not say which DialCallStatus the caller's `<Dial>` gets when
+the only callee's whisper `url` hangs up (declines): "no-answer" (the default) or "completed"
+(with that leg's DialCallSid and a duration of 0).
+
 `load_scenario(path)` and `scenario_from_dict(data)` validate everything and raise
 `ScenarioInvalid` carrying every problem as (file, key, reason); with `mappings=` they also check
 that each called number is routed by the gateway's mappings.
@@ -55,7 +60,8 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
 TOP_KEYS = {"duration", "twilio", "call", "callee"}
-TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys"}
+TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys", "declined_dial"}
+DECLINED_DIAL = ("no-answer", "completed")
 STREAM_KEYS = ("tones", "removed", "messages")
 CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech", "say"}
 CALLEE_KEYS = {"number", "answers_after", "busy", "no_answer", "fails", "hangup_after", "keys",
@@ -118,6 +124,7 @@ class TwilioFaults:
     reorder_events: bool = False
     seed: int | None = None
     stream_keys: str = "tones"
+    declined_dial: str = "no-answer"
 
 
 @dataclass(frozen=True)
@@ -351,7 +358,12 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
                 check.error("twilio.stream_keys", f"{stream_keys!r} is not one of "
                             + ", ".join(STREAM_KEYS))
                 stream_keys = "tones"
-            faults = TwilioFaults(float(dup), reorder, seed, stream_keys)
+            declined = table.get("declined_dial", "no-answer")
+            if declined not in DECLINED_DIAL:
+                check.error("twilio.declined_dial", f"{declined!r} is not one of "
+                            + ", ".join(DECLINED_DIAL))
+                declined = "no-answer"
+            faults = TwilioFaults(float(dup), reorder, seed, stream_keys, declined)
 
     calls: list[CallSpec] = []
     raw_calls = top.get("call")

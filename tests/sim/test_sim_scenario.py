@@ -264,3 +264,11 @@ def test_a_number_is_played_by_one_callee_only() -> None:
     twice = {"number": "+14155550199", "busy": True}
     assert ("callee[1].number", "duplicate number '+14155550199'") in problems(
         {**good(), "callee": [twice, twice]})
+
+
+def test_declined_dial_plays_either_status_twilio_may_report() -> None:
+    assert scenario_from_dict({**good(), "twilio": {"declined_dial": "completed"}}
+                              ).twilio.declined_dial == "completed"
+    assert scenario_from_dict(good()).twilio.declined_dial == "no-answer"
+    assert problems({**good(), "twilio": {"declined_dial": "busy"}}) == [
+        ("twilio.declined_dial", "'busy' is not one of no-answer, completed")]
