@@ -6,12 +6,15 @@ serve --web-only`, 2 workers, SQLite store), with a keep-alive customer app on l
 - `slow-clients`: `--slow` connections (200) each send the headers of `POST /twilio/voice` with
   `Content-Length: --length`, then one body byte every 2 s; a connection the gateway refuses
   (408 when its body's time is up, 413 when the length is over the limit) is replaced at once,
-  so `--slow` stay open throughout. Meanwhile 4 callers send signed first voice webhooks to a
-  healthy app, one after another, for `--seconds`. Target: every call answered, p99 < 1 s.
+  so `--slow` stay open throughout. Meanwhile signed first voice webhooks to a healthy app
+  arrive at `--rate` (20) per second, each on a new connection, for `--seconds`, whatever the
+  answers do (open loop: latency runs from when a call was due, so a stalled server shows).
+  Target: every call answered, p99 < 1 s.
 - `hanging-app`: 60 callers call an app that accepts the request and never answers (each caller
-  waits 1 s between calls, as calls come in, not as fast as answers return); meanwhile 4 callers
-  call the healthy app. Targets: the healthy app's calls answered with p99 < 1 s; every call to
-  the hanging app answered with the apology before Twilio's 15 s (the budget is the default 13 s).
+  waits 1 s between calls, as calls come in, not as fast as answers return); meanwhile calls to
+  the healthy app arrive at `--rate` per second as above. Targets: the healthy app's calls
+  answered with p99 < 1 s; every call to the hanging app answered with the apology before
+  Twilio's 15 s (the budget is the default 13 s).
 
     .venv/bin/python -m benchmarks.bench_isolation [--quick] [--worker-class gevent gthread]
         [--slow 200] [--length 60000] [--seconds 20] [--json out.json]
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import socket
 import sys
@@ -34,6 +38,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from twilio.request_validator import RequestValidator
@@ -52,7 +58,6 @@ from tests.support.trickle_app import TrickleApp
 HEALTHY, HANGING = "+14155550100", "+14155550400"
 HELLO = "<Response><Speak>Hello from the healthy app</Speak></Response>"
 TWILIO_GIVES_UP = 15.0
-HEALTHY_CALLERS = 4
 HANGING_CALLERS = 60
 
 
@@ -68,6 +73,52 @@ def signed_calls(base_url: str, to: str, count: int, validator) -> list:
     return [twilio_shot(base_url, "/twilio/voice",
                         twilio_call_params(to=to, call_sid="CA" + uuid.uuid4().hex), validator)
             for _ in range(count)]
+
+
+@dataclass
+class OpenLoop:
+    """Calls sent at a fixed rate whatever the answers do, each on a connection of its own (as
+    Twilio sends them); a call's latency runs from the moment it was due, so a stalled server
+    shows in the percentiles instead of slowing the sender (no coordinated omission)."""
+
+    sent: int = 0
+    ok: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    first_error: str = ""
+
+
+def open_loop(port: int, shots: list, *, rate: float, seconds: float, check) -> OpenLoop:
+    outcome, lock = OpenLoop(), threading.Lock()
+    began = time.monotonic()
+
+    def one(shot, due: float) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TWILIO_GIVES_UP)
+        try:
+            connection.request("POST", shot.path, shot.body, shot.headers)
+            response = connection.getresponse()
+            good, error = check(response.status, response.read()), f"HTTP {response.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            good, error = False, repr(exc)
+        finally:
+            connection.close()
+        with lock:
+            if good:
+                outcome.ok += 1
+                outcome.latencies.append(time.monotonic() - due)
+            else:
+                outcome.errors += 1
+                outcome.first_error = outcome.first_error or error
+
+    with ThreadPoolExecutor(max_workers=128) as pool:
+        for index, shot in enumerate(shots):
+            due = began + index / rate
+            if due - began > seconds:
+                break
+            time.sleep(max(0.0, due - time.monotonic()))
+            outcome.sent += 1
+            pool.submit(one, shot, due)
+    return outcome
 
 
 def latency_summary(outcome) -> dict:
@@ -150,9 +201,8 @@ def slow_clients(args, worker_class: str, workdir: Path) -> dict:
             cpu = group_cpu_seconds(gateway.process.pid)
             with SlowClients(gateway.port, args.slow, args.length) as slow:
                 time.sleep(1.0)  # all connected and waiting
-                outcome = closed_loop(gateway.url, shots[50:], concurrency=HEALTHY_CALLERS,
-                                      time_limit=args.seconds, timeout=TWILIO_GIVES_UP,
-                                      check=healthy_answer)
+                outcome = open_loop(gateway.port, shots[50:], rate=args.rate,
+                                    seconds=args.seconds, check=healthy_answer)
             cpu = group_cpu_seconds(gateway.process.pid) - cpu
     return {"scenario": "slow-clients", "worker_class": worker_class,
             "slow_connections": args.slow, "content_length": args.length,
@@ -166,7 +216,6 @@ def slow_clients(args, worker_class: str, workdir: Path) -> dict:
 def hanging_callers(gateway: GatewayServer, validator, seconds: float, results: list,
                     lock: threading.Lock, stop: threading.Event) -> None:
     """One caller of the hanging app: a call, its answer, a second's pause, and again."""
-    import http.client
     end = time.monotonic() + seconds
     while time.monotonic() < end and not stop.is_set():
         shot = signed_calls(gateway.url, HANGING, 1, validator)[0]
@@ -206,9 +255,8 @@ def hanging_app(args, worker_class: str, workdir: Path) -> dict:
             for caller in callers:
                 caller.start()
             time.sleep(0.5)  # the first 60 calls are in flight
-            outcome = closed_loop(gateway.url, shots[50:], concurrency=HEALTHY_CALLERS,
-                                  time_limit=args.seconds, timeout=TWILIO_GIVES_UP,
-                                  check=healthy_answer)
+            outcome = open_loop(gateway.port, shots[50:], rate=args.rate,
+                                seconds=args.seconds, check=healthy_answer)
             stop.set()
             for caller in callers:
                 caller.join(TWILIO_GIVES_UP + 10)
@@ -262,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, default=60_000,
                         help="the Content-Length the slow connections announce")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per scenario")
+    parser.add_argument("--rate", type=float, default=20.0,
+                        help="signed calls per second to the healthy app (open loop)")
     parser.add_argument("--budget", type=float, default=13.0, help="GATEWAY_WEBHOOK_BUDGET")
     parser.add_argument("--quick", action="store_true",
                         help="8 s per scenario, a 4 s budget: a smoke run")

@@ -2,8 +2,9 @@
 2's target: a median under 200 µs per document — reported here, never asserted).
 
 Every document of `gateway.examples.SEED_EXAMPLES` (nine documents across the seven examples),
-plus two IVR menus (`IVR_DOCUMENTS`: a GetDigits with retries, validDigits and a beep; a GetInput
-for speech with hints and interim results, after a PreAnswer and a DTMF), is parsed with the
+plus two IVR menus and a voicemail (`IVR_DOCUMENTS`: a GetDigits with retries, validDigits and a
+beep; a GetInput for speech with hints and interim results, after a PreAnswer and a DTMF; a
+Record with its callback and transcription), is parsed with the
 hardened parser and translated to TwiML with a realistic context (a public base
 URL, an account, a CallSid), exactly what `/twilio/voice` does once the XML has arrived. The
 documents are interleaved (1, 2, ... 9, 1, 2, ...) so machine noise spreads evenly over them;
@@ -48,6 +49,12 @@ IVR_DOCUMENTS = [
      'interimSpeechResultsCallback="https://app.example.com/ivr/interim" redirect="true">'
      '<Speak voice="Polly.Joanna">Say sales, support or billing, or press a key.</Speak>'
      "</GetInput><Speak>Sorry, we did not get that.</Speak></Response>"),
+    ("voicemail record", "<Response><Speak>Please leave a message after the beep. Press the "
+     'star key when done.</Speak><Record action="https://app.example.com/vm/saved" '
+     'finishOnKey="*" maxLength="120" fileFormat="wav" transcriptionType="auto" '
+     'transcriptionUrl="https://app.example.com/vm/text" '
+     'callbackUrl="https://app.example.com/vm/ready"/><Speak>Recording not received.</Speak>'
+     "</Response>"),
 ]
 
 

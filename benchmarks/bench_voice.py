@@ -1,7 +1,7 @@
 """`/twilio/voice` through a loopback customer app, the gateway side by side with a minimal proxy.
 
-Both servers run under gunicorn with the same settings (`gateway serve`'s: 2 gthread workers x 8
-threads, access log on) and fetch the same answer from the same customer app on loopback: a
+Both servers run under gunicorn with the same settings (`gateway serve`'s: 2 gevent workers,
+access log on) and fetch the same answer from the same customer app on loopback: a
 Plivo `<Speak>` + `<Conference>` document. The gateway checks Twilio's signature, routes by the
 called number, sends Plivo's parameters signed V2 and V3, parses and validates the XML,
 translates it to TwiML, writes the call record (and the member it expects) to its SQLite store,
@@ -157,8 +157,10 @@ def compare(args, workdir: Path) -> dict:
             turn = iter(range(1 << 62))
             app.route("/answer", handler=lambda _req: bodies[next(turn) % len(bodies)])
         gateway = GatewayServer(workdir / "gateway", apps=[app_config(app.url("/answer"))],
-                                web_only=True)
-        proxy = proxy_server(workdir / "proxy", app.url("/answer"))
+                                web_only=True,
+                                env={"GATEWAY_WORKER_CLASS": args.worker_class})
+        proxy = proxy_server(workdir / "proxy", app.url("/answer"),
+                             worker_class=args.worker_class)
         with gateway, proxy:
             targets = [Target("gateway", gateway.url, gateway.process.pid, gateway_answered),
                        Target("proxy", proxy.url, proxy.process.pid, proxy_answered)]
@@ -182,6 +184,7 @@ def compare(args, workdir: Path) -> dict:
     result = {
         "benchmark": "voice", "app": args.app, "document": args.document,
         "concurrency": args.concurrency, "rounds": args.rounds,
+        "worker_class": args.worker_class,
         "requests_per_round": args.requests, "seconds_per_round": args.seconds,
         "gateway": gw, "proxy": px,
         "ratio_of_medians": ratio(gw["median_rps"], px["median_rps"]),
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", choices=("tests", "keepalive"), default="tests",
                         help="customer app: the tests' CustomerApp (closes connections; default)"
                         " or a keep-alive one (benchmarks/answer_server.py)")
+    parser.add_argument("--worker-class", choices=("gevent", "gthread"), default="gevent",
+                        help="gunicorn's worker class for both servers (default gevent, as "
+                        "`gateway serve`; gthread: 8 threads per worker)")
     parser.add_argument("--document", choices=("both", "conference", "menu", "forward"),
                         default="both",
                         help="what the app answers: a Conference, a GetDigits menu, or both in "

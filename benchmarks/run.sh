@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every benchmark of the gateway, one after the other, then print the summary table.
 #
-#   benchmarks/run.sh              # the full run (just under 5 minutes on a 2-core machine)
-#   benchmarks/run.sh --quick      # fewer rounds: a smoke run of everything (about 1.5 minutes)
+#   benchmarks/run.sh              # the full run (about 6 minutes on a 2-core machine)
+#   benchmarks/run.sh --quick      # fewer rounds: a smoke run of everything (about 2 minutes)
 #   benchmarks/run.sh --profile    # the full run, plus cProfile reports of the gateway's workers
 #
 # Figures go to $BENCH_OUT (default: a new temporary directory) as JSON, one file per benchmark,
@@ -31,10 +31,12 @@ if [ "$QUICK" = 1 ]; then
     TRANSLATE=(--rounds 500 --warmup 100)
     VOICE=(--rounds 2 --requests 600 --seconds 3 --warmup 150)
     CONFERENCE=(--rounds 1)
+    ISOLATION=(--quick)
 else
     TRANSLATE=(--rounds 2000 --warmup 200)
     VOICE=(--rounds 5 --requests 1500 --seconds 5 --warmup 300)
     CONFERENCE=(--rounds 3)
+    ISOLATION=()
 fi
 
 step() {  # step NAME COMMAND...: run it, keep its output, note the load around it
@@ -55,5 +57,6 @@ step voice-keepalive "$PY" -m benchmarks.bench_voice --app keepalive "${VOICE[@]
     --json "$OUT/voice-keepalive.json"
 step conference "$PY" -m benchmarks.bench_conference_events "${CONFERENCE[@]}" \
     "${PROFILE[@]}" --json "$OUT/conference.json"
+step isolation "$PY" -m benchmarks.bench_isolation "${ISOLATION[@]}" --json "$OUT/isolation.json"
 "$PY" -m benchmarks.summary "$OUT" --seconds $(( $(date +%s) - started ))
 echo "figures and logs: $OUT" >&2

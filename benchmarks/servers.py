@@ -27,7 +27,7 @@ from tests.support.gateway_server import GatewayServer, free_port
 REPO = Path(__file__).resolve().parent.parent
 
 # Exactly what `gateway serve` gives gunicorn (gateway/serve.py), minus the bind address.
-GUNICORN_FLAGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "8",
+GUNICORN_FLAGS = ("--workers", "2", "--worker-class", "gevent", "--worker-connections", "1000",
                   "--timeout", "60", "--graceful-timeout", "10", "--access-logfile", "-")
 
 
@@ -89,16 +89,20 @@ class GunicornServer:
 
 
 PROFILE_CONFIG = str(REPO / "benchmarks" / "gunicorn_profile.py")
+# cProfile follows threads, not greenlets: a gevent worker would interleave every request in
+# one profile, so the profiled runs (and only they) serve with gthread workers.
+PROFILE_FLAGS = ("-c", PROFILE_CONFIG, "--worker-class", "gthread", "--threads", "8")
 
 
-def proxy_server(workdir: Path, answer_url: str, *, profile_dir: Path | None = None
-                 ) -> GunicornServer:
+def proxy_server(workdir: Path, answer_url: str, *, profile_dir: Path | None = None,
+                 worker_class: str = "gevent") -> GunicornServer:
     """The baseline proxy; with `profile_dir`, its workers are profiled like the gateway's."""
     env = {**os.environ, "PROXY_ANSWER_URL": answer_url}
-    extra: tuple[str, ...] = ()
+    extra: tuple[str, ...] = () if worker_class == "gevent" else (
+        "--worker-class", "gthread", "--threads", "8")
     if profile_dir is not None:
         env["BENCH_PROFILE_DIR"] = str(profile_dir)
-        extra = ("-c", PROFILE_CONFIG)
+        extra = PROFILE_FLAGS
     return GunicornServer(workdir, "benchmarks.proxy_app:create_app()", env=env, extra=extra,
                           name="proxy-profiled" if profile_dir else "proxy")
 
@@ -110,5 +114,5 @@ def profiled_gateway(gateway: GatewayServer, profile_dir: Path) -> GunicornServe
     env = {**gateway.env, "BENCH_PROFILE_DIR": str(profile_dir), "PORT": str(port),
            "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     return GunicornServer(gateway.workdir, "gateway.app:create_app()", env=env, port=port,
-                          extra=("-c", PROFILE_CONFIG),
+                          extra=PROFILE_FLAGS,
                           name="gateway-profiled")

@@ -76,6 +76,22 @@ def rows(directory: Path) -> list[tuple[str, str, str, str]]:
         problems = len(sq["problems"]) + len(rd["problems"])
         table.append(("", "callbacks wrong or missing; duplicates",
                       f"{problems}; {conference['duplicate_callbacks']}", ""))
+    isolation = load(directory, "isolation")
+    for result in (isolation or {}).get("results", []):
+        name = f"isolation ({result['worker_class']})"
+        if result["scenario"] == "slow-clients":
+            calls = result["signed_calls"]
+            table.append((name, f"{result['slow_connections']} slow clients: signed calls "
+                          "answered; p99 ms", f"{calls['answered']}/{calls['sent']}; "
+                          f"{calls['p99_ms']:.0f}", f"all, p99 < 1000: "
+                          f"{verdict(result['meets_target'])}"))
+        else:
+            calls, hanging = result["healthy_calls"], result["hanging_calls"]
+            table.append((name, f"{result['hanging_callers']} calls to a hanging app: other "
+                          "app's p99 ms; apologies; slowest s",
+                          f"{calls['p99_ms']:.0f}; {hanging['apologies']}/{hanging['calls']}; "
+                          f"{hanging['max_s']}", f"p99 < 1000, all before 15 s: "
+                          f"{verdict(result['meets_target'])}"))
     return table
 
 
@@ -91,7 +107,7 @@ def machine(directory: Path) -> list[str]:
     lines = [f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
              f"{platform.system()} {platform.release()}"]
     loads, durations = [], []
-    for name in ("translate", "voice", "voice-keepalive", "conference"):
+    for name in ("translate", "voice", "voice-keepalive", "conference", "isolation"):
         before, after = directory / f"{name}.load-before", directory / f"{name}.load-after"
         if before.exists() and after.exists():
             loads.append(f"{name} {before.read_text().split()[0]} -> "

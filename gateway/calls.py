@@ -38,6 +38,13 @@ class CallRecord:
     input_attempts: int = 0                # attempts already failed at the menu being run
     records: dict = field(default_factory=dict)  # each <Record>'s settings, by its key
 
+    def pending_record_actions(self) -> list[str]:
+        """Keys of the `<Record>`s recording the caller here whose action (the app's) has not
+        come back from Twilio yet."""
+        return [key for key, settings in self.records.items()
+                if settings.get("kind") == "here" and settings.get("action")
+                and not settings.get("answered") and settings.get("action_number") is None]
+
     def to_dict(self) -> dict:
         # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,
         # which cost more than the rest of the write).
@@ -78,6 +85,42 @@ class Calls:
     def save(self, record: CallRecord) -> None:
         ttl = ENDED_CALL_TTL if record.ended else CALL_TTL
         self.store.put(_key(record.call_sid), record.to_dict(), ttl)
+
+    def reserve_record_action(self, call_sid: str, key: str, number: int) -> bool:
+        """The call ended while its `<Record>` KEY had not reported: its action takes place
+        `number` in the call's outbox, before the hangup request (Plivo's order). Atomic; False
+        if the action came meanwhile."""
+        won: list[bool] = []
+
+        def reserve(current: dict | None) -> dict | None:
+            won.clear()
+            settings = (current or {}).get("records", {}).get(key)
+            if settings is None or settings.get("answered"):
+                return current
+            won.append(True)
+            records = {**current["records"], key: {**settings, "action_number": number}}
+            return {**current, "records": records}
+
+        self.store.update(_key(call_sid), reserve, ENDED_CALL_TTL)
+        return bool(won)
+
+    def claim_record_action(self, call_sid: str, key: str) -> int | None:
+        """The `<Record>` KEY reported (Twilio's action): atomically marked answered; returns
+        the outbox place reserved for its action when the call's end came first."""
+        reserved: list[int] = []
+
+        def claim(current: dict | None) -> dict | None:
+            reserved.clear()
+            settings = (current or {}).get("records", {}).get(key)
+            if settings is None:
+                return current
+            if settings.get("action_number") is not None:
+                reserved.append(int(settings["action_number"]))
+            records = {**current["records"], key: {**settings, "answered": True}}
+            return {**current, "records": records}
+
+        self.store.update(_key(call_sid), claim, CALL_TTL)
+        return reserved[0] if reserved else None
 
     def mark_ended(self, call_sid: str) -> CallRecord | None:
         """Atomically flag the call as ended; returns it only the first time (None after)."""

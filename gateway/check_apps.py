@@ -43,6 +43,9 @@ DRY_RUN_HEADER = "Gateway-Dry-Run"
 DRY_RUN_VALUE = "check-apps"
 SAMPLE_CALLER = "+12025550100"  # 555-0100..0199: reserved for fiction in the NANP
 DEFAULT_TIMEOUT = 10.0
+# URL attributes that Twilio fetches (the gateway writes them into a <Play>), so allowed_hosts,
+# which limits the gateway's own requests, does not apply to them.
+TWILIO_FETCHES = {("GetDigits", "invalidDigitsSound")}
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,13 @@ class AppReport:
 # --- pure: what a document would make the gateway do -------------------------------------------
 def gateway_fetches(elements: Sequence[Element]) -> Iterator[GatewayFetch]:
     """Every URL-valued attribute (and Redirect target) the gateway would request, in document
-    order, nested elements included. Play URLs are Twilio's to fetch, not the gateway's."""
+    order, nested elements included. Play URLs (and TWILIO_FETCHES) are Twilio's to fetch."""
     for element in elements:
         if isinstance(element, UnsupportedElement):
             yield from gateway_fetches(element.children)
             continue
         for name, kind in element.ATTRIBUTES.items():
-            if isinstance(kind, Url | Sound):
+            if isinstance(kind, Url | Sound) and (element.TAG, name) not in TWILIO_FETCHES:
                 value = getattr(element, element.field_for(name), None)
                 if isinstance(value, str) and is_http_url(value):
                     yield GatewayFetch(element.TAG, name, value, element.line)

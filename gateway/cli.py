@@ -19,7 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "check-apps": ("gateway.check_apps", "main", "dry-run each opted-in app's answer URL and "
                    "report what cannot run"),
     "simulate": ("gateway.sim.cli", "simulate_main", "run a scenario against a gateway"),
-    "demo": ("gateway.sim.demo", "main", "run the seed examples end to end, locally"),
+    "demo": ("gateway.sim.demo", "main", "run the seed examples and the IVR story end to end, "
+             "locally"),
     "media": ("gateway.media.server", "main",
               "run the side-stream WebSocket server alone (digitsMatch)"),
     "worker": ("gateway.jobs", "worker_main", "run the job worker (callbacks, timers)"),

@@ -31,6 +31,12 @@ ORDER_WAIT = {"pending": 2.0, "joined": 30.0, "delivering": 60.0}
 ORDER_POLL = 0.1
 
 
+def call_stream(call_sid: str) -> str:
+    """The outbox of a call's own requests: background actions (menus, recordings) and its
+    hangup request share it, so Plivo's order holds (action before hangup)."""
+    return f"call:{call_sid}"
+
+
 def outbox_key(stream: str) -> str:
     return f"outbox:{stream}"
 
@@ -55,9 +61,23 @@ def enqueue(store, stream: str, number: int, request: dict) -> None:
 
 def enqueue_next(store, stream: str, request: dict) -> int:
     """Number the request after the stream's last one and enqueue it."""
-    number = store.incr(f"outbox-number:{stream}", OUTBOX_TTL)
+    number = reserve_number(store, stream)
     enqueue(store, stream, number, request)
     return number
+
+
+def reserve_number(store, stream: str) -> int:
+    """A place in the stream for a request that is known to come but has not come yet (a
+    Record's action, when Twilio reports the call's end first): fill it with `enqueue`, or give
+    it up with `release_number`; a place never filled is skipped after GAP_WAIT."""
+    return store.incr(f"outbox-number:{stream}", OUTBOX_TTL)
+
+
+NOTHING = "nothing"  # the kind of a released place: nothing is sent, the stream goes on
+
+
+def release_number(store, stream: str, number: int) -> None:
+    enqueue(store, stream, number, {"kind": NOTHING})
 
 
 def _advance(store, stream: str, number: int) -> None:
@@ -90,6 +110,9 @@ def flush(runtime, stream: str) -> None:
                 return
             log.warning("stream %s: request %d never arrived; delivering the next ones",
                         stream, number)
+            _advance(store, stream, number)
+            continue
+        if item.get("kind") == NOTHING:
             _advance(store, stream, number)
             continue
         if item.get("after_members") and _held_back(runtime, stream, item):

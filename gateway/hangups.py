@@ -50,7 +50,14 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
     if call.rejected in REJECT_CAUSES and twilio.get("CallStatus") in REJECTED_STATUSES:
         params["HangupCause"] = REJECT_CAUSES[call.rejected]
     params.update({k: v for k, v in call.params.items() if k not in params})
-    deliveries.enqueue_next(store, f"call:{call_sid}", {
+    stream = deliveries.call_stream(call_sid)
+    for key in call.pending_record_actions():
+        # Twilio reports a caller who hung up during <Record> before (or after) the Record's
+        # action: the action keeps its place before the hangup request either way.
+        number = deliveries.reserve_number(store, stream)
+        if not calls.reserve_record_action(call_sid, key, number):
+            deliveries.release_number(store, stream, number)
+    deliveries.enqueue_next(store, stream, {
         "url": app.hangup_url or app.answer_url,
         "method": app.hangup_method if app.hangup_url else app.answer_method,
         "app": app.name, "kind": "hangup", "params": params,

@@ -223,6 +223,7 @@ class CallRunner:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)
         except ElementCannotRun as exc:
+            TRANSLATION_ERRORS.labels(exc.element).inc()  # refused by the element at fault
             raise CannotRun(call.call_sid, fetched.url, exc) from None
         if len(result.twiml) > TWIML_MAX_BYTES and len(result.twiml.encode()) > TWIML_MAX_BYTES:
             raise CallFailed(call.call_sid, fetched.url, f"the TwiML for this document is "
@@ -247,12 +248,14 @@ class CallRunner:
                 log.warning("call %s: %s: %s", call.call_sid, url_for_log(fetched.url), note)
         return result.twiml
 
-    def load(self, call_sid: str) -> tuple[CallRecord, PlivoApp]:
+    def load(self, call_sid: str, *, ended_ok: bool = False) -> tuple[CallRecord, PlivoApp]:
+        """The call and its app. `ended_ok`: Twilio legitimately asks about an ended call (a
+        Record's action after the caller hung up); otherwise that is refused as a replay."""
         call = self.calls.get(call_sid)
         if call is None:
             raise UnknownCall(call_sid, None, "no record of this call (expired or never "
                               "started here)")
-        if call.ended:
+        if call.ended and not ended_ok:
             raise ReplayedRequest(call_sid, None, "a request for a call that has ended: refused "
                                   "(a replay, or a late duplicate)")
         app = self.mappings.app_named(call.app)

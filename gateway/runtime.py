@@ -114,8 +114,8 @@ def build_runtime(settings: Settings) -> Runtime:
         exits=ConferenceExit(runner=runner, members=members, store=store),
         sounds=ConferenceSounds(runner=runner, members=members),
         menus=Menus(runner=runner, store=store),
-        voicemail=Voicemail(runner=runner, calls=calls, mappings=mappings, store=store,
-                            urls=urls, engine_name=settings.transcription),
+        voicemail=Voicemail(runner=runner, calls=calls, store=store,
+                            engine_name=settings.transcription),
         forwards=forwards[0],
         transcriber=engine_from(settings.transcription_command, settings.transcription_timeout),
     )

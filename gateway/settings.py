@@ -52,6 +52,7 @@ class Settings:
     media_url: str | None = None     # side streams' wss:// URL (None: from public_url)
     media_port: int | None = None    # the stream server's port (None: port + 1)
     app_max_fetches: int = DEFAULT_APP_MAX_FETCHES
+    media_processes: int = 1         # side-stream processes sharing that port
 
     @property
     def stream_server_port(self) -> int:
@@ -134,6 +135,10 @@ class Settings:
         if not media_port_text and int(port_text) == 65535:
             raise SettingsError("GATEWAY_MEDIA_PORT", "PORT is 65535: set the stream server's "
                                 "port explicitly")
+        processes_text = env.get("GATEWAY_MEDIA_PROCESSES", "").strip() or "1"
+        if not processes_text.isdigit() or not 1 <= int(processes_text) <= 64:
+            raise SettingsError("GATEWAY_MEDIA_PROCESSES", f"{processes_text!r} must be a number "
+                                "of processes from 1 to 64")
         mappings = Path(env.get("GATEWAY_MAPPINGS", "").strip() or DEFAULT_MAPPINGS)
         if not mappings.exists():
             raise SettingsError("GATEWAY_MAPPINGS", f"{mappings} does not exist")
@@ -149,6 +154,7 @@ class Settings:
             transcription=transcription, transcription_timeout=transcription_timeout,
             transcription_command=command,
             media_url=media_url, media_port=int(media_port_text) if media_port_text else None,
+            media_processes=int(processes_text),
         )
 
 

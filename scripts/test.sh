@@ -5,11 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-redis.sh
-# The simulator speaks a caller's words into recordings with espeak-ng (voicemail tests).
-if ! command -v espeak-ng >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng) \
-        >/dev/null
-fi
+scripts/ensure-espeak.sh
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi

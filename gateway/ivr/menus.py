@@ -24,7 +24,9 @@ import time
 from collections.abc import Mapping
 
 from .. import deliveries
+from ..actions import follow_action
 from ..calls import CallRecord
+from ..deliveries import call_stream
 from ..mappings import PlivoApp
 from ..plivoxml import Document, GetDigits, GetInput, parse_document
 from ..runner import CallRunner
@@ -38,11 +40,6 @@ ENDED = {"completed", "canceled", "failed", "busy", "no-answer"}
 INTERIM_WAIT = 2.0  # at most this long for interim results still queued before the action
 
 Menu = GetDigits | GetInput
-
-
-def call_stream(call_sid: str) -> str:
-    """The outbox of a call's own requests (shared with its hangup request, so order holds)."""
-    return f"call:{call_sid}"
 
 
 class Menus:
@@ -97,17 +94,14 @@ class Menus:
         if not menu.action:
             return self.runner.continue_document(call, app, deadline)
         params = {**call.params, "CallStatus": "in-progress", **answer}
-        if menu.redirect:
-            if isinstance(menu, GetInput) and menu.interim_speech_results_callback:
-                self.wait_for_outbox(call.call_sid, min(deadline - 1.0,
-                                                        time.monotonic() + INTERIM_WAIT))
-            fetched = self.runner.fetch_or_fail(call, app, menu.action, menu.method, params,
-                                                deadline)
-            return self.runner.run(call, app, fetched, start=0)
-        deliveries.enqueue_next(self.store, call_stream(call.call_sid), {
-            "url": menu.action, "method": menu.method, "app": app.name, "kind": "action",
-            "params": params})
-        return self.runner.continue_document(call, app, deadline)
+        if (menu.redirect and isinstance(menu, GetInput)
+                and menu.interim_speech_results_callback):
+            self.wait_for_outbox(call.call_sid, min(deadline - 1.0,
+                                                    time.monotonic() + INTERIM_WAIT))
+        return follow_action(self.runner, call, app, url=menu.action, method=menu.method,
+                             params=params, redirect=menu.redirect, deadline=deadline,
+                             send_in_background=lambda request: deliveries.enqueue_next(
+                                 self.store, call_stream(call.call_sid), request))
 
     def wait_for_outbox(self, call_sid: str, until: float) -> None:
         """Until the call's queued requests (interim results) are delivered, or `until`."""

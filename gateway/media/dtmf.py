@@ -32,13 +32,14 @@ in progress reach per-stream Python. `DtmfReceiver` is a bank of one stream.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from .tones import COLUMNS, KEYS, RATE, ROWS, dbm0_to_amplitude
-from .ulaw import ULAW_TO_FLOAT32
+from .ulaw import ulaw_to_float32
 
 BLOCK = 40  # samples per block: 5 ms, the receiver's time step
 WINDOW = 7  # blocks per decision window: 35 ms, filled by any 40 ms tone, never by a 23 ms one
@@ -146,6 +147,7 @@ class ReceiverBank:
         self._last_ids: list[str] = []
         self._last_slots = np.zeros(0, np.int64)
         self._pending = 0  # streams holding a partial block
+        self._buffers: dict[str, np.ndarray] = {}
         self._grow(max(1, capacity))
 
     def _grow(self, capacity: int) -> None:
@@ -203,11 +205,16 @@ class ReceiverBank:
         if ids != self._last_ids:  # the same streams as last time (a server's usual call)?
             slots = [self._get(stream_id).slot for stream_id in ids]  # all known before work
             self._last_ids, self._last_slots = ids, np.array(slots, np.int64)
-        size = len(chunks[0]) if chunks else 0
-        if (size and size % BLOCK == 0 and not self._pending
-                and all(type(c) is bytes and len(c) == size for c in chunks)):
-            self._run(size // BLOCK, ids, self._last_slots, b"".join(chunks), found)
-            return found
+        sizes = set(map(len, chunks))
+        size = sizes.pop() if len(sizes) == 1 else 0
+        if size and size % BLOCK == 0 and not self._pending:
+            try:
+                data = b"".join(chunks)
+            except TypeError:
+                pass  # not all bytes: the general path says which stream
+            else:
+                self._run(size // BLOCK, ids, self._last_slots, data, found)
+                return found
         groups: dict[int, tuple[list[str], list[int], list[bytes]]] = {}
         for stream_id, data in zip(ids, chunks, strict=True):
             if not isinstance(data, bytes | bytearray | memoryview):
@@ -231,6 +238,14 @@ class ReceiverBank:
         return found
 
     # ---------------------------------------------------------------------------------------
+
+    def _scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A reusable float32 work array (fresh pages cost more than the arithmetic)."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, np.float32)
+        return buffer[:size].reshape(shape)
 
     def _get(self, stream_id: str) -> _Stream:
         try:
@@ -261,8 +276,10 @@ class ReceiverBank:
         """`count` new blocks of each of these streams through the receiver."""
         streams = len(slots)
         codes = np.frombuffer(data, np.uint8).reshape(streams, count, BLOCK)
-        samples = np.take(ULAW_TO_FLOAT32, codes).reshape(streams * count, BLOCK)
-        tones = (samples @ _TONE_BASIS).reshape(streams, count, 16)
+        samples = self._scratch("samples", (streams * count, BLOCK))
+        ulaw_to_float32(codes, out=samples)
+        tones = np.matmul(samples, _TONE_BASIS, out=self._scratch("tones", (streams * count, 16)))
+        tones = tones.reshape(streams, count, 16)
         energy = np.einsum("ij,ij->i", samples, samples).reshape(streams, count)
         first = self._blocks[slots]
         batch = _Batch(self._ring, slots, first, codes, tones)
@@ -270,18 +287,26 @@ class ReceiverBank:
         # A cheap screen picks the candidate windows for the full test: per block, the
         # strongest row and column tone powers and the energy; per window ending at a new
         # block, their sums (a bound on the window's best row and column).
-        power = tones[..., :8] ** 2 + tones[..., 8:] ** 2
-        screen = np.empty((streams, count + WINDOW - 1, 3), np.float32)
+        squares = np.multiply(tones, tones, out=self._scratch("squares", (streams, count, 16)))
+        power = np.add(squares[..., :8], squares[..., 8:],
+                       out=self._scratch("power", (streams, count, 8)))
+        screen = self._scratch("screen", (streams, count + WINDOW - 1, 3))
         screen[:, :WINDOW - 1] = self._screen[slots]
-        screen[:, WINDOW - 1:, 0] = np.maximum(np.maximum(power[..., 0], power[..., 1]),
-                                               np.maximum(power[..., 2], power[..., 3]))
-        screen[:, WINDOW - 1:, 1] = np.maximum(np.maximum(power[..., 4], power[..., 5]),
-                                               np.maximum(power[..., 6], power[..., 7]))
+        np.maximum(np.maximum(power[..., 0], power[..., 1]),
+                   np.maximum(power[..., 2], power[..., 3]), out=screen[:, WINDOW - 1:, 0])
+        np.maximum(np.maximum(power[..., 4], power[..., 5]),
+                   np.maximum(power[..., 6], power[..., 7]), out=screen[:, WINDOW - 1:, 1])
         screen[:, WINDOW - 1:, 2] = energy
         self._screen[slots] = screen[:, -(WINDOW - 1):]
-        summed = np.cumsum(screen, axis=1)
-        window = summed[:, WINDOW - 1:].copy()
-        window[:, 1:] -= summed[:, :-WINDOW]
+        if count <= 2 * WINDOW:  # a running sum: a few small steps beat a cumulative sum
+            window = np.empty((streams, count, 3), np.float32)
+            window[:, 0] = screen[:, :WINDOW].sum(axis=1)
+            for j in range(1, count):
+                window[:, j] = window[:, j - 1] + screen[:, j + WINDOW - 1] - screen[:, j - 1]
+        else:
+            summed = np.cumsum(screen, axis=1)
+            window = summed[:, WINDOW - 1:].copy()
+            window[:, 1:] -= summed[:, :-WINDOW]
         row, column, window_energy = window[..., 0], window[..., 1], window[..., 2]
         floor = WINDOW * _MIN_BLOCK_POWER
         candidate = ((row >= floor) & (column >= floor)
@@ -328,19 +353,21 @@ class ReceiverBank:
             members = np.array(sorted(careful))
             keys = self._key[slots[members]].astype(np.int64)
             mixes = self._mixing[slots[members]].copy()
+            sources = np.full(len(members), -1)  # -1: the digit in progress; j: the hit at j
             if hits is not None:
                 starting = np.nonzero(keys < 0)[0]
                 first_hit = (hits[members[starting]] >= 0).argmax(axis=1)
                 keys[starting] = hits[members[starting], first_hit]
                 mixes[starting] = mixing[members[starting], first_hit]
+                sources[starting] = first_hit
             blocks = np.arange(-RING, count)[None, :]
             unscaled = _amplitudes(batch.tones(members, blocks, keys),
                                    first[members][:, None] + blocks, keys, mixes,
                                    np.ones((len(members), 2))).tolist()
+            rows = [None] * len(members) if hits is None else hits[members].tolist()
             for index, m in enumerate(members.tolist()):
-                prepared = _Prepared(int(keys[index]), mixes[index], unscaled[index])
-                digits = self._track(int(slots[m]), int(first[m]), count, batch, m,
-                                     None if hits is None else hits[m].tolist(),
+                prepared = _Prepared(int(sources[index]), unscaled[index])
+                digits = self._track(int(slots[m]), int(first[m]), count, batch, m, rows[index],
                                      None if mixing is None else mixing[m], prepared)
                 if digits:
                     found.setdefault(ids[m], []).extend(digits)
@@ -353,42 +380,40 @@ class ReceiverBank:
                prepared: _Prepared) -> list[Digit]:
         """The digit state machine over one stream's new blocks (member `m` of the batch;
         `first` numbers its first new block in the stream)."""
-
-        def span(key: int, mix: np.ndarray, ref: np.ndarray) -> _Span | _Prepared:
-            if prepared.key == key and np.array_equal(prepared.mixing, mix):
-                return prepared.scaled(ref)
-            return _Span(batch, m, first, key, mix, ref)
-
         digits = []
-        key = int(self._key[slot])
-        amps = span(key, self._mixing[slot], self._ref[slot]) if key >= 0 else None
+        key, misses, amp = int(self._key[slot]), int(self._misses[slot]), float(self._amp[slot])
+        start, end = int(self._start[slot]), int(self._end[slot])
+        amps: _Span | _Prepared | None = None
+        if key >= 0:
+            ref = self._ref[slot]
+            amps = prepared.scaled(ref) if prepared.source == -1 else \
+                _Span(batch, m, first, key, self._mixing[slot], ref)
         for j in range(count):
             block = first + j
             if amps is not None:
                 low, high = amps[j]
                 if low >= HOLD and high >= HOLD:
-                    self._misses[slot] = 0
-                    self._amp[slot] = min(1.0, (low + high) / 2)
+                    misses = 0
+                    amp = min(1.0, (low + high) / 2)
                 else:
-                    if self._misses[slot] == 0:  # the tone stops in this block or the one before
-                        last = float(self._amp[slot])
-                        partial = min(1.0, (low + high) / 2) if last > 0.9 else 0.0
-                        self._end[slot] = block * BLOCK - round((1 - last - partial) * BLOCK)
-                    self._misses[slot] += 1
-                    if self._misses[slot] >= END_MISSES:
-                        digits.append(_digit(key, int(self._start[slot]), int(self._end[slot])))
-                        self._key[slot] = key = -1
-                        self._misses[slot] = 0
-                        amps = None
+                    if misses == 0:  # the tone stops in this block or the one before
+                        partial = min(1.0, (low + high) / 2) if amp > 0.9 else 0.0
+                        end = block * BLOCK - round((1 - amp - partial) * BLOCK)
+                    misses += 1
+                    if misses >= END_MISSES:
+                        digits.append(_digit(key, start, end))
+                        key, misses, amps = -1, 0, None
             if amps is None and hits is not None and hits[j] >= 0:
                 key = hits[j]
-                self._key[slot] = key
+                assert mixing is not None
                 self._mixing[slot] = mixing[j]
-                self._ref[slot] = 1.0
-                window = span(key, mixing[j], np.ones(2))
-                self._ref[slot] = np.mean([window[i] for i in range(j - WINDOW + 1, j + 1)],
-                                          axis=0)
-                amps = span(key, mixing[j], self._ref[slot])
+                unit = np.ones(2)
+                window = prepared.scaled(unit) if prepared.source == j else \
+                    _Span(batch, m, first, key, mixing[j], unit)
+                ref = np.mean([window[i] for i in range(j - WINDOW + 1, j + 1)], axis=0)
+                self._ref[slot] = ref
+                amps = prepared.scaled(ref) if prepared.source == j else \
+                    _Span(batch, m, first, key, mixing[j], ref)
                 # The tone may have begun before the window (an earlier window failed a test):
                 # walk back over the full blocks still held, then into the partial one.
                 begin = j - WINDOW + 1
@@ -397,10 +422,10 @@ class ReceiverBank:
                     begin -= 1
                 inside = amps.fill(begin)
                 before = amps.fill(begin - 1) if begin > -first and inside > 0.9 else 0.0
-                self._start[slot] = max(0, (first + begin) * BLOCK + round(
-                    (1 - inside - before) * BLOCK))
-                self._misses[slot] = 0
-                self._amp[slot] = amps.fill(j)
+                start = max(0, (first + begin) * BLOCK + round((1 - inside - before) * BLOCK))
+                misses, amp = 0, amps.fill(j)
+        self._key[slot], self._misses[slot], self._amp[slot] = key, misses, amp
+        self._start[slot], self._end[slot] = start, end
         return digits
 
 
@@ -424,7 +449,7 @@ class _Batch:
         old = self.ring[self.slots[member][:, None], absolute % RING]
         known = (absolute >= 0) & (blocks >= -RING)
         codes = np.where((blocks >= 0)[..., None], new, np.where(known[..., None], old, _SILENCE))
-        return np.take(ULAW_TO_FLOAT32, codes) @ _BASIS
+        return ulaw_to_float32(codes) @ _BASIS
 
     def correlations(self, member: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         """(members, blocks, 16) complex correlations, phases from the stream's sample 0."""
@@ -449,6 +474,12 @@ class _Batch:
         return (cos + 1j * sin) * phase
 
     def store(self) -> None:
+        if RING % self.count == 0 and not (self.first % self.count).any():
+            # Every stream has been fed whole batches of this size: one row of the ring each.
+            rows = self.ring.reshape(len(self.ring), RING // self.count, self.count * BLOCK)
+            rows[self.slots, (self.first // self.count) % (RING // self.count)] = \
+                self.codes.reshape(len(self.slots), -1)
+            return
         keep = min(self.count, RING)
         where = (self.first[:, None] + np.arange(self.count - keep, self.count)[None, :]) % RING
         self.ring[self.slots[:, None], where] = self.codes[:, self.count - keep:]
@@ -468,16 +499,15 @@ def _amplitudes(pair: np.ndarray, absolute: np.ndarray, key: np.ndarray, mixing:
 
 class _Prepared:
     """Amplitudes `_run` computed ahead for one stream (blocks -RING to the batch's end, for
-    one key and leak factors), read like a `_Span` once scaled by the digit's level."""
+    the digit in progress, source -1, or for the hit at new block `source`), read like a
+    `_Span` once scaled by the digit's level."""
 
-    def __init__(self, key: int, mixing: np.ndarray, unscaled: list[list[float]]):
-        self.key, self.mixing, self._unscaled = key, mixing, unscaled
-        self._ref = (1.0, 1.0)
+    def __init__(self, source: int, unscaled: list[list[float]],
+                 ref: tuple[float, float] = (1.0, 1.0)):
+        self.source, self._unscaled, self._ref = source, unscaled, ref
 
     def scaled(self, ref: np.ndarray) -> _Prepared:
-        twin = _Prepared(self.key, self.mixing, self._unscaled)
-        twin._ref = (float(ref[0]), float(ref[1]))
-        return twin
+        return _Prepared(self.source, self._unscaled, (float(ref[0]), float(ref[1])))
 
     def __getitem__(self, block: int) -> list[float]:
         low, high = self._unscaled[block + RING]

@@ -36,10 +36,10 @@ import http
 import json
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -126,12 +126,14 @@ class StreamServer:
         self.streams: dict[str, SideStream] = {}
         self.counters: Counter[str] = Counter()
         self.executor = ThreadPoolExecutor(store_threads, thread_name_prefix="media-store")
+        self.tick_lag_ms = 0.0  # how late the batches run: the server is falling behind
         self._next_id = 0
         self._tasks: set[asyncio.Task] = set()
 
     # -- the server ----------------------------------------------------------------------------
-    async def serve(self, host: str, port: int) -> Server:
+    async def serve(self, host: str, port: int, *, reuse_port: bool = False) -> Server:
         server = await serve(self.handle, host, port, process_request=self._http,
+                             reuse_port=reuse_port,
                              compression=None, max_size=2 ** 16, ping_interval=20,
                              ping_timeout=20, close_timeout=2, server_header=None)
         self._tasks.add(asyncio.create_task(self._ticker()))
@@ -143,6 +145,7 @@ class StreamServer:
             return None
         if request.path.split("?")[0] == "/healthz":
             body = json.dumps({"status": "ok", "streams": len(self.streams),
+                               "tick_lag_ms": round(self.tick_lag_ms, 1),
                                **self.counters}).encode()
             return Response(200, "OK", Headers({"Content-Type": "application/json",
                                                 "Content-Length": str(len(body))}), body)
@@ -154,7 +157,9 @@ class StreamServer:
         while True:
             next_at += TICK_SECONDS
             await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if loop.time() - next_at > 1.0:
+            late = loop.time() - next_at
+            self.tick_lag_ms = max(self.tick_lag_ms * 0.99, late * 1000)  # a decaying maximum
+            if late > 1.0:
                 next_at = loop.time()  # fell far behind: do not try to catch up tick by tick
             try:
                 self.process_tick()
@@ -181,6 +186,11 @@ class StreamServer:
             await connection.close(POLICY_VIOLATION, "no start message")
         except ConnectionClosed:
             self.counters["dropped"] += 1
+        except Exception:  # the store down, a bug: this stream ends, the server goes on
+            self.counters["internal_errors"] += 1
+            log.exception("side stream from %s: internal error; closed", _peer(connection))
+            with contextlib.suppress(Exception):
+                await connection.close(1011, "internal error")
         finally:
             if stream is not None:
                 self._end(stream)
@@ -412,18 +422,17 @@ def build(settings) -> StreamServer:
                                       DialDigits(forwards=runtime.forwards)))
 
 
-async def run(settings, ready: Callable[[], None] | None = None) -> None:
+async def run(settings, *, reuse_port: bool = False) -> None:
     server = build(settings)
     host = settings.bind_host
-    async with await server.serve(host, settings.stream_server_port) as listening:
+    async with await server.serve(host, settings.stream_server_port,
+                                  reuse_port=reuse_port) as listening:
         log.info("side streams: listening on %s:%d for %s", host, settings.stream_server_port,
                  server.media_url)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        if ready:
-            ready()
         await stop.wait()
         listening.close()
 
@@ -433,12 +442,29 @@ def main(argv: list[str]) -> int:
     from ..settings import Settings, SettingsError
 
     parser = argparse.ArgumentParser(prog="gateway media", description=__doc__.split("\n")[0])
-    parser.parse_args(argv)
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes sharing the port (SO_REUSEPORT; default "
+                             "$GATEWAY_MEDIA_PROCESSES or 1): one event loop and one receiver "
+                             "bank each, the kernel spreads the streams")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"gateway media: cannot start: {exc}", file=sys.stderr)
         return 2
+    processes = args.processes or settings.media_processes
     configure_logging()
-    asyncio.run(run(settings))
+    # websockets logs every connection at INFO: thousands of streams would drown the log.
+    logging.getLogger("websockets").setLevel(max(logging.WARNING, logging.root.level))
+    helpers = [subprocess.Popen([sys.executable, "-m", "gateway.cli", "media", "--processes",
+                                 "1", "--reuse-port"]) for _ in range(processes - 1)]
+    try:
+        asyncio.run(run(settings, reuse_port=args.reuse_port or processes > 1))
+    finally:
+        for helper in helpers:  # they share this one's fate: stopped with it
+            helper.terminate()
+        for helper in helpers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                helper.wait(timeout=10)
     return 0

@@ -20,6 +20,11 @@ ULAW_TO_LINEAR = np.where(_u & 0x80, 0x84 - _t, _t - 0x84).astype(np.int16)
 ULAW_TO_FLOAT32 = ULAW_TO_LINEAR.astype(np.float32)  # what the DTMF receiver reads through
 ULAW_TO_LINEAR.flags.writeable = False
 ULAW_TO_FLOAT32.flags.writeable = False
+# Two codes at a time (read as one little-endian uint16): half the lookups, twice as fast.
+_PAIRS = np.empty((65536, 2), np.float32)
+_PAIRS[:, 0] = ULAW_TO_FLOAT32[np.arange(65536) & 0xFF]
+_PAIRS[:, 1] = ULAW_TO_FLOAT32[np.arange(65536) >> 8]
+_PAIRS.flags.writeable = False
 del _u, _t
 
 _SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
@@ -28,6 +33,22 @@ _SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
 def ulaw_decode(data: bytes) -> np.ndarray:
     """µ-law bytes -> float64 linear samples in ±32124 (16-bit scale, not normalised)."""
     return ULAW_TO_LINEAR[np.frombuffer(data, dtype=np.uint8)].astype(np.float64)
+
+
+def ulaw_to_float32(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """µ-law codes (uint8 array, any shape) -> float32 linear samples of the same shape (into
+    `out` when given: same number of elements); the receiver's hot path."""
+    codes = np.ascontiguousarray(codes, np.uint8)
+    if codes.size % 2 or not codes.shape or codes.shape[-1] % 2:
+        samples = ULAW_TO_FLOAT32[codes]
+    else:
+        pairs = None if out is None else out.reshape(-1, 2)
+        samples = np.take(_PAIRS, codes.view("<u2").ravel(), axis=0, out=pairs)
+    if out is None:
+        return samples.reshape(codes.shape)
+    if samples is not pairs:
+        out.reshape(codes.shape)[...] = samples
+    return out
 
 
 def ulaw_encode(samples: np.ndarray) -> bytes:

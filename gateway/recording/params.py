@@ -17,7 +17,8 @@ from ..conference.callbacks import record_url, recording_times
 HANGUP_DIGITS = "hangup"  # Twilio's Digits when the caller hung up during the recording
 
 
-def _seconds(value: str | None) -> int:
+def seconds_of(value: str | None) -> int:
+    """Twilio's RecordingDuration as whole seconds (0 when absent or not a number)."""
     try:
         return max(0, int(value or 0))
     except ValueError:
@@ -39,7 +40,7 @@ def action_recording(twilio: Mapping[str, str], file_format: str, now_ms: int
     params = {"Digits": "" if digits == HANGUP_DIGITS else digits}
     if not twilio.get("RecordingUrl"):
         return {**empty_recording(), **params}
-    seconds = _seconds(twilio.get("RecordingDuration"))
+    seconds = seconds_of(twilio.get("RecordingDuration"))
     return {
         "RecordUrl": record_url(twilio, file_format),
         "RecordingID": twilio.get("RecordingSid", ""),
@@ -73,7 +74,7 @@ def failure_reason(status: Mapping[str, str]) -> str:
     """Why a recording has no file, for the transcription's `error` parameter ('' if it has)."""
     state = status.get("RecordingStatus", "")
     if state == "completed" and status.get("RecordingUrl"):
-        return "" if _seconds(status.get("RecordingDuration")) > 0 else "Recording is empty"
+        return "" if seconds_of(status.get("RecordingDuration")) > 0 else "Recording is empty"
     if state == "absent":
         return "Recording is empty"
     code = status.get("ErrorCode")

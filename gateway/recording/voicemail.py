@@ -28,18 +28,25 @@ import urllib3
 from .. import deliveries, jobs
 from ..actions import follow_action
 from ..calls import Calls
-from ..mappings import Mappings
-from ..runner import CallRunner
+from ..deliveries import call_stream
+from ..runner import CallRunner, ReplayedRequest
 from ..transcription import MAX_BYTES, EmbeddedEngine, TranscriptionFailed, plivo_transcription
 from ..translate.builder import EMPTY_TWIML
-from ..translate.context import GatewayUrls
-from .params import action_recording, callback_recording, failure_reason, session_recording
+from .params import (
+    action_recording,
+    callback_recording,
+    failure_reason,
+    seconds_of,
+    session_recording,
+)
 
 log = logging.getLogger("gateway.recording")
 
 FINAL_CALL_STATUSES = {"completed", "canceled", "failed", "busy", "no-answer"}
 SEEN_TTL = 24 * 3600.0
 FETCH_TIMEOUT = 30.0
+TWILIO_MAX_SECONDS = 120  # Twilio transcribes <Record> recordings of at most two minutes
+MEDIA_REDIRECTS = 3
 
 
 def recording_stream(call_sid: str, key: str) -> str:
@@ -47,26 +54,45 @@ def recording_stream(call_sid: str, key: str) -> str:
 
 
 class Voicemail:
-    def __init__(self, *, runner: CallRunner, calls: Calls, mappings: Mappings, store,
-                 urls: GatewayUrls, engine_name: str):
+    def __init__(self, *, runner: CallRunner, calls: Calls, store, engine_name: str):
         self.runner = runner
         self.calls = calls
-        self.mappings = mappings
         self.store = store
-        self.urls = urls
-        self.engine_name = engine_name
+        self.engine_name = engine_name  # GATEWAY_TRANSCRIPTION
 
     # -- the Record is over (Twilio's action, or the Redirect after an empty recording) -----
     def done(self, twilio: Mapping[str, str], key: str) -> str:
         call_sid = twilio.get("CallSid", "")
         deadline = time.monotonic() + self.runner.budget
-        call, app = self.runner.load(call_sid)
+        # Twilio requests a Record's action even after the caller hung up (record page).
+        call, app = self.runner.load(call_sid, ended_ok=True)
         settings = call.records.get(key)
-        if settings is None:
+        if settings is None or settings.get("answered"):
+            if call.ended:
+                raise ReplayedRequest(call_sid, None, f"Record {key!r} of an ended call "
+                                      "reported again, or never served: refused")
+            if settings is not None:
+                raise ReplayedRequest(call_sid, None, f"Record {key!r} already reported: "
+                                      "refused (a replay, or a late duplicate)")
             log.warning("call %s: Record %r is not one the gateway knows; going on", call_sid,
                         key)
             return self.runner.continue_document(call, app, deadline)
-        hung_up = (twilio.get("CallStatus") in FINAL_CALL_STATUSES
+        reserved = self.calls.claim_record_action(call_sid, key)
+        settings["answered"] = True  # also in this copy, which the runner may save
+
+        def in_order(request: dict | None) -> None:
+            """The action in the background: in the place kept for it before the hangup
+            request if the call's end came first, else next in the call's outbox."""
+            stream = call_stream(call_sid)
+            if reserved is not None:
+                if request is None:
+                    deliveries.release_number(self.store, stream, reserved)
+                else:
+                    deliveries.enqueue(self.store, stream, reserved, request)
+            elif request is not None:
+                deliveries.enqueue_next(self.store, stream, request)
+
+        hung_up = (call.ended or twilio.get("CallStatus") in FINAL_CALL_STATUSES
                    or twilio.get("Digits") == "hangup")
         recording = action_recording(twilio, settings["file_format"], int(time.time() * 1000))
         if not twilio.get("RecordingUrl"):
@@ -75,18 +101,17 @@ class Voicemail:
                   **recording}
         action = settings.get("action")
         if hung_up:
-            if action:  # the voicemail of a caller who hung up: still the app's to have
-                deliveries.enqueue_next(self.store, f"call:{call_sid}", {
-                    "url": action, "method": settings["method"], "app": app.name,
-                    "kind": "action", "params": params})
+            # The voicemail of a caller who hung up: still the app's to have.
+            in_order({"url": action, "method": settings["method"], "app": app.name,
+                      "kind": "action", "params": params} if action else None)
             return EMPTY_TWIML
+        if not action or settings["redirect"]:
+            in_order(None)  # a place kept for it (a late hangup report) is not needed
         if not action:
             return self.runner.continue_document(call, app, deadline)
         return follow_action(
             self.runner, call, app, url=action, method=settings["method"], params=params,
-            redirect=settings["redirect"], deadline=deadline,
-            send_in_background=lambda request: deliveries.enqueue_next(
-                self.store, f"call:{call_sid}", request))
+            redirect=settings["redirect"], deadline=deadline, send_in_background=in_order)
 
     # -- the file is ready, or will never be ------------------------------------------------
     def status(self, event: Mapping[str, str]) -> str:
@@ -123,11 +148,13 @@ class Voicemail:
                            else "in-progress",
                            **callback_recording(event, settings["file_format"])}})
         if settings.get("transcription_url"):
+            # Twilio transcribes only <Record> recordings of at most two minutes; a longer one
+            # (or a session recording) goes to the embedded engine.
+            twilio_will = (self.engine_name == "twilio" and settings.get("kind") == "here"
+                           and seconds_of(event.get("RecordingDuration")) <= TWILIO_MAX_SECONDS)
             transcribe_later(self.store, stream, event, url=settings["transcription_url"],
                              method=settings.get("transcription_method", "POST"),
-                             app=call.app, call_uuid=call.call_uuid,
-                             twilio_will=self.engine_name == "twilio"
-                             and settings.get("kind") == "here")
+                             app=call.app, call_uuid=call.call_uuid, twilio_will=twilio_will)
         return "recorded"
 
     # -- Twilio's own transcription ------------------------------------------------------------
@@ -136,6 +163,8 @@ class Voicemail:
         seen = f"seen:transcription:{event.get('TranscriptionSid') or call_sid + key}"
         if not self.store.put_if_absent(seen, {"at": time.time()}, SEEN_TTL):
             return "duplicate"
+        if self.store.get(transcribing_key(event.get("RecordingSid", ""))) is not None:
+            return "transcribed-here"  # the embedded engine has it (a recording over 2 min)
         call = self.calls.get(call_sid)
         settings = call.records.get(key) if call else None
         if call is None or settings is None or not settings.get("transcription_url"):
@@ -162,7 +191,7 @@ def transcribe_later(store, stream: str, event: Mapping[str, str], *, url: str, 
     callback sends the result (`Voicemail.twilio_transcription`)."""
     reason = failure_reason(event)
     request = {"url": url, "method": method, "app": app, "kind": "transcription"}
-    base = {"duration": _seconds(event.get("RecordingDuration")), "call_uuid": call_uuid,
+    base = {"duration": seconds_of(event.get("RecordingDuration")), "call_uuid": call_uuid,
             "recording_id": event.get("RecordingSid", "")}
     if reason:
         deliveries.enqueue_next(store, stream, {**request, "params": plivo_transcription(
@@ -170,29 +199,32 @@ def transcribe_later(store, stream: str, event: Mapping[str, str], *, url: str, 
         return
     if twilio_will:
         return
+    store.put(transcribing_key(base["recording_id"]), {"at": time.time()}, SEEN_TTL)
     jobs.schedule("transcribe", {"stream": stream, "request": request, "base": base,
                                  "media_url": event.get("RecordingUrl", "") + ".wav"},
                   store=store)
 
 
-def _seconds(value: str | None) -> int:
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
+def transcribing_key(recording_sid: str) -> str:
+    """Set while the embedded engine transcribes a recording: Twilio's own result, if it sends
+    one anyway, is then not sent to the app a second time."""
+    return f"transcribing:{recording_sid}"
 
 
 def fetch_media(url: str, *, account_sid: str, auth_token: str, api_host: str,
                 timeout: float = FETCH_TIMEOUT) -> bytes:
     """A recording's file from Twilio (HTTP Basic auth, as Twilio requires on media URLs).
-    Only from Twilio's API host: the credentials never go anywhere else."""
+    Only from Twilio's API host: the credentials never go anywhere else. Twilio may redirect to
+    its storage; urllib3 drops the Authorization header on a redirect to another host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or parts.hostname != api_host:
         raise TranscriptionFailed(f"Recording URL is not on Twilio's API host ({api_host})")
     headers = urllib3.make_headers(basic_auth=f"{account_sid}:{auth_token}")
     try:
-        response = urllib3.request("GET", url, headers=headers, timeout=timeout,
-                                   preload_content=False, redirect=False)
+        response = urllib3.request(
+            "GET", url, headers=headers, timeout=timeout, preload_content=False,
+            retries=urllib3.Retry(total=MEDIA_REDIRECTS, connect=1, read=0,
+                                  redirect=MEDIA_REDIRECTS))
         data = response.read(MAX_BYTES + 1)
         response.release_conn()
     except urllib3.exceptions.HTTPError as exc:
@@ -218,6 +250,9 @@ def transcribe_job(runtime, stream: str, request: dict, base: dict, media_url: s
     except TranscriptionFailed as exc:
         text, error = "", exc.reason
         log.warning("transcription for %s failed: %s", stream, exc.reason)
+    except Exception:  # never retried forever: the app gets Plivo's error form
+        log.exception("transcription for %s: internal error", stream)
+        text, error = "", "Transcription failed"
     deliveries.enqueue_next(runtime.store, stream, {
         **request, "params": plivo_transcription(text=text, error=error, **base)})
 
@@ -236,7 +271,7 @@ def record_call_job(runtime, call_sid: str, key: str) -> None:
     settings = call.records.get(key) if call else None
     if call is None or not settings or not settings.get("action"):
         return
-    deliveries.enqueue_next(runtime.store, f"call:{call_sid}", {
+    deliveries.enqueue_next(runtime.store, call_stream(call_sid), {
         "url": settings["action"], "method": settings["method"], "app": call.app,
         "kind": "action", "params": {
             **call.params, "CallStatus": "in-progress", "Digits": "",

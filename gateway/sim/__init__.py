@@ -1,8 +1,9 @@
 """A faithful local Twilio voice simulator: the ground truth of the gateway's end-to-end tests.
 
 It talks to a gateway only as Twilio would, over loopback HTTP and WebSocket: signed voice
-webhooks, strict TwiML execution (Say, Play, Pause, Redirect, Hangup, Reject, Gather, Dial with
-Conference, Start/Stop Stream), a conference engine with Twilio's status callbacks and recordings,
+webhooks, strict TwiML execution (Say, Play, Pause, Redirect, Hangup, Reject, Gather, Record,
+Dial with Conference, Start/Stop Stream), a conference engine with Twilio's status callbacks and
+recordings, call recordings (Record, REST) whose files hold what the caller said,
 a REST API that twilio-python can talk to, Media Streams with in-band DTMF, and the number's call
 status callback. Rules and the choices made where Twilio's docs are silent: docs/simulator.md.
 

@@ -171,6 +171,11 @@ class Call:
         return max(0, round(end - self.answered_at))
 
 
+def utterance_seconds(text: str) -> float:
+    """How long a scenario `say` lasts: SECONDS_PER_WORD a word, at least 0.5 s."""
+    return max(0.5, len(text.split()) * SECONDS_PER_WORD)
+
+
 def country_of(number: str) -> str:
     for prefix in sorted(COUNTRY_CODES, key=len, reverse=True):
         if number.startswith(prefix):
@@ -636,6 +641,10 @@ class Switchboard:
             state.voice_to = now
             self._record_silence(call)
 
+    def _utterance_over(self, call: Call, state: RecordState) -> None:
+        if not call.ended and call.record is state and not call.talking:
+            self._record_voice(call, False)
+
     def _record_key(self, call: Call, key: str) -> None:
         state = call.record
         assert state is not None
@@ -671,16 +680,17 @@ class Switchboard:
         # "absent": nothing was recorded (recordingStatusCallbackEvent values).
         recording.status = "completed" if heard else "absent"
         said = []
-        for s in call.spec.speech:
-            start, end = self.run_t0 + s.start - base, self.run_t0 + s.end - base
+        spoken = [(s.start, s.end, s.text) for s in call.spec.speech] + [
+            (u.at, u.at + utterance_seconds(u.text), u.text) for u in call.spec.says]
+        for at, until, text in sorted(spoken):
+            start, end = self.run_t0 + at - base, self.run_t0 + until - base
             if end > 0 and start < seconds:
-                said.append((max(0.0, start), min(end, seconds), s.text))
+                said.append((max(0.0, start), min(end, seconds), text))
         recording.speech = tuple(said)
         self.transcript.record("recording", call=call.name, recording_sid=recording.sid,
                                status=recording.status, duration=recording.duration,
                                source=recording.source)
-        # Twilio posts the status callback once the file is processed, a moment later.
-        self.loop.after(0.2, self._call_recording_callback, recording)
+        self._call_recording_callback(recording)
 
     def _record_over(self, call: Call, epoch: int, digits: str) -> None:
         if call.ended or call.epoch != epoch or call.record is None:
@@ -698,7 +708,7 @@ class Switchboard:
         self._fetch_document(call, url, verb.method, "record", **self._record_params(
             recording, digits))
         if verb.transcribe:
-            self.loop.after(0.6, self._transcription, call, recording, verb)
+            self._transcription(call, recording, verb)
 
     def _record_params(self, recording: Recording, digits: str) -> dict[str, str]:
         """The action's parameters (record page, "Request parameters")."""
@@ -719,7 +729,7 @@ class Switchboard:
                     url, verb.method, self.call_params(call, **self._record_params(
                         recording, "hangup")), "record", call.name))
                 if verb.transcribe:
-                    self.loop.after(0.6, self._transcription, call, recording, verb)
+                    self._transcription(call, recording, verb)
         now = self.loop.clock()
         for recording in call.session_recordings:
             if recording.status == "in-progress":
@@ -755,7 +765,8 @@ class Switchboard:
         params["TranscriptionUrl"] = (f"{self.options.api_base}/2010-04-01/Accounts/"
                                       f"{call.account_sid}/Transcriptions/"
                                       f"{params['TranscriptionSid']}")
-        self.deliveries.deliver(f"{recording.sid}:transcription", Request(
+        # Queued behind the recording's status callback: Twilio transcribes the finished file.
+        self.deliveries.deliver(f"{recording.sid}:recording", Request(
             verb.transcribe_callback, "POST", params, "transcription", call.name))
 
     def start_call_recording(self, call: Call, callback: RecordingCallback | None
@@ -844,6 +855,10 @@ class Switchboard:
         if call.ended:
             return
         self.transcript.record("said", call=call.name, text=text[:200])
+        if call.record is not None:  # recorded, not recognised: <Record> is listening
+            self._record_voice(call, True)
+            self.loop.after(utterance_seconds(text), self._utterance_over, call, call.record)
+            return
         state = call.gather
         if state is None or not state.verb.speech or state.speaking:
             return  # nobody is listening for speech: the words are lost, as on a phone

@@ -1,5 +1,6 @@
-"""The example Plivo app that `gateway demo` runs: the seed's seven `<Conference>` examples served
-on loopback HTTP exactly as a customer's app would serve them to Plivo.
+"""The example Plivo app that `gateway demo` runs: the seed's seven `<Conference>` examples and
+the IVR story (a menu in front of a room, voicemail after it) served on loopback HTTP exactly as
+a customer's app would serve them to Plivo.
 
 One base URL replaces the documentation's www.foo.com placeholder, so every URL the examples
 name lands here:
@@ -8,6 +9,9 @@ name lands here:
     /waitmusic/          the waitSound document: hold music, then a spoken reassurance
     /nextstep/           example 6's <Redirect> target
     /confevents/         example 7's callbackUrl (ConferenceAction=enter/exit/digits...)
+    /ivr/choice/         the IVR menu's action: Digits=1 joins the team room, 2 leaves a message
+    /ivr/recorded/       the voicemail's Record action (thanks the caller)
+    /ivr/transcription/  the voicemail's transcriptionUrl
     /hangup/             every mapping's hangup_url
     /audio/hold-music.wav  the music the waitSound document plays
 
@@ -41,12 +45,35 @@ from ..app_side.signing import (
     plivo_signature_v2,
     plivo_signature_v3,
 )
-from ..examples import SEED_EXAMPLES, SeedExample
+from ..examples import FOO, SEED_EXAMPLES, SeedExample
 
 XML = "text/xml; charset=utf-8"
 HOLD_MUSIC_PATH = "/audio/hold-music.wav"
 WAIT_MESSAGE = "Thanks for waiting."
 NEXT_STEP_MESSAGE = "You left the conference. This is the next step. Goodbye."
+
+# The IVR story: the normal shape of a Plivo app, a menu in front of a room and voicemail.
+IVR_MENU = "Welcome to Example Corp. Press 1 to join the team room, or 2 to leave a message."
+IVR_NO_CHOICE = "We did not get your choice. Goodbye."
+IVR_JOINING = "Joining the team room."
+IVR_ROOM = "Team Room"
+IVR_VOICEMAIL = "Please leave a message after the beep, then press the hash key."
+IVR_THANKS = "Thank you, your message was recorded. Goodbye."
+IVR_STORY = SeedExample(8, "An IVR in front of a room, voicemail after it", (
+    ("caller", '<Response>\n<GetDigits action="http://www.foo.com/ivr/choice/" numDigits="1" '
+               'timeout="5" retries="2" validDigits="12">\n'
+               f"<Speak>{IVR_MENU}</Speak>\n</GetDigits>\n<Speak>{IVR_NO_CHOICE}</Speak>\n"
+               "</Response>"),
+))
+# What the menu's action answers, by the key pressed (www.foo.com: this app).
+IVR_CHOICES: dict[str, str] = {
+    "1": f"<Response><Speak>{IVR_JOINING}</Speak><Conference>{IVR_ROOM}</Conference></Response>",
+    "2": (f"<Response><Speak>{IVR_VOICEMAIL}</Speak><Record "
+          'action="http://www.foo.com/ivr/recorded/" maxLength="20" finishOnKey="#" '
+          'playBeep="true" transcriptionType="auto" '
+          'transcriptionUrl="http://www.foo.com/ivr/transcription/"/></Response>'),
+}
+IVR_RECORDED = f"<Response><Speak>{IVR_THANKS}</Speak></Response>"
 
 
 @dataclass(frozen=True)
@@ -96,7 +123,8 @@ class ExampleApp:
                                    request_handler=_QuietHandler)
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.examples = {e.number: e.with_base_url(self.base_url) for e in examples}
+        self.examples = {e.number: e.with_base_url(self.base_url)
+                         for e in (*examples, IVR_STORY)}
         self._documents = {answer_path(e.number, role): xml
                            for e in self.examples.values() for role, xml in e.documents}
         self._music = hold_music_wav()
@@ -129,6 +157,10 @@ class ExampleApp:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def local(self, xml: str) -> str:
+        """A document with the documentation's www.foo.com pointing at this app."""
+        return xml.replace(FOO, self.base_url)
+
     # --- what was received ----------------------------------------------------------------------
     @property
     def requests(self) -> list[AppRequest]:
@@ -154,19 +186,25 @@ class ExampleApp:
             response = Response(f"signature rejected: {recorded.signature_problem}\n",
                                 status=403, content_type="text/plain")
         else:
-            response = self._answer(request.path)
+            response = self._answer(request.path, recorded.params)
         return response(environ, start_response)
 
-    def _answer(self, path: str) -> Response:
+    def _answer(self, path: str, params: dict[str, str]) -> Response:
         if path in self._documents:
             return Response(self._documents[path], content_type=XML)
+        if path == "/ivr/choice/":
+            choice = IVR_CHOICES.get(params.get("Digits", ""),
+                                     f"<Response><Speak>{IVR_NO_CHOICE}</Speak></Response>")
+            return Response(self.local(choice), content_type=XML)
+        if path == "/ivr/recorded/":
+            return Response(IVR_RECORDED, content_type=XML)
         if path == "/waitmusic/":
             return Response(f"<Response><Play>{self.url(HOLD_MUSIC_PATH)}</Play>"
                             f"<Speak>{WAIT_MESSAGE}</Speak></Response>", content_type=XML)
         if path == "/nextstep/":
             return Response(f"<Response><Speak>{NEXT_STEP_MESSAGE}</Speak></Response>",
                             content_type=XML)
-        if path in ("/confevents/", "/hangup/"):
+        if path in ("/confevents/", "/hangup/", "/ivr/transcription/"):
             return Response("", status=200, content_type="text/plain")
         if path == HOLD_MUSIC_PATH:
             return Response(self._music, content_type="audio/wav")

@@ -84,7 +84,7 @@ class KeyPress:
 class Speech:
     start: float
     end: float
-    text: str = ""
+    text: str = ""  # the words, if the scenario gives them (a recording's file holds them)
 
 
 @dataclass(frozen=True)

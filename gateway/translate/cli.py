@@ -1,7 +1,6 @@
 """`gateway translate FILE|-`: the TwiML the webhook would return, and a report on stderr.
 
-Gateway URLs appear as the `{gateway}` placeholder (`{gateway-wss}` for the side streams'
-WebSocket URL, `{token}` for a stream's token). When the document hands control back to the
+Gateway URLs appear as the `{gateway}` placeholder. When the document hands control back to the
 gateway (a Conference, a Redirect), the TwiML of each following stretch is printed too, after an
 XML comment saying when it runs; `--first` prints only what the voice webhook returns.
 Invalid Plivo XML exits with status 1 and prints the line and the reason; so does a document
@@ -16,7 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..plivoxml import PlivoXMLError, Redirect, parse_document
+from ..plivoxml import PlivoXMLError, Record, Redirect, parse_document
 from . import INPUT_ELEMENTS, TranslationContext
 from .context import MAX_CALL_SECONDS
 from .stretches import walk
@@ -60,6 +59,10 @@ def main(argv: list[str]) -> int:
         if isinstance(handback, Redirect):
             out.write(f"<!-- then the gateway fetches {handback.url} ({handback.method}) and "
                       "translates its XML -->\n")
+        elif isinstance(handback, Record):
+            out.write(f"<!-- when the recording of line {handback.line} ends"
+                      + (" and the action URL does not replace the document" if handback.action
+                         and handback.redirect else "") + ": -->\n")
         elif isinstance(handback, INPUT_ELEMENTS):
             out.write(f"<!-- when the menu of line {handback.line} gets no valid input"
                       + ("" if handback.redirect or not handback.action else

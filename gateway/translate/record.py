@@ -27,6 +27,7 @@ from .builder import TwimlBuilder
 from .outcome import Flow, RecordingBooked
 
 RECORDING_EVENTS = "completed absent"
+TWILIO_MAX_LENGTH = 14400  # seconds: Twilio records at most four hours (its call limit, too)
 
 
 def record_settings(record: Record) -> tuple[tuple[str, object], ...]:
@@ -47,7 +48,7 @@ def translate_record(record: Record, builder: TwimlBuilder) -> Flow:
         "action": ctx.urls.record_done(key),
         "method": "POST",
         "timeout": record.timeout,
-        "maxLength": record.max_length,
+        "maxLength": min(record.max_length, TWILIO_MAX_LENGTH),
         "finishOnKey": record.finish_on_key,
         "playBeep": record.play_beep,
         "trim": "do-not-trim",
@@ -83,6 +84,9 @@ def _report(r: Record, builder: TwimlBuilder) -> None:
              "record-from-answer); callbackUrl and transcription follow the recording")
     else:
         note("native", "timeout", f"{r.timeout} s of silence end the recording")
+        if r.max_length > TWILIO_MAX_LENGTH:
+            note("translated", "maxLength", f"{r.max_length} s is above Twilio's limit: capped "
+                 f"at {TWILIO_MAX_LENGTH} s")
         if r.finish_on_key:
             note("native", "finishOnKey", f"the keys {r.finish_on_key} end the recording")
     note("translated", "fileFormat", f"RecordUrl ends in .{r.file_format} (Twilio serves both)")

@@ -67,6 +67,17 @@ def test_translate_shows_what_runs_after_the_conference():
                    "</Response>").stdout.splitlines()) == 1
 
 
+def test_translate_shows_what_runs_after_a_recording():
+    result = run("-", stdin='<Response><Record action="http://a.example/saved" redirect="false"/>'
+                            "<Speak>Goodbye</Speak></Response>")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert "<Record action=\"{gateway}/twilio/record?rec=0-0\"" in lines[0]
+    assert lines[1] == "<!-- when the recording of line 1 ends: -->"
+    assert "<Say" in lines[2] and "Goodbye" in lines[2]
+    assert "<Record action> emulated" in result.stderr
+
+
 def test_invalid_xml_exits_non_zero_with_line_and_reason(tmp_path):
     path = tmp_path / "bad.xml"
     path.write_text('<Response>\n<Conference maxMembers="lots">r</Conference>\n</Response>')

@@ -1,4 +1,5 @@
-"""`<Record>`: Plivo's attributes, defaults and checks, and the TwiML it becomes (golden)."""
+"""`<Record>`: Plivo's attributes, defaults and checks, the TwiML it becomes (golden), and the
+recording parameters the app gets from Twilio's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from lxml import etree
 
 from gateway.plivoxml import PlivoXMLError, Record, parse_document
+from gateway.recording.params import action_recording, callback_recording, failure_reason
 from gateway.translate import RecordingBooked, TranslationContext, translate
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -130,3 +132,50 @@ def test_redirect_false_is_reported():
                            "</Response>")
     (action,) = [n for n in result.notes if n.attribute == "action"]
     assert "document goes on" in action.message
+
+
+def test_max_length_above_twilios_limit_is_capped_and_reported():
+    tree, result = translated('<Response><Record maxLength="20000"/></Response>')
+    assert tree.find("Record").get("maxLength") == "14400"
+    assert any(n.attribute == "maxLength" and "capped" in n.message for n in result.notes)
+
+
+TWILIO_ACTION = {"RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+                 "RecordingSid": "RE1", "RecordingDuration": "7", "Digits": "*"}
+
+
+def test_the_action_gets_plivos_recording_parameters():
+    p = action_recording(TWILIO_ACTION, "wav", now_ms=1_000_000)
+    assert p == {"RecordUrl": TWILIO_ACTION["RecordingUrl"] + ".wav", "RecordingID": "RE1",
+                 "RecordingDuration": "7", "RecordingDurationMs": "7000",
+                 "RecordingStartMs": "993000", "RecordingEndMs": "1000000", "Digits": "*"}
+
+
+def test_a_hang_up_is_no_key_and_no_recording_keeps_every_name():
+    assert action_recording({**TWILIO_ACTION, "Digits": "hangup"}, "mp3", 0)["Digits"] == ""
+    empty = action_recording({"Digits": ""}, "mp3", 5)
+    assert empty["RecordUrl"] == "" and empty["RecordingDuration"] == "0"
+    assert set(empty) == set(action_recording(TWILIO_ACTION, "mp3", 5))
+
+
+def test_the_callback_takes_its_times_from_twilios_status_callback():
+    status = {**TWILIO_ACTION, "RecordingStatus": "completed",
+              "RecordingStartTime": "Mon, 30 Nov 2026 20:00:00 +0000"}
+    p = callback_recording(status, "mp3")
+    assert p["RecordUrl"].endswith("/RE1.mp3") and p["RecordingDurationMs"] == "7000"
+    assert int(p["RecordingEndMs"]) - int(p["RecordingStartMs"]) == 7000
+    failed = callback_recording({"RecordingSid": "RE2", "RecordingStatus": "failed"}, "mp3")
+    assert failed["RecordUrl"] == "" and failed["RecordingID"] == "RE2"
+
+
+@pytest.mark.parametrize(("status", "reason"), [
+    ({"RecordingStatus": "completed", "RecordingUrl": "u", "RecordingDuration": "3"}, ""),
+    ({"RecordingStatus": "completed", "RecordingUrl": "u", "RecordingDuration": "0"},
+     "Recording is empty"),
+    ({"RecordingStatus": "absent"}, "Recording is empty"),
+    ({"RecordingStatus": "failed", "ErrorCode": "13617"}, "Recording failed (Twilio failed, "
+     "error 13617)"),
+    ({}, "Recording failed (Twilio status missing)"),
+])
+def test_why_a_recording_cannot_be_transcribed(status, reason):
+    assert failure_reason(status) == reason

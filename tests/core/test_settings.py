@@ -24,6 +24,16 @@ def test_defaults_and_secret_kept_out_of_repr():
     assert settings.max_call_seconds == 14400  # Twilio's 4 h, written on every Dial
 
 
+def test_transcription_runs_offline_unless_told_otherwise():
+    settings = Settings.from_env(GOOD)
+    assert (settings.transcription, settings.transcription_timeout,
+            settings.transcription_command) == ("embedded", 60.0, ())
+    chosen = Settings.from_env({**GOOD, "GATEWAY_TRANSCRIPTION": "twilio",
+                                "GATEWAY_TRANSCRIPTION_COMMAND": "my-asr --lang 'en US'"})
+    assert chosen.transcription == "twilio"
+    assert chosen.transcription_command == ("my-asr", "--lang", "en US")
+
+
 def test_the_call_length_cap_can_be_lowered():
     assert Settings.from_env({**GOOD, "GATEWAY_MAX_CALL_SECONDS": "3600"}).max_call_seconds == 3600
 
@@ -43,9 +53,13 @@ def test_the_call_length_cap_can_be_lowered():
     ("GATEWAY_MAX_CALL_SECONDS", "14401", "from 1 to 14400"),
     ("GATEWAY_MAX_CALL_SECONDS", "0", "from 1 to 14400"),
     ("GATEWAY_MAX_CALL_SECONDS", "2h", "whole number of seconds"),
+    ("GATEWAY_TRANSCRIPTION", "whisper", "one of embedded, twilio"),
+    ("GATEWAY_TRANSCRIPTION_TIMEOUT", "0.5", "from 1 to 3600"),
+    ("GATEWAY_TRANSCRIPTION_TIMEOUT", "soon", "from 1 to 3600"),
     ("GATEWAY_MEDIA_URL", "https://gw.example.com/twilio/media", "wss:// URL without query"),
     ("GATEWAY_MEDIA_URL", "wss://gw.example.com/twilio/media?member=1", "without query"),
     ("GATEWAY_MEDIA_PORT", "0", "not a TCP port number"),
+    ("GATEWAY_MEDIA_PROCESSES", "0", "from 1 to 64"),
 ])
 def test_bad_setting_is_named(variable, value, reason):
     with pytest.raises(SettingsError) as info:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from tests.e2e.test_observability import samples, value
 from tests.e2e.test_voice_webhook import assert_apology, verbs, wait_for_log
 from tests.support.gateway_server import twilio_call_params
 
@@ -91,8 +92,11 @@ def test_rejected_reports_call_rejected_and_busy_reports_user_busy(gateway, cust
     customer_app.route("/hangup", body="")
     # Twilio ends a call rejected as its first verb with no-answer (reason=rejected) or busy
     # (twilio.com/docs/voice/twiml/reject); Plivo reports CALL_REJECTED and USER_BUSY.
+    # Twilio's page does not pair reasons and statuses: the cause must not depend on the pairing.
     for reason, twilio_status, plivo_cause in (("rejected", "no-answer", "CALL_REJECTED"),
-                                               ("busy", "busy", "USER_BUSY")):
+                                               ("busy", "busy", "USER_BUSY"),
+                                               ("rejected", "busy", "CALL_REJECTED"),
+                                               ("busy", "no-answer", "USER_BUSY")):
         customer_app.clear()
         customer_app.route("/hangup", body="")
         customer_app.route("/answer", f'<Response><Hangup reason="{reason}"/></Response>')
@@ -112,3 +116,14 @@ def test_a_caller_who_gives_up_is_not_reported_as_rejected(gateway, customer_app
     end_call(gateway, params, "no-answer")
     assert customer_app.wait_for_request("/hangup", timeout=15).params["HangupCause"] == \
         "NO_ANSWER"
+
+
+def test_operators_count_calls_refused_by_the_element_at_fault(gateway, customer_app):
+    customer_app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    before = samples(gateway)
+    assert_apology(gateway.signed_post("/twilio/voice", twilio_call_params()))
+    after = samples(gateway)
+    for name, labels in (("gateway_webhooks_total", {"route": "twilio.voice",
+                                                      "outcome": "cannot-run"}),
+                         ("gateway_translation_errors_total", {"element": "Message"})):
+        assert value(after, name, **labels) == value(before, name, **labels) + 1, name

@@ -98,3 +98,22 @@ def test_invalid_routing_files_stop_before_any_request(app, tmp_path):
     result = check_apps(tmp_path, [app_config(app.url("/answer"), check="yes")])
     assert result.returncode == 2 and "check: must be true or false" in result.stderr
     assert app.count() == 0
+
+
+def test_menus_and_voicemail_are_reported_with_every_url_the_gateway_would_request(app, tmp_path):
+    app.route("/answer", f'<Response><GetDigits action="{app.url("/choice")}" '
+                         'invalidDigitsSound="https://cdn.example/invalid.mp3">'
+                         "<Speak>Press 1</Speak></GetDigits>\n"
+                         f'<Record action="{app.url("/saved")}" '
+                         'transcriptionUrl="https://transcripts.example/t"/></Response>')
+    result = check_apps(tmp_path, [app_config(app.url("/answer"), check=True)])
+    out = result.stdout
+    assert f"<GetDigits action> the gateway would request {app.url('/choice')}" in out
+    assert f"<Record action> the gateway would request {app.url('/saved')}" in out
+    # The invalid-digits sound is played by Twilio (a <Play>): allowed_hosts does not apply.
+    assert "invalid.mp3" not in out
+    problems = [line.strip() for line in out.splitlines() if "PROBLEM" in line]
+    assert problems == ["PROBLEM line 2: <Record transcriptionUrl> https://transcripts.example/t: "
+                        "host 'transcripts.example' is not in allowed_hosts (the gateway would "
+                        "refuse to fetch it)"]
+    assert result.returncode == 1

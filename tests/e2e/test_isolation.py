@@ -144,6 +144,19 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(gateway):
         sock.close()
 
 
+def test_a_body_that_stops_short_is_refused_and_nothing_reaches_the_app(gateway, customer_app):
+    before = customer_app.count()
+    sock = slow_client(gateway, 5_000)
+    sock.shutdown(socket.SHUT_WR)  # 8 bytes of 5000 sent, and no more will come
+    sock.settimeout(3.0)
+    try:
+        assert sock.recv(200).startswith(b"HTTP/1.1 400")
+    finally:
+        sock.close()
+    assert customer_app.count() == before
+    wait_for_log(gateway, "the body stopped after 8 of 5000 bytes")
+
+
 # --- a hanging app --------------------------------------------------------------------------------
 
 def test_a_hanging_app_holds_only_its_own_calls(gateway):

@@ -6,6 +6,7 @@ gateway; the customer app always gets Plivo's parameters or Plivo's error form, 
 from __future__ import annotations
 
 import io
+import time
 import wave
 
 import pytest
@@ -63,7 +64,7 @@ def answer_and_report(gateway: GatewayServer, app: CustomerApp, **status: str) -
 
 
 def received(app: CustomerApp, path: str) -> dict[str, str]:
-    request = app.wait_for_request(path, timeout=15)
+    request = app.wait_for_request(path, timeout=40)
     assert request.signatures_valid, request.signature_error
     return request.params
 
@@ -129,3 +130,40 @@ def test_twilio_transcribes_when_told_to(tmp_path, app):
         text = received(app, "/text")
     assert text["transcription"] == "call me back" and text["error"] == ""
     assert text["recording_id"] == "RE" + "2" * 32
+
+
+def test_twilios_redirect_to_its_storage_is_followed_without_the_credentials(tmp_path, app):
+    # Twilio may answer a media URL with a redirect to its storage: followed, but the Basic
+    # credentials stay with Twilio's host ("localhost" is another host than 127.0.0.1 here).
+    storage = app.base_url.replace("127.0.0.1", "localhost") + "/storage/RE1.wav"
+    app.route(MEDIA_PATH + ".wav", "", status=302, headers={"Location": storage})
+    app.route("/storage/RE1.wav", silence_wav(), content_type="audio/x-wav")
+    with start(tmp_path, app) as gateway:
+        answer_and_report(gateway, app, RecordingStatus="completed", RecordingDuration="2",
+                          RecordingUrl=app.base_url + MEDIA_PATH)
+        text = received(app, "/text")
+    assert text["error"] == "" and text["duration"] == "2"  # silence: no words, no error
+    (fetched,) = app.requests_to("/storage/RE1.wav")
+    assert "Authorization" not in fetched.headers
+
+
+def test_the_voicemail_action_precedes_the_hangup_even_when_twilio_reports_the_end_first(
+        tmp_path, app):
+    app.route("/answer", f'<Response><Record action="{app.url("/saved")}"/></Response>')
+    app.route("/saved", "<Response><Speak>not run: the caller is gone</Speak></Response>")
+    with start(tmp_path, app) as gateway:
+        call = twilio_call_params()
+        assert "<Record " in gateway.signed_post("/twilio/voice", call).text
+        ended = {**call, "CallStatus": "completed", "CallDuration": "9"}
+        assert gateway.signed_post("/twilio/status", ended).status_code == 204
+        time.sleep(1.0)  # the hangup request waits for the action's place, not for time
+        action = gateway.signed_post("/twilio/record?rec=1-0", {
+            **ended, "Digits": "hangup", "RecordingSid": "RE" + "3" * 32,
+            "RecordingUrl": app.base_url + MEDIA_PATH, "RecordingDuration": "7"})
+        assert action.status_code == 200 and "<Say" not in action.text
+        app.wait_for(lambda reqs: {r.path for r in reqs} >= {"/saved", "/hangup"}, timeout=40)
+    paths = [r.path for r in app.requests if r.path in ("/saved", "/hangup")]
+    assert paths == ["/saved", "/hangup"]  # Plivo's order: action, then hangup
+    saved = app.requests_to("/saved")[0]
+    assert saved.signatures_valid and saved.params["RecordingDuration"] == "7"
+    assert saved.params["CallStatus"] == "completed" and saved.params["Digits"] == ""

@@ -70,3 +70,17 @@ def test_a_call_the_gateway_runs_passes(app, tmp_path, monkeypatch, capsys):
     assert status == 0
     assert not [e for e in events if e["type"] == "call-failed"]
     assert [e["detail"] for e in events if e["type"] == "heard"] == ["Welcome"]
+
+
+@pytest.mark.parametrize(("reason", "twilio_status", "plivo_cause"), [
+    ("rejected", "no-answer", "CALL_REJECTED"), ("busy", "busy", "USER_BUSY")])
+def test_a_rejected_call_reaches_the_app_with_plivos_cause(app, tmp_path, monkeypatch, capsys,
+                                                           reason, twilio_status, plivo_cause):
+    app.route("/answer", f'<Response><Hangup reason="{reason}"/></Response>')
+    status, events = simulate(app, tmp_path, monkeypatch, capsys)
+    assert status == 0
+    (end,) = [e for e in events if e["type"] == "call-end"]
+    assert end["status"] == twilio_status  # what Twilio reports for <Reject reason=...>
+    hangup = app.requests_to("/hangup")[0].params
+    assert (hangup["HangupCause"], hangup["Duration"], hangup["AnswerTime"]) == (
+        plivo_cause, "0", "")

@@ -157,15 +157,17 @@ def test_example_6_hangup_on_star_then_redirect(stack, app):
     assert app.requests_to("/nextstep")[-1].params["Event"] == "Redirect"
 
 
-def test_example_7_callback_url_gets_enter_and_exit(stack, app):
+def test_example_7_callback_url_gets_enter_digits_and_exit(stack, app):
     app.route("/answer/ex7", seed(7, "caller", app))
     t = stack.run({"duration": 6.0, "call": [caller("cb1", "ex7", hangup_at=2.0,
                                                     keys=[{"at": 1.0, "digits": "99"}])]})
     assert t.ok, t.errors
     uuid = call_uuids(app, "ex7")[0]
     wait_for_hangups(app, [uuid])
-    assert requests_of(app, uuid) == ["ex7", "/cb:enter", "/cb:exit", "/hangup"]
-    enter, exit_ = [r for r in app.requests_to("/cb") if r.params["CallUUID"] == uuid]
+    # digitsMatch="#0,99,000": the member's 9 9 is heard on the side stream.
+    assert requests_of(app, uuid) == ["ex7", "/cb:enter", "/cb:digits", "/cb:exit", "/hangup"]
+    enter, digits, exit_ = [r for r in app.requests_to("/cb") if r.params["CallUUID"] == uuid]
+    assert digits.params["ConferenceDigitsMatch"] == "99"
     assert enter.params["ConferenceName"] == "MyRoom"
     assert enter.params["ConferenceMemberID"] == exit_.params["ConferenceMemberID"] == "1"
     assert exit_.params["CallStatus"] == "completed"

@@ -57,16 +57,23 @@ def test_demo_tells_each_example_and_exits_0_within_a_minute():
     for n, title in enumerate(["A simple conference", "A moderated conference",
                                "Join a conference muted", "Bridging incoming calls",
                                "Call on hold", "Combining with other attributes",
-                               "Using callbackUrl"], start=1):
+                               "Using callbackUrl",
+                               "An IVR in front of a room, voicemail after it"], start=1):
         assert f"== Example {n}: {title} " in done.stdout
     assert "[FAIL]" not in done.stdout
-    assert "OK: 7 example(s), 12 calls, every promise kept" in done.stdout
+    assert "OK: 8 example(s), 15 calls, every promise kept" in done.stdout
     # the story says who joined which room as the app wrote it, what they heard, what the app got
     assert "guest      joins room '9876'" in done.stdout
     assert "guest      hears, while waiting, \"Thanks for waiting.\"" in done.stdout
     assert "gets callbackUrl /confevents/ for heidi: ConferenceAction=enter" in done.stdout
     assert ("gets callbackUrl /confevents/ for heidi: ConferenceAction=digits, ConferenceName="
             "MyRoom, ConferenceMemberID=1, ConferenceDigitsMatch=99") in done.stdout
+    # the IVR: a key chooses, the room is met, the voicemail is recorded and transcribed
+    assert "gets the menu's action /ivr/choice/ for kim: Digits=2" in done.stdout
+    assert "judy       joins room 'Team Room'" in done.stdout
+    assert "gets the Record action /ivr/recorded/ for kim: RecordingDuration=" in done.stdout
+    assert "gets the transcriptionUrl for kim: \"" in done.stdout
+    assert "the transcriptionUrl got Plivo's transcription parameters once" in done.stdout
     gateway, workdir = parts_started(done.stderr)
     assert not workdir.exists() and gateway_is_down(gateway)
     assert took < CI_BUDGET
@@ -120,22 +127,24 @@ def test_interrupted_demo_stops_everything_it_started(signum):
 
 
 def test_a_broken_promise_fails_the_demo_and_is_named(tmp_path):
-    run = run_demo([6], tmp_path, io.StringIO())
+    run = run_demo([6, 8], tmp_path, io.StringIO())
     out = io.StringIO()
-    assert report(run, [6], 1.0, False, out) == 0, out.getvalue()
-    # The same run, had the app never been asked for the Redirect and had a signature failed.
+    assert report(run, [6, 8], 1.0, False, out) == 0, out.getvalue()
+    # The same run, had the app never been asked for the Redirect, had a signature failed, and
+    # had the voicemail's transcription never arrived.
     broken = dataclasses.replace(run, requests=[
         dataclasses.replace(r, signature_ok=False, signature_problem="V3 does not match")
-        if r.path == "/hangup/" else r
-        for r in run.requests if r.path != "/nextstep/"])
+        if r.path == "/hangup/" and r.params.get("From", "").endswith("0601") else r
+        for r in run.requests if r.path not in ("/nextstep/", "/ivr/transcription/")])
     out = io.StringIO()
-    assert report(broken, [6], 1.0, False, out) == 1
+    assert report(broken, [6, 8], 1.0, False, out) == 1
     story = out.getvalue()
-    assert "FAILED: 2 promise(s) not kept" in story
+    assert "FAILED: 3 promise(s) not kept" in story
     assert "example 6: the app served the <Redirect> URL once" in story
     assert "grace: /hangup/ signature rejected (V3 does not match)" in story
+    assert "example 8: the transcriptionUrl got Plivo's transcription parameters once" in story
     out = io.StringIO()
-    assert report(broken, [6], 1.0, True, out) == 1
+    assert report(broken, [6, 8], 1.0, True, out) == 1
     assert json.loads(out.getvalue().splitlines()[-1])["ok"] is False
 
 

@@ -15,7 +15,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["vm-star", "vm-max", "vm-nored", "vm-text", "vm-empty", "conf-text", "session",
-         "vm-hangup"]
+         "vm-hangup", "vm-twilio", "vm-redis"]
 NUMBERS = {name: f"+1415556{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000009"
 MESSAGE = "hello this is john please call me back tomorrow"
@@ -83,7 +83,7 @@ def test_a_key_ends_the_message_and_the_action_gets_plivos_recording_parameters(
     assert action["RecordingDurationMs"] == str(int(action["RecordingDuration"]) * 1000)
     assert int(action["RecordingEndMs"]) - int(action["RecordingStartMs"]) == int(
         action["RecordingDurationMs"])
-    ready = app.wait_for_request("/ready", timeout=10).params
+    ready = app.wait_for_request("/ready", timeout=30).params
     assert ready["RecordingID"] == action["RecordingID"] and ready["RecordUrl"].endswith(".wav")
     assert ready["CallUUID"] == uuid and int(ready["RecordingStartMs"]) > 0
 
@@ -111,7 +111,7 @@ def test_redirect_false_sends_the_action_and_goes_on_with_the_document(stack, ap
     assert ("say", "Recording not received.") in t.heard("nored")  # the next element
     assert ("say", "never heard") not in t.heard("nored")
     uuid = call_uuid_of(app, "vm-nored")
-    app.wait_for_request("/saved-nored", timeout=10)
+    app.wait_for_request("/saved-nored", timeout=30)
     assert only(app, "/saved-nored", uuid).params["RecordingID"].startswith("RE")
 
 
@@ -119,12 +119,13 @@ def test_voicemail_is_transcribed_by_the_embedded_engine(stack, app):
     app.route("/answer/vm-text", record_doc(app, action=app.url("/after"), timeout="2",
                                             transcriptionType="manual",
                                             transcriptionUrl=app.url("/text")))
-    t = stack.run({"duration": 14.0, "call": [caller("john", "vm-text", hangup_at=10.0, speech=[
-        {"from": 2.0, "to": 5.5, "text": MESSAGE}])]})
+    # The prompt lasts ~2.3 s: the caller speaks after the beep.
+    t = stack.run({"duration": 14.0, "call": [caller("john", "vm-text", hangup_at=11.0,
+                                                     say=[{"at": 3.5, "text": MESSAGE}])]})
     assert t.ok, t.errors
     uuid = call_uuid_of(app, "vm-text")
     app.wait_for(lambda reqs: any(r.path == "/text" and r.params.get("call_uuid") == uuid
-                                  for r in reqs), timeout=30)
+                                  for r in reqs), timeout=60)
     text = only(app, "/text", uuid).params
     assert text["error"] == "" and text["recording_id"].startswith("RE")
     assert "tomorrow" in text["transcription"], text["transcription"]
@@ -144,7 +145,7 @@ def test_an_empty_recording_still_reaches_the_app_and_the_caller_goes_on(stack, 
     action = only(app, "/saved-empty", uuid).params
     assert action["RecordUrl"] == "" and action["RecordingDuration"] == "0"
     app.wait_for(lambda reqs: any(r.path == "/text" and r.params.get("call_uuid") == uuid
-                                  for r in reqs), timeout=10)
+                                  for r in reqs), timeout=60)
     text = only(app, "/text", uuid).params
     assert text["transcription"] == "" and text["error"] == "Recording is empty"
 
@@ -157,7 +158,7 @@ def test_a_caller_who_hangs_up_while_recording_still_leaves_the_message(stack, a
     assert t.ok, t.errors
     uuid = call_uuid_of(app, "vm-hangup")
     app.wait_for(lambda reqs: {r.path for r in reqs if r.params.get("CallUUID") == uuid}
-                 >= {"/saved-hangup", "/hangup"}, timeout=10)
+                 >= {"/saved-hangup", "/hangup"}, timeout=30)
     paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
     assert paths == ["/answer/vm-hangup", "/saved-hangup", "/hangup"]  # Plivo's order
     action = only(app, "/saved-hangup", uuid).params
@@ -192,13 +193,51 @@ def test_record_session_records_the_whole_call_and_the_document_goes_on(stack, a
     sources = [e.get("source") for e in t.events(type="recording")]
     assert "StartCallRecordingAPI" in sources
     uuid = call_uuid_of(app, "session")
-    ready = app.wait_for_request("/session-ready", timeout=10).params
+    ready = app.wait_for_request("/session-ready", timeout=30).params
     assert ready["CallUUID"] == uuid
     assert int(ready["RecordingDuration"]) >= 2 and ready["RecordUrl"].endswith(".mp3")
     started = only(app, "/session-on", uuid).params  # in the background, once it runs
     assert started["RecordingID"] == ready["RecordingID"]
     assert started["RecordUrl"] == ready["RecordUrl"] and started["RecordingDuration"] == "-1"
     app.wait_for(lambda reqs: any(r.path == "/hangup" and r.params.get("CallUUID") == uuid
-                                  for r in reqs), timeout=10)
+                                  for r in reqs), timeout=60)
     paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
     assert paths.index("/session-on") < paths.index("/hangup")
+
+
+def test_twilios_own_transcription_reaches_the_app_as_plivos(app, tmp_path_factory):
+    app.route("/answer/vm-twilio", record_doc(app, action=app.url("/after"), timeout="2",
+                                              transcriptionUrl=app.url("/text-twilio")))
+    app.route("/text-twilio", body="")
+    with Stack(tmp_path_factory.mktemp("voicemail-twilio"), apps=apps_for(app, ["vm-twilio"]),
+               env={"GATEWAY_TRANSCRIPTION": "twilio"}) as twilio_stack:
+        t = twilio_stack.run({"duration": 12.0, "call": [caller(
+            "tw", "vm-twilio", hangup_at=9.0, say=[{"at": 3.5, "text": "call me back"}])]})
+    assert t.ok, t.errors
+    (done,) = t.events(type="transcription")
+    assert done["status"] == "completed"
+    uuid = call_uuid_of(app, "vm-twilio")
+    app.wait_for(lambda reqs: any(r.path == "/text-twilio" for r in reqs), timeout=60)
+    text = only(app, "/text-twilio", uuid).params
+    assert text["transcription"] == "call me back" and text["error"] == ""
+
+
+@pytest.mark.redis
+def test_a_voicemail_on_redis_reaches_the_app_in_plivos_order(app, tmp_path_factory,
+                                                               redis_server):
+    app.route("/answer/vm-redis", record_doc(app, action=app.url("/saved-redis"),
+                                             callbackUrl=app.url("/ready-redis")))
+    app.route("/saved-redis", "<Response><Speak>not run</Speak></Response>")
+    app.route("/ready-redis", body="")
+    with Stack(tmp_path_factory.mktemp("voicemail-redis"), apps=apps_for(app, ["vm-redis"]),
+               store_url=redis_server.url(db=5)) as redis_stack:
+        t = redis_stack.run({"duration": 10.0, "call": [caller(
+            "red", "vm-redis", hangup_at=6.0, speech=[{"from": 3.0, "to": 5.5}])]})
+    assert t.ok, t.errors
+    uuid = call_uuid_of(app, "vm-redis")
+    app.wait_for(lambda reqs: {r.path for r in reqs if r.params.get("CallUUID") == uuid}
+                 >= {"/saved-redis", "/ready-redis", "/hangup"}, timeout=30)
+    paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
+    assert paths.index("/saved-redis") < paths.index("/hangup")
+    assert only(app, "/ready-redis", uuid).params["RecordingID"] == only(
+        app, "/saved-redis", uuid).params["RecordingID"]

@@ -8,6 +8,7 @@ customer app receives: `ConferenceAction=digits` with `ConferenceDigitsMatch`.
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -16,7 +17,15 @@ from gateway.app_side.params import call_uuid
 from gateway.sim.audio import Tone
 from tests.support.customer_app import CustomerApp
 from tests.support.gateway_server import APP_AUTH_TOKEN, GatewayServer, app_config
-from tests.support.media_client import Admitted, TwilioStream, admit, conference_event
+from tests.support.media_client import (
+    Admitted,
+    TwilioStream,
+    admit,
+    conference_event,
+    masked_text,
+    raw_websocket,
+    signature,
+)
 
 ROOM = ('<Response><Conference callbackUrl="{cb}" digitsMatch="#0,99,000">room</Conference>'
         "</Response>")
@@ -252,3 +261,26 @@ def test_a_client_that_drops_mid_stream_leaves_the_others_alone(gateway, app):
     wait_digits(app, staying, 1)
     assert digits_of(app, staying) == ["000"]
     assert gateway.media_health()["status"] == "ok"
+
+
+def test_a_client_that_stops_reading_is_let_go_and_touches_no_other_stream(gateway, app):
+    mute, member = admit(gateway), admit(gateway)
+    stuck = raw_websocket(gateway.media_url, {"X-Twilio-Signature": signature(gateway.media_url)})
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+    stuck.sendall(masked_text({"event": "start", "streamSid": "MZ1", "start": {
+        "callSid": mute.call_sid, "tracks": ["inbound"],
+        "customParameters": {"member": mute.label, "token": "forged"},
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+    stream = opened(gateway, member, keys=[(0.3, "99")])
+    stream.play(2.5)
+    stream.stop()
+    wait_digits(app, member, 1)
+    assert digits_of(app, member) == ["99"]
+    # The server closed it (1008) and, with no closing handshake back, dropped the connection.
+    stuck.settimeout(5)
+    received = b""
+    while chunk := stuck.recv(4096):
+        received += chunk
+    assert received[0] == 0x88  # a close frame (FIN + opcode 8), then the end of the stream
+    assert int.from_bytes(received[2:4], "big") == 1008
+    stuck.close()

@@ -216,6 +216,13 @@ def test_twiml_the_simulator_does_not_run_is_reported_as_such() -> None:
     assert error.code == 12100 and "does not execute" in error.reason
 
 
+def test_record_takes_twilios_defaults() -> None:
+    (record,) = parse("<Record/>").verbs
+    assert (record.timeout, record.finish_on_key, record.max_length, record.play_beep,
+            record.trim) == (5, "1234567890*#", 3600, True, "trim-silence")
+    assert refused('<Record maxLength="0"/>').code == 13612
+
+
 def test_wait_documents_allow_only_play_say_pause_redirect() -> None:
     doc = parse("<Play>http://x/a.mp3</Play><Say>hi</Say><Pause/><Redirect/>",
                 allowed=WAIT_VERBS)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lxml import etree
 from twilio.request_validator import RequestValidator
@@ -61,6 +64,32 @@ def conference_event(gateway: GatewayServer, member: Admitted, event: str, seque
         "Hold": "false", "Coaching": "false", "EndConferenceOnExit": "false",
         "StartConferenceOnEnter": "true", "ParticipantLabel": member.label, **extra})
     assert response.status_code == 204, response.text
+
+
+def raw_websocket(url: str, headers: dict[str, str]) -> socket.socket:
+    """A WebSocket opened by hand (handshake only): a client that then does what it likes, such
+    as never reading. Frames it sends are masked with a fixed key (servers do not check)."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = [f"GET {parts.path} HTTP/1.1", f"Host: {parts.hostname}:{parts.port}",
+               "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+               "Sec-WebSocket-Version: 13", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert b" 101 " in response.split(b"\r\n", 1)[0], response
+    return sock
+
+
+def masked_text(message: dict) -> bytes:
+    data = json.dumps(message).encode()
+    mask = b"\x11\x22\x33\x44"
+    length = len(data)
+    header = bytes((0x81, 0x80 | length)) if length < 126 else (
+        bytes((0x81, 0x80 | 126)) + length.to_bytes(2, "big"))
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
 def signature(url: str) -> str:
