@@ -58,6 +58,11 @@ def leg_key(child_sid: str) -> str:
     return f"dial-leg:{child_sid}"
 
 
+def answered_key(parent_sid: str) -> str:
+    """The legs of a call's forwards that answered (their hangup callback is owed)."""
+    return f"dial-answered:{parent_sid}"
+
+
 def confirmed_key(child_sid: str) -> str:
     return f"dial-confirmed:{child_sid}"
 
@@ -105,8 +110,11 @@ class Forwards:
             return "unknown"
         status = leg.get("CallStatus", "")
         if status == "in-progress":
-            if not self.store.put_if_absent(f"seen:dial-leg:{child}:answer", dict(leg), SEEN_TTL):
+            answered = {**leg, "answered_at": time.time()}
+            if not self.store.put_if_absent(f"seen:dial-leg:{child}:answer", answered, SEEN_TTL):
                 return "duplicate"
+            self.store.update(answered_key(parent), lambda current: {"legs": [
+                *(current or {}).get("legs", []), {"child": child, "step": step}]}, SEEN_TTL)
             self._callback(call, settings, answer_params(leg, call.call_uuid, "answer"))
             if not settings.get("confirm_sound"):
                 self._connected(call, settings, leg)
@@ -114,6 +122,27 @@ class Forwards:
         if status in ENDED:
             return self._hung_up(call, settings, leg)
         return "not-needed"  # initiated, ringing: Plivo has no callback for them
+
+    def caller_ended(self, status: Mapping[str, str]) -> None:
+        """The caller's call ended (its own status callback). A callee it was connected to may
+        not have reported its end yet: its hangup callback goes first, so that the call's hangup
+        request follows it, as on Plivo (the duration then counts to now)."""
+        parent = status.get("CallSid", "")
+        if status.get("CallStatus") not in ENDED:
+            return
+        legs = (self.store.get(answered_key(parent)) or {}).get("legs", [])
+        call = self.runner.calls.get(parent) if legs else None
+        if call is None:
+            return
+        call.ended = True  # this copy only: the callbacks say CallStatus=completed
+        for leg in legs:
+            settings = self._settings(parent, leg.get("step"))
+            answered = self.store.get(f"seen:dial-leg:{leg['child']}:answer")
+            if settings is None or answered is None:
+                continue
+            seconds = max(0, round(time.time() - float(answered.get("answered_at", 0))))
+            self._hung_up(call, settings, {"CallSid": leg["child"], "CallStatus": "completed",
+                                           "CallDuration": str(seconds)})
 
     def _hung_up(self, call: CallRecord, settings: dict, leg: Mapping[str, str]) -> str:
         """DialAction=hangup for a leg that answered (once, whoever reports it first: the leg's

@@ -186,7 +186,7 @@ def drain_when_store_returns(rt, spool) -> None:
 
 
 EVENT_HANDLERS: dict[str, Callable] = {
-    "status": lambda rt, p: call_ended(p, calls=rt.calls, mappings=rt.mappings, store=rt.store),
+    "status": lambda rt, p: caller_ended(rt, p),
     "conference": lambda rt, p: rt.events.handle(p),
     "recording": lambda rt, p: rt.events.recording(p),
     "gather-partial": lambda rt, p: rt.menus.partial(p),
@@ -194,6 +194,13 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
     "dial-leg": lambda rt, p: rt.forwards.leg_event(p),
 }
+
+
+def caller_ended(rt, params: dict[str, str]) -> str:
+    """The call's end: first the hangup callback of a callee it was still connected to (Plivo
+    sends it before the call's hangup request), then the hangup request."""
+    rt.forwards.caller_ended(params)
+    return call_ended(params, calls=rt.calls, mappings=rt.mappings, store=rt.store)
 
 
 @blueprint.post(paths.VOICE_PATH)

@@ -17,7 +17,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip",
-         "bad-number", "eleven", "sip-elsewhere", "keys", "callee-keys"]
+         "bad-number", "eleven", "sip-elsewhere", "keys", "callee-keys", "gone"]
 NUMBERS = {name: f"+1415557{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000011"
 ALICE = "+14155559001"  # answers after a second, hangs up two seconds later
@@ -263,3 +263,20 @@ def test_digits_match_b_leg_reports_the_callees_pattern(stack, app):
     digits = legs[2]
     assert (digits["DialDigitsMatch"], digits["DialDigitsPressedBy"]) == ("12", "BLeg")
     assert digits["DialBLegUUID"] == legs[1]["DialBLegUUID"] != ""
+
+
+def test_a_caller_who_hangs_up_while_connected_gets_the_legs_hangup_before_the_calls(stack, app):
+    app.route("/answer/gone", dial_doc(app, [PATIENT], action=app.url("/dialed"),
+                                       callbackUrl=app.url("/legs")))
+    t = run(stack, "gone", hangup_at=4.0)
+    assert t.ok, t.errors
+    uuid = call_uuid_of(app, "gone")
+    app.wait_for(lambda _: len(of_call(app, "/hangup", uuid)) == 1, timeout=10)
+    order = [(r.path, r.params.get("DialAction")) for r in app.requests
+             if r.params.get("CallUUID") == uuid]
+    # Plivo requests no action after the caller hung up; the callee's hangup comes first.
+    assert order == [("/answer/gone", None), ("/legs", "answer"), ("/legs", "connected"),
+                     ("/legs", "hangup"), ("/hangup", None)], order
+    hangup = of_call(app, "/legs", uuid)[2]
+    assert hangup["DialBLegHangupCause"] == "NORMAL_CLEARING"
+    assert int(hangup["DialBLegDuration"]) >= 1
