@@ -17,7 +17,7 @@ from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
 from tests.support.stack import Stack
 
 NAMES = ["answer", "busy", "silent", "both", "confirm", "refuse", "confirm-fails", "sip",
-         "bad-number", "eleven", "sip-elsewhere", "keys", "callee-keys", "gone"]
+         "bad-number", "eleven", "sip-elsewhere", "keys", "callee-keys", "gone", "redis"]
 NUMBERS = {name: f"+1415557{i + 1:04d}" for i, name in enumerate(NAMES)}
 ACCOUNT = "MA00000000000000000011"
 ALICE = "+14155559001"  # answers after a second, hangs up two seconds later
@@ -280,3 +280,25 @@ def test_a_caller_who_hangs_up_while_connected_gets_the_legs_hangup_before_the_c
     hangup = of_call(app, "/legs", uuid)[2]
     assert hangup["DialBLegHangupCause"] == "NORMAL_CLEARING"
     assert int(hangup["DialBLegDuration"]) >= 1
+
+
+@pytest.mark.redis
+def test_a_forward_on_redis_reaches_the_app_in_plivos_order(app, tmp_path_factory,
+                                                            redis_server):
+    app.route("/answer/redis", dial_doc(app, [ALICE], action=app.url("/dialed"),
+                                        callbackUrl=app.url("/legs"), confirmKey="5",
+                                        confirmSound=app.url("/confirm")))
+    callees = [{**c, "keys": [{"at": 0.5, "digits": "5"}]} if c["number"] == ALICE else c
+               for c in CALLEES]
+    with Stack(tmp_path_factory.mktemp("dial-redis"), apps=apps_for(app),
+               store_url=redis_server.url(db=6)) as redis_stack:
+        t = redis_stack.run({"duration": 10.0, "callee": callees, "call": [
+            {"name": "red", "from": "+12025550142", "to": NUMBERS["redis"]}]})
+        assert t.ok, t.errors
+        uuid = call_uuid_of(app, "redis")
+        app.wait_for(lambda _: len(of_call(app, "/hangup", uuid)) == 1, timeout=15)
+    order = [(r.path, r.params.get("DialAction")) for r in app.requests
+             if r.params.get("CallUUID") == uuid and r.path != "/confirm"]
+    assert order == [("/answer/redis", None), ("/legs", "answer"), ("/legs", "connected"),
+                     ("/legs", "hangup"), ("/dialed", None), ("/hangup", None)], order
+    assert of_call(app, "/dialed", uuid)[0]["DialStatus"] == "completed"
