@@ -90,3 +90,11 @@ def test_invalid_xml_exits_non_zero_with_line_and_reason(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     result = run(str(tmp_path / "nope.xml"))
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_a_forward_says_what_comes_when_it_ends():
+    result = run("-", stdin='<Response><Dial action="https://a.example/d" redirect="false">'
+                            "<Number>14155550100</Number></Dial><Speak>Bye</Speak></Response>")
+    assert result.returncode == 0
+    assert "<!-- when the forward of line 1 ends: -->" in result.stdout
+    assert "<Say" in result.stdout.splitlines()[-1]
