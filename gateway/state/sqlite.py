@@ -6,6 +6,11 @@ run at once); writers that read first (`put_if_absent`, `update`, `incr`) take t
 front with `BEGIN IMMEDIATE`, so two workers cannot both read the old value. Waiting for that
 lock is bounded by `busy_timeout`; past it the caller gets `StoreUnavailable`.
 
+Under gevent (gunicorn's gevent workers) SQLite's own busy wait would sleep inside C code and
+stall every greenlet of the process while another process holds the write lock; there the
+connection waits in Python instead (`_CooperativeConnection`), with sleeps that let the other
+greenlets run, up to the same `busy_timeout`.
+
 Expiry is by wall-clock time (the only clock every process shares): expired rows are invisible at
 once and deleted in small batches every few hundred writes or every minute, by whichever process
 writes next.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -278,12 +284,16 @@ class SqliteStore:
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
+        cooperative = _greenlets_share_this_thread()
         conn = sqlite3.connect(
             self.path,
-            timeout=self._busy_timeout,
+            timeout=0 if cooperative else self._busy_timeout,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # only so close() may close it from another thread
+            factory=_CooperativeConnection if cooperative else sqlite3.Connection,
         )
+        if cooperative:
+            conn.busy_seconds = self._busy_timeout  # type: ignore[attr-defined]
         # In WAL mode NORMAL survives any process crash; only a power cut can lose the
         # last commits.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -344,11 +354,55 @@ class SqliteStore:
         # write purge.
         with suppress(sqlite3.Error, StoreUnavailable):
             conn = self._conn()
+            if isinstance(conn, _CooperativeConnection):
+                with conn.waiting_at_most(OPPORTUNISTIC_PURGE_WAIT_MS / 1000):
+                    self.purge_expired()
+                return
             conn.execute(f"PRAGMA busy_timeout = {OPPORTUNISTIC_PURGE_WAIT_MS}")
             try:
                 self.purge_expired()
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+
+def _greenlets_share_this_thread() -> bool:
+    """True under gevent's monkey-patching, where a blocking C call stalls every greenlet."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey and monkey.is_module_patched("threading"))
+
+
+class _CooperativeConnection(sqlite3.Connection):
+    """A connection whose busy wait yields (gevent): SQLite gives up at once (timeout 0) and the
+    statement is tried again after a short sleep, which gevent turns into a switch to the other
+    greenlets, until `busy_seconds` have passed. Retrying is safe: a statement refused for a
+    busy lock has done nothing (BEGIN IMMEDIATE takes the lock first, so the statements inside
+    a transaction never meet it)."""
+
+    busy_seconds = DEFAULT_BUSY_TIMEOUT
+
+    def execute(self, sql, parameters=(), /):  # type: ignore[override]
+        deadline = None
+        pause = 0.0005
+        while True:
+            try:
+                return super().execute(sql, parameters)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_seconds
+                if now >= deadline:
+                    raise
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 0.02)
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        kept, self.busy_seconds = self.busy_seconds, seconds
+        try:
+            yield
+        finally:
+            self.busy_seconds = kept
 
 
 def _prefix_upper_bound(prefix: str) -> str | None:

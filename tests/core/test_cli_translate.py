@@ -98,3 +98,19 @@ def test_a_forward_says_what_comes_when_it_ends():
     assert result.returncode == 0
     assert "<!-- when the forward of line 1 ends: -->" in result.stdout
     assert "<Say" in result.stdout.splitlines()[-1]
+
+
+def test_digits_match_shows_the_side_stream_and_its_stop_after_the_room():
+    result = run("-", stdin='<Response><Conference digitsMatch="99" callbackUrl='
+                            '"http://a.example/cb">r</Conference><Speak>Bye</Speak></Response>')
+    assert result.returncode == 0
+    first, _, after = result.stdout.splitlines()
+    start, _dial = etree.fromstring(first.encode())
+    stream = start.find("Stream")
+    assert stream.get("url") == "{gateway-wss}/twilio/media"
+    assert {p.get("name"): p.get("value") for p in stream} == {
+        "member": "member-0-{CallSid}", "token": "{token}"}
+    stop, say = etree.fromstring(after.encode())
+    assert (stop.tag, stop.find("Stream").get("name"), say.tag) == (
+        "Stop", "member-0-{CallSid}", "Say")
+    assert "<Conference digitsMatch> emulated" in result.stderr

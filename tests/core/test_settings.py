@@ -82,3 +82,11 @@ def test_serve_refuses_to_start_and_names_the_variable(tmp_path):
         **env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "TWILIO_AUTH_TOKEN: is not set" in result.stderr
+
+
+def test_the_side_stream_server_refuses_to_start_and_names_the_variable():
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "media"], env={
+        **GOOD, "GATEWAY_MEDIA_URL": "https://gw.example.com/twilio/media",
+        "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "GATEWAY_MEDIA_URL" in result.stderr and "wss://" in result.stderr

@@ -238,3 +238,33 @@ def test_bad_calls_say_what_is_wrong_and_change_nothing() -> None:
     assert [d.digit for d in bank.feed({"a": data})["a"]] == ["5"]  # nothing was half-fed
     with pytest.raises(KeyError):
         bank.close("b")
+
+
+def test_a_bank_fed_ragged_frames_hears_what_single_receivers_hear() -> None:
+    # Streams joining late, sending uneven chunks (a backlog, a short last frame) in one feed.
+    streams = {f"r{index}": line([press(key, 55), 50.0, press("0", 45)], noise_dbm0=-40.0)[0]
+               for index, key in enumerate("1472")}
+    sizes = {"r0": 160, "r1": 37, "r2": 480, "r3": 160}
+    bank = ReceiverBank(capacity=1)  # grows as streams open
+    together: dict[str, list[Digit]] = {sid: [] for sid in streams}
+    offsets = dict.fromkeys(streams, 0)
+    for step in range(400):
+        if step == 3:
+            bank.open("r3")  # joins late: its clock starts now
+        for sid in ("r0", "r1", "r2"):
+            if step == 0:
+                bank.open(sid)
+        frames = {}
+        for sid, data in streams.items():
+            if sid in bank and offsets[sid] < len(data):
+                frames[sid] = data[offsets[sid]:offsets[sid] + sizes[sid]]
+                offsets[sid] += sizes[sid]
+        if not frames:
+            break
+        for sid, digits in bank.feed(frames).items():
+            together[sid] += digits
+    for sid in streams:
+        together[sid] += bank.close(sid)
+    assert together == {sid: heard(data, sizes[sid]) for sid, data in streams.items()}
+    assert ["".join(d.digit for d in digits) for digits in together.values()] == \
+        ["10", "40", "70", "20"]

@@ -64,8 +64,9 @@ def test_the_issue_example_loads(tmp_path: Path) -> None:
 
 
 def test_the_twilio_fault_table_is_read() -> None:
-    data = {**good(), "twilio": {"duplicate_events": 0.25, "reorder_events": True, "seed": 7}}
-    assert scenario_from_dict(data).twilio == TwilioFaults(0.25, True, 7)
+    data = {**good(), "twilio": {"duplicate_events": 0.25, "reorder_events": True, "seed": 7,
+                                 "stream_keys": "messages"}}
+    assert scenario_from_dict(data).twilio == TwilioFaults(0.25, True, 7, "messages")
 
 
 def test_scenario_rejects_unknown_key() -> None:
@@ -169,9 +170,10 @@ def test_a_scenario_needs_calls_and_a_duration() -> None:
 
 
 def test_fault_values_are_checked() -> None:
-    data = {**good(), "twilio": {"duplicate_events": 2, "reorder_events": "yes", "seed": 1.5}}
-    assert {k for k, _ in problems(data)} == {"twilio.duplicate_events",
-                                              "twilio.reorder_events", "twilio.seed"}
+    data = {**good(), "twilio": {"duplicate_events": 2, "reorder_events": "yes", "seed": 1.5,
+                                 "stream_keys": "muted"}}
+    assert {k for k, _ in problems(data)} == {"twilio.duplicate_events", "twilio.reorder_events",
+                                              "twilio.seed", "twilio.stream_keys"}
 
 
 def test_a_call_to_an_unmapped_number_is_rejected(tmp_path: Path) -> None:
