@@ -24,6 +24,7 @@ from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .observability import TRANSLATION_ERRORS, timed_fetch
 from .plivoxml import Conference, Dial, Document, PlivoXMLError, Redirect, parse_document
+from .plivoxml.elements import MultiPartyCall
 from .translate import (
     ElementCannotRun,
     GatewayUrls,
@@ -33,6 +34,7 @@ from .translate import (
 )
 from .translate.builder import HANGUP_TWIML, hang_up_after
 from .translate.context import MAX_CALL_SECONDS
+from .translate.multipartycall import conference_for
 
 log = logging.getLogger("gateway.calls")
 
@@ -218,7 +220,7 @@ class CallRunner:
                                      max_call_seconds=self.max_call_seconds,
                                      transcription=self.transcription,
                                      stream_token=self.stream_token, stop_streams=stop_streams,
-                                     allowed_hosts=app.allowed_hosts)
+                                     app=app.name, allowed_hosts=app.allowed_hosts)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)
@@ -236,8 +238,11 @@ class CallRunner:
         call.document_url = fetched.url if keep else None
         call.resume_at = result.resume_at
         call.rejected = result.rejected
-        if isinstance(result.handback, Conference) and self.on_conference:
-            self.on_conference(call, app, result.handback)
+        room = result.handback
+        if isinstance(room, MultiPartyCall):
+            room = conference_for(room)  # an MPC runs as a conference (translate.multipartycall)
+        if isinstance(room, Conference) and self.on_conference:
+            self.on_conference(call, app, room)
         if isinstance(result.handback, Dial) and self.on_dial:
             self.on_dial(call, app, result.handback)
         if result.effects and self.on_effects:

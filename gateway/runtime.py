@@ -29,7 +29,7 @@ from .runner import CallRunner
 from .settings import Settings
 from .state import Store, open_store
 from .transcription import EmbeddedEngine, engine_from
-from .translate import GatewayUrls, RecordingBooked, ScheduledHangup
+from .translate import GatewayUrls, MessageQueued, RecordingBooked, ScheduledHangup
 from .translate.context import member_label
 from .translate.rooms import twilio_room_name
 from .twilio_side.rest import TwilioRest
@@ -56,7 +56,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from . import deliveries, emulations, jobs  # noqa: F401  (register their job handlers)
+    from . import deliveries, emulations, jobs, messaging  # noqa: F401  (their job handlers)
     from .recording import voicemail  # noqa: F401  (its jobs: transcribe, record_call)
 
     mappings = load_mappings(settings.mappings_path)
@@ -82,6 +82,8 @@ def build_runtime(settings: Settings) -> Runtime:
             if isinstance(effect, ScheduledHangup):
                 jobs.schedule("hangup_call", {"call_sid": call.call_sid},
                               delay=effect.seconds, store=store)
+            elif isinstance(effect, MessageQueued):
+                messaging.queue_message(store, call, app, effect)
             elif isinstance(effect, RecordingBooked):
                 # Saved with the call record: the recording's callbacks come later.
                 call.records[effect.key] = {**effect.settings_dict, "kind": effect.kind}

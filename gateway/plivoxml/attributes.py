@@ -390,4 +390,30 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
     "Number": {"sendDigits": "", "sendOnPreanswer": "false"},
     "User": {"sendDigits": "", "sendOnPreanswer": "false", "sipHeaders": ""},
+    # docs.plivo.com "The MultiPartyCall element" and the SDK's MultiPartyCallElement.
+    "MultiPartyCall": {
+        "maxDuration": "14400", "maxParticipants": "10", "recordMinMemberCount": "1",
+        "waitMusicMethod": "GET", "agentHoldMusicMethod": "GET",
+        "customerHoldMusicMethod": "GET", "record": "false", "recordParticipantTrack": "false",
+        "recordFileFormat": "mp3", "recordingCallbackMethod": "POST",
+        "statusCallbackEvents": "mpc-state-changes,participant-state-changes",
+        "statusCallbackMethod": "POST", "stayAlone": "false", "coachMode": "true",
+        "mute": "false", "hold": "false", "startMpcOnEnter": "true", "endMpcOnExit": "false",
+        "enterSound": "beep:1", "enterSoundMethod": "GET", "exitSound": "beep:2",
+        "exitSoundMethod": "GET", "onExitActionMethod": "POST", "relayDTMFInputs": "false",
+        "startRecordingAudioMethod": "GET", "stopRecordingAudioMethod": "GET",
+        "transcript": "false",
+    },
+    # docs.plivo.com "The Message element": type sms, callbackMethod POST.
+    "Message": {"type": "sms", "callbackMethod": "POST"},
+    # docs.plivo.com, the Stream element's attribute table.
+    "Stream": {
+        "bidirectional": "false",
+        "audioTrack": "inbound",
+        "streamTimeout": "86400",
+        "statusCallbackMethod": "POST",
+        "contentType": "audio/x-l16;rate=8000",
+        "extraHeaders": "",
+        "keepCallAlive": "false",
+    },
 }

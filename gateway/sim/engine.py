@@ -23,12 +23,14 @@ from .conference import Participant, Recording, Room, recording_path, twilio_boo
 from .errors import APPLICATION_ERROR_MESSAGE, FetchError, TwimlError, TwimlWarning
 from .ids import new_sid, rfc2822, utc_now
 from .loop import EventLoop, Timer
+from .messages import SimMessage
 from .playback import Playback, Player, Timing, document_from, sound_of
 from .scenario import CalleeSpec, CallSpec, Scenario
 from .streams import MediaStream, StreamConfig
 from .transcript import Transcript
 from .twiml import (
     Conference,
+    Connect,
     Dial,
     DialNumber,
     Document,
@@ -150,6 +152,7 @@ class Call:
     participant: Participant | None = None
     media: Playback | None = None  # what the call hears while waiting or on hold
     streams: dict[str, MediaStream] = field(default_factory=dict)
+    connect: tuple[Connect, str] | None = None  # the <Connect> running, and its stream's sid
     talking: bool = False
     tones: list[Tone] = field(default_factory=list)
     end_reason: str | None = None
@@ -198,6 +201,7 @@ class Switchboard:
         self.rooms_by_sid: dict[str, Room] = {}  # every room, live or completed
         self.recordings: dict[str, Recording] = {}
         self.recording_callbacks: dict[str, RecordingCallback] = {}  # calls' recordings
+        self.messages: dict[str, SimMessage] = {}  # SMS accepted by the REST API (messages.py)
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
         self.stream_keys = "tones"  # what forked audio carries of key presses (scenario's)
         self.declined_dial = "no-answer"  # DialCallStatus after a declining whisper (scenario's)
@@ -381,6 +385,27 @@ class Switchboard:
         for stream in verb.streams:
             self._open_stream(call, stream)
         self._step(call)  # <Start> does not block: Twilio goes straight on
+
+    def _verb_connect(self, call: Call, verb: Connect) -> None:
+        # https://www.twilio.com/docs/voice/twiml/connect and /docs/voice/twiml/stream: a
+        # bidirectional stream blocks; when its socket closes Twilio requests the action URL,
+        # or goes on with the next verb. Twilio allows one bidirectional stream per call.
+        media = self._open_stream(call, verb.stream, bidirectional=True)
+        if media is None:
+            self._step(call)
+            return
+        call.connect = (verb, media.config.stream_sid)
+
+    def _connect_over(self, call: Call, stream_sid: str) -> None:
+        if call.connect is None or call.connect[1] != stream_sid or call.ended:
+            return
+        verb, _ = call.connect
+        call.connect = None
+        call.epoch += 1
+        if verb.action:
+            self._fetch_document(call, verb.action, verb.method, "action")
+        else:
+            self._step(call)
 
     def _verb_stop(self, call: Call, verb: Stop) -> None:
         for name in verb.stream_names:
@@ -1360,23 +1385,28 @@ class Switchboard:
     # ---------------------------------------------------------------------------------------
     # Media Streams
 
-    def _open_stream(self, call: Call, stream: Stream) -> None:
+    def _open_stream(self, call: Call, stream: Stream, bidirectional: bool = False
+                     ) -> MediaStream | None:
         names = {s.config.name for s in call.streams.values() if s.config.name}
         if stream.name and stream.name in names:
             self.transcript.record("warning", call=call.name, code=31900,
                                    reason=f"a stream named {stream.name!r} is already running")
-            return
+            return None
         if len(call.streams) >= 4:
             self.transcript.record("warning", call=call.name, code=31900,
                                    reason="Twilio allows four unidirectional streams per call")
-            return
+            return None
+        if bidirectional and call.connect is not None:
+            self.transcript.record("warning", call=call.name, code=31900,
+                                   reason="Twilio allows one bidirectional stream per call")
+            return None
         tracks = {"inbound_track": ("inbound",), "outbound_track": ("outbound",),
                   "both_tracks": ("inbound", "outbound")}[stream.track]
         config = StreamConfig(
             url=stream.url, stream_sid=new_sid("MZ"), name=stream.name,
             account_sid=call.account_sid, call_sid=call.sid, call_name=call.name,
             tracks=tracks, parameters=dict(stream.parameters),
-            signature=self.webhooks.sign_url(stream.url))
+            signature=self.webhooks.sign_url(stream.url), bidirectional=bidirectional)
         # Whether a fork keeps the key tones is not documented: the scenario chooses.
         keys_mode = self.stream_keys
         audio = CallerAudio(call.tones if keys_mode == "tones" else [],
@@ -1385,9 +1415,12 @@ class Switchboard:
         media = MediaStream(config, audio, self.run_t0, self.loop.clock, self.transcript,
                             lambda event, detail: self.loop.post(
                                 self._stream_event, call, media, stream, event, detail),
-                            dtmf=tuple(call.tones) if keys_mode == "messages" else ())
+                            # dtmf messages are documented for bidirectional streams
+                            dtmf=tuple(call.tones) if keys_mode == "messages" or bidirectional
+                            else ())
         call.streams[config.stream_sid] = media
         media.start()
+        return media
 
     def _stream_event(self, call: Call, media: MediaStream, stream: Stream, event: str,
                       detail: str) -> None:
@@ -1398,6 +1431,7 @@ class Switchboard:
                                    url=stream.url, kind="stream")
         if event in ("stopped", "failed", "closed"):
             call.streams.pop(media.config.stream_sid, None)
+            self._connect_over(call, media.config.stream_sid)
         if stream.status_callback is None:
             return
         status = {"started": "stream-started", "stopped": "stream-stopped",

@@ -146,6 +146,18 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Connect:
+    """`<Connect action method><Stream/></Connect>`: a bidirectional stream; the TwiML after it
+    (or its action URL) runs only when the stream's socket closes
+    (https://www.twilio.com/docs/voice/twiml/connect, /docs/voice/twiml/stream)."""
+
+    stream: Stream
+    action: str | None = None
+    method: str = "POST"
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Stop:
     """`<Stop><Stream name=…/></Stop>`; a nameless Stream stops every stream of the call."""
 
@@ -198,7 +210,8 @@ class Record:
     line: int | None = None
 
 
-Verb = Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather | Record
+Verb = (Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather | Record
+        | Connect)
 
 
 @dataclass(frozen=True)
@@ -210,10 +223,10 @@ class Document:
 
 
 VOICE_VERBS = frozenset({"Say", "Play", "Pause", "Redirect", "Hangup", "Reject", "Dial", "Start",
-                         "Stop", "Gather", "Record"})
+                         "Stop", "Gather", "Record", "Connect"})
 WAIT_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})
 # Real TwiML verbs the simulator does not execute: a document using them is reported, not run.
-NOT_SIMULATED = frozenset({"Enqueue", "Leave", "Connect", "Sms", "Message", "Pay",
+NOT_SIMULATED = frozenset({"Enqueue", "Leave", "Sms", "Message", "Pay",
                            "Prompt", "Refer", "Echo", "Queue"})
 SSML_TAGS = frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as",
                        "sub", "w", "amazon:effect", "amazon:domain"})
@@ -445,6 +458,7 @@ STREAM: Spec = {
     "connectorName": ("", _text(256), 31900),
 }
 START: Spec = {"action": ("", _url, 11100), "method": ("", _method, 14300)}
+CONNECT: Spec = {"action": ("action", _url, 11100), "method": ("method", _method, 14300)}
 GATHER: Spec = {
     "action": ("action", _url, 11100),
     "method": ("method", _method, 13312),
@@ -658,6 +672,23 @@ class _Reader:
         if not streams and not len(el):
             raise TwimlError(14300, "<Start> needs a nested noun", el.sourceline)
         return Start(streams=tuple(streams), line=el.sourceline)
+
+    def _connect(self, el: etree._Element) -> Connect:
+        values = self.attrs(el, CONNECT)
+        children = list(el)
+        for child in children:
+            if child.tag != "Stream":
+                # Room, Conversation, VirtualAgent, ConversationRelay...: not simulated.
+                raise TwimlError(12100, f"<Connect><{child.tag}> is not simulated",
+                                 child.sourceline)
+        if len(children) != 1:
+            raise TwimlError(12100, "<Connect> needs exactly one nested noun", el.sourceline)
+        stream = self._stream(children[0])
+        if stream.track != "inbound_track":
+            # "bidirectional Streams only support the inbound_track" (TwiML <Stream>, track).
+            raise TwimlError(31900, "a bidirectional <Stream> only supports inbound_track",
+                             children[0].sourceline)
+        return Connect(stream=stream, line=el.sourceline, **values)  # type: ignore[arg-type]
 
     def _stream(self, el: etree._Element) -> Stream:
         values = self.attrs(el, STREAM)

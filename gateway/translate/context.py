@@ -40,6 +40,7 @@ DIAL_CONFIRMED_PATH = "/twilio/dial/confirmed"
 RECORD_PATH = "/twilio/record"
 RECORD_STATUS_PATH = "/twilio/record/status"
 RECORD_TRANSCRIPTION_PATH = "/twilio/record/transcription"
+MESSAGE_STATUS_PATH = "/twilio/message/status"
 
 # GATEWAY_TRANSCRIPTION: who transcribes recordings for a Plivo transcriptionUrl.
 TRANSCRIPTION_ENGINES = ("embedded", "twilio")
@@ -115,6 +116,10 @@ class GatewayUrls:
     def record_transcription(self, key: str) -> str:
         return self.url(RECORD_TRANSCRIPTION_PATH, rec=key)
 
+    def message_status(self, key: str) -> str:
+        """Twilio's StatusCallback for a message the gateway sent for a `<Message>`."""
+        return self.url(MESSAGE_STATUS_PATH, msg=key)
+
     @property
     def media_stream(self) -> str:
         """Where side streams connect: the setting, else the public URL with https -> wss (and
@@ -150,8 +155,9 @@ class TranslationContext:
     stream_token: Callable[[str], str] | None = None
     # side streams to stop first: this TwiML follows the Dial of a member that had one.
     stop_streams: tuple[str, ...] = ()
-    # The app's allowed_hosts: a <User>'s SIP host must be one of them (None: not checked,
-    # as in `gateway translate`, which knows no app).
+    # The mapping's app and its allowed_hosts (a Stream's URL, a <User>'s SIP host must be on
+    # one; None: unchecked, as in `gateway translate` without a mapping).
+    app: str = ""
     allowed_hosts: tuple[str, ...] | None = None
 
     @property

@@ -20,6 +20,7 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
+from .. import messaging
 from ..app_side.params import call_uuid
 from ..hangups import call_ended
 from ..observability import WEBHOOKS, log_context
@@ -193,6 +194,7 @@ EVENT_HANDLERS: dict[str, Callable] = {
     "record-status": lambda rt, p: rt.voicemail.status(p),
     "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
     "dial-leg": lambda rt, p: rt.forwards.leg_event(p),
+    "message-status": lambda rt, p: messaging.report(rt, p.get("msg", ""), p),
 }
 
 
@@ -305,3 +307,8 @@ def dial_whisper() -> str:
 @voice_endpoint(on_failure=lambda: HANGUP_TWIML, call_fails=False)
 def dial_confirmed() -> str:
     return runtime().forwards.confirmed(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.MESSAGE_STATUS_PATH)
+def message_status() -> Response:
+    return receive_event("message-status", msg=request.args.get("msg", ""))

@@ -27,21 +27,23 @@ def test_translate_prints_twiml_and_report():
 
 def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_line():
     result = run("-", stdin='<Response><Speak>Hi</Speak>\n<Conference>r</Conference>\n'
-                            "<Stream>wss://a.example/s</Stream></Response>")
+                            '<MultiPartyCall role="ai-agent">m</MultiPartyCall></Response>')
     assert result.returncode == 1
     first, after_room, refused = result.stdout.splitlines()
     assert [v.tag for v in etree.fromstring(first.encode())] == ["Say", "Dial"]
     assert "when the member leaves the room of line 2" in after_room
-    assert "apology" in refused and "<Stream> on line 3 cannot run" in refused
-    assert "line 3: <Stream> cannot run on the gateway: not yet supported" in result.stderr
-    assert result.stderr.splitlines()[-1].endswith("cannot run on the gateway: <Stream> on line 3")
+    assert "apology" in refused and "<MultiPartyCall> on line 3 cannot run" in refused
+    assert "line 3: <MultiPartyCall> cannot run on the gateway: role ai-agent" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        "cannot run on the gateway: <MultiPartyCall> on line 3")
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():
-    result = run("-", stdin="<Response><Message src=\"1\" dst=\"2\">hi</Message></Response>")
+    result = run("-", stdin="<Response><MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>"
+                             "</Response>")
     assert result.returncode == 1
     assert "<Response" not in result.stdout
-    assert "line 1: <Message> cannot run on the gateway" in result.stderr
+    assert "line 1: <MultiPartyCall> cannot run on the gateway" in result.stderr
 
 
 def dial_time_limit(result: subprocess.CompletedProcess) -> str:

@@ -42,6 +42,14 @@ REFUSED = {
     ("test_responseElement.py", 81): "not an absolute http(s) URL",
 }
 
+# (file, line) -> why the gateway cannot run a document that parses: an element it supports,
+# written without what it needs at call time (reported with the reason, never skipped).
+CANNOT_RUN = {
+    ("test_responseElement.py", 58): "no dst: there is nobody to send the message to",
+    ("test_responseElement.py", 108): "hold=\"true\": Twilio's TwiML cannot join a participant "
+                                      "on hold",
+}
+
 
 def test_corpus_is_present_and_complete():
     assert len(FIXTURES) == 43, f"expected the 43 SDK documents in {CORPUS}"
@@ -63,6 +71,9 @@ def test_corpus_document_translates_or_is_reported(fixture):
     try:
         result = translate(document, TranslationContext(account="MA00000000000000000001"))
     except ElementCannotRun as exc:
+        if key in CANNOT_RUN:
+            assert CANNOT_RUN[key] in exc.reason
+            return
         assert (exc.element, exc.line) in not_yet  # named, with its line: never skipped
         return
     assert result.twiml.startswith('<?xml version="1.0" encoding="UTF-8"?><Response')

@@ -263,24 +263,26 @@ def test_elements_after_hangup_are_unreachable_and_reported():
 
 def test_an_element_the_gateway_cannot_run_stops_the_stretch_never_skipped():
     with pytest.raises(ElementCannotRun) as refused:
-        twiml('<Response><Speak>Press nothing</Speak>\n<Stream>wss://a.example/s</Stream>'
-              "<Speak>Hi</Speak></Response>")
-    assert (refused.value.element, refused.value.line) == ("Stream", 2)
-    assert "line 2: <Stream> cannot run on the gateway" in str(refused.value)
+        twiml('<Response><Speak>Press nothing</Speak>\n'
+              '<MultiPartyCall role="ai-agent">m</MultiPartyCall><Speak>Hi</Speak></Response>')
+    assert (refused.value.element, refused.value.line) == ("MultiPartyCall", 2)
+    assert "line 2: <MultiPartyCall> cannot run on the gateway" in str(refused.value)
 
 
 def test_only_the_stretch_that_reaches_it_fails():
-    xml = "<Response><Conference>r</Conference><Stream>wss://a.example/s</Stream></Response>"
+    xml = ('<Response><Conference>r</Conference><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+           "</Response>")
     tree, result = twiml(xml)
     assert [v.tag for v in tree] == ["Dial"] and result.resume_at == 1
-    with pytest.raises(ElementCannotRun, match="<Stream>"):
+    with pytest.raises(ElementCannotRun, match="<MultiPartyCall>"):
         twiml(xml, start=result.resume_at)
 
 
 def test_unreachable_elements_after_hangup_are_reported_not_refused():
-    tree, result = twiml("<Response><Hangup/><Stream>wss://a.example/s</Stream></Response>")
+    tree, result = twiml('<Response><Hangup/><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                         "</Response>")
     assert [v.tag for v in tree] == ["Hangup"]
-    assert ("Stream", "ignored") in [(n.element, n.status) for n in result.notes]
+    assert ("MultiPartyCall", "ignored") in [(n.element, n.status) for n in result.notes]
 
 
 def test_reject_is_remembered_for_plivos_hangup_cause():
