@@ -30,10 +30,11 @@ def test_an_element_the_gateway_cannot_run_is_an_apology_not_silence(gateway, cu
 
 
 def test_a_document_made_only_of_such_elements_is_not_an_empty_response(gateway, customer_app):
-    customer_app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    customer_app.route("/answer", '<Response><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                                  "</Response>")
     response = gateway.signed_post("/twilio/voice", twilio_call_params())
     assert_apology(response)
-    assert response.headers[FAILURE_HEADER].startswith("cannot-run; element=Message")
+    assert response.headers[FAILURE_HEADER].startswith("cannot-run; element=MultiPartyCall")
 
 
 def test_the_stretch_after_a_conference_fails_when_the_member_leaves(gateway, customer_app):
@@ -121,11 +122,12 @@ def test_a_caller_who_gives_up_is_not_reported_as_rejected(gateway, customer_app
 
 
 def test_operators_count_calls_refused_by_the_element_at_fault(gateway, customer_app):
-    customer_app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    customer_app.route("/answer", '<Response><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                                  "</Response>")
     before = samples(gateway)
     assert_apology(gateway.signed_post("/twilio/voice", twilio_call_params()))
     after = samples(gateway)
     for name, labels in (("gateway_webhooks_total", {"route": "twilio.voice",
                                                       "outcome": "cannot-run"}),
-                         ("gateway_translation_errors_total", {"element": "Message"})):
+                         ("gateway_translation_errors_total", {"element": "MultiPartyCall"})):
         assert value(after, name, **labels) == value(before, name, **labels) + 1, name
