@@ -30,7 +30,7 @@ from twilio.twiml.voice_response import Dial as TwilioDial
 from ..mappings import host_allowed
 from ..plivoxml.elements import Dial, Number, User
 from .builder import TwimlBuilder
-from .conference import start_side_stream
+from .conference import has_side_stream, start_side_stream
 from .outcome import ElementCannotRun, Flow, RecordingBooked
 
 TWILIO_MAX_NOUNS = 10  # twilio.com/docs/voice/twiml/number: "up to ten <Number> nouns"
@@ -65,7 +65,7 @@ def translate_dial(dial: Dial, builder: TwimlBuilder) -> Flow:
                 noun.host, ctx.allowed_hosts):
             raise ElementCannotRun("User", noun.line, f"SIP host {noun.host!r} is not in the "
                                    "app's allowed_hosts")
-    if dial.digits_match and dial.callback_url:
+    if has_side_stream(dial.digits_match, dial.callback_url):
         start_side_stream(builder)  # only then: streams are billed, and only the app hears keys
     time_limit = min(dial.time_limit or PLIVO_DEFAULT_TIME_LIMIT, ctx.max_call_seconds)
     attributes: dict[str, object] = {

@@ -135,7 +135,7 @@ def test_features_not_yet_supported_are_reported():
                       '"http://a.example/t" recordWhenAlone="true" relayDTMF="false">r'
                       "</Conference></Response>")
     statuses = {n.attribute: n.status for n in result.notes}
-    assert statuses["digitsMatch"] == "emulated"
+    assert statuses["digitsMatch"] == "ignored"  # no callbackUrl to send them to
     assert statuses["transcriptionUrl"] == "ignored"  # record is false: nothing to transcribe
     assert statuses["recordWhenAlone"] == "unsupported"
     assert statuses["relayDTMF"] == "unsupported"
@@ -178,6 +178,13 @@ def test_digits_match_forks_the_callers_audio_to_the_gateway_before_the_dial():
     assert {p.get("name"): p.get("value") for p in stream} == {
         "member": label, "token": f"signed({label})"}
     assert conference_of(tree)[1].get("participantLabel") == label
+
+
+def test_digits_match_without_a_callback_url_opens_no_stream():
+    tree, result = twiml('<Response><Conference digitsMatch="99">r</Conference><Speak>Bye'
+                         "</Speak></Response>", SIDE_STREAM_CONTEXT)
+    assert [c.tag for c in tree] == ["Dial"]  # streams are billed: none for nothing to report
+    assert {n.attribute: n.status for n in result.notes}["digitsMatch"] == "ignored"
 
 
 def test_a_member_without_digits_match_opens_no_stream():
