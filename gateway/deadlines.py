@@ -47,9 +47,6 @@ class Exchange:
         if late:  # it expired while the socket was being opened: cut this one too
             shutdown(sock, self.how)
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
     def expire(self) -> None:
         with self._lock:
             if self.done:

@@ -23,7 +23,7 @@ from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .observability import TRANSLATION_ERRORS, timed_fetch
-from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
+from .plivoxml import Conference, Dial, Document, PlivoXMLError, Redirect, parse_document
 from .plivoxml.elements import MultiPartyCall
 from .translate import (
     ElementCannotRun,
@@ -84,7 +84,7 @@ class CallRunner:
     """Fetches, translates and continues Plivo documents for calls."""
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
-                 budget: float, on_conference=None, on_effects=None,
+                 budget: float, on_conference=None, on_effects=None, on_dial=None,
                  max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
                  stream_token=None, guard: AppGuard | None = None):
         self.mappings = mappings
@@ -98,6 +98,7 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.on_dial = on_dial  # a Dial handed to Twilio: (call, app, dial)
         self.transcription = transcription  # who transcribes for a transcriptionUrl
         self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
@@ -242,6 +243,8 @@ class CallRunner:
             room = conference_for(room)  # an MPC runs as a conference (translate.multipartycall)
         if isinstance(room, Conference) and self.on_conference:
             self.on_conference(call, app, room)
+        if isinstance(result.handback, Dial) and self.on_dial:
+            self.on_dial(call, app, result.handback)
         if result.effects and self.on_effects:
             self.on_effects(call, app, result.effects)
         self.calls.save(call)

@@ -433,6 +433,7 @@ def _peer(connection: ServerConnection) -> str:
 def build(settings) -> StreamServer:
     from .. import deliveries
     from ..conference.digits import ConferenceDigits
+    from ..dial.digits import DialDigits, Digits
     from ..runtime import build_runtime
     from .tokens import token_key
 
@@ -449,7 +450,9 @@ def build(settings) -> StreamServer:
     return StreamServer(media_url=runtime.urls.media_stream,
                         twilio_auth_token=settings.twilio_auth_token,
                         token_key=token_key(settings.twilio_auth_token),
-                        digits=ConferenceDigits(store=runtime.store, members=runtime.members),
+                        digits=Digits(ConferenceDigits(store=runtime.store,
+                                                       members=runtime.members),
+                                      DialDigits(forwards=runtime.forwards)),
                         relay=relay)
 
 

@@ -24,6 +24,7 @@ from ..plivoxml import Document, Element, Note, UnsupportedElement
 from ..plivoxml.elements import (
     DTMF,
     Conference,
+    Dial,
     GetDigits,
     GetInput,
     Hangup,
@@ -40,6 +41,7 @@ from ..plivoxml.elements import (
 from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
+from .dial import translate_dial
 from .dtmf import translate_dtmf
 from .getdigits import translate_getdigits
 from .getinput import translate_getinput
@@ -71,6 +73,7 @@ TRANSLATORS: dict[type[Element], Translator] = {
     DTMF: translate_dtmf,
     PreAnswer: translate_preanswer,
     Record: translate_record,
+    Dial: translate_dial,
     Stream: translate_stream,
     Message: translate_message,
     MultiPartyCall: translate_multipartycall,

@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..plivoxml import PlivoXMLError, Record, Redirect, parse_document
+from ..plivoxml import Dial, PlivoXMLError, Record, Redirect, parse_document
 from ..plivoxml.elements import Stream
 from . import INPUT_ELEMENTS, TranslationContext
 from .context import MAX_CALL_SECONDS
@@ -62,6 +62,10 @@ def main(argv: list[str]) -> int:
                       "translates its XML -->\n")
         elif isinstance(handback, Record):
             out.write(f"<!-- when the recording of line {handback.line} ends"
+                      + (" and the action URL does not replace the document" if handback.action
+                         and handback.redirect else "") + ": -->\n")
+        elif isinstance(handback, Dial):
+            out.write(f"<!-- when the forward of line {handback.line} ends"
                       + (" and the action URL does not replace the document" if handback.action
                          and handback.redirect else "") + ": -->\n")
         elif isinstance(handback, Stream):

@@ -46,7 +46,7 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
         note("Conference", "translated", "sendDigits played as DTMF before joining",
              line=line, attribute="sendDigits")
     if has_side_stream(conference.digits_match, conference.callback_url):
-        _start_side_stream(builder)
+        start_side_stream(builder)
     # timeLimit: Twilio's cap on the member's call (4 h by default), written out so that it is
     # the gateway's setting (GATEWAY_MAX_CALL_SECONDS), not an unstated default.
     dial = Dial(action=ctx.urls.conference_left(ctx.step), method="POST",
@@ -94,9 +94,9 @@ def has_side_stream(digits_match, callback_url) -> bool:
     return bool(digits_match) and bool(callback_url)
 
 
-def _start_side_stream(builder: TwimlBuilder) -> None:
+def start_side_stream(builder: TwimlBuilder) -> None:
     """`<Start><Stream>` of the caller's inbound audio, named after the member (the TwiML after
-    the Dial stops it by that name)."""
+    the Dial stops it by that name). A forward's digitsMatch uses it too (`translate.dial`)."""
     ctx = builder.context
     label = ctx.participant_label
     start = Start()

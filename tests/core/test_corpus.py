@@ -26,6 +26,11 @@ REFUSED = {
     ("test_MultiPartyCallElement.py", 28): "root element must be <Response>",
     ("test_MultiPartyCallElement.py", 70): "root element must be <Response>",
     ("test_conferenceElement.py", 9): "<Conference> needs a name",
+    # "A Number or User element must be present and nested inside Dial" (Plivo's Dial page).
+    ("test_responseElement.py", 25): "<Dial> needs at least one <Number> or <User>",
+    # A Number that is no phone number, a User that is no SIP URI: Plivo cannot dial them.
+    ("test_numberElement.py", 9): "'This is Test' is not a phone number",
+    ("test_userElement.py", 9): "'This is Test' is not a plain SIP URI",
     ("test_getDigitsElement.py", 8): "not an absolute http(s) URL",
     ("test_getInputElement.py", 8): "'50' is not allowed: must be auto or an integer from 2 to 10",
     ("test_responseElement.py", 30): "'dummy' is not DTMF",

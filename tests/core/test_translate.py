@@ -270,10 +270,10 @@ def test_elements_after_hangup_are_unreachable_and_reported():
 
 def test_an_element_the_gateway_cannot_run_stops_the_stretch_never_skipped():
     with pytest.raises(ElementCannotRun) as refused:
-        twiml('<Response><Speak>Press nothing</Speak>\n<Dial><Number>15551234567</Number>'
-              "</Dial><Speak>Hi</Speak></Response>")
-    assert (refused.value.element, refused.value.line) == ("Dial", 2)
-    assert "line 2: <Dial> cannot run on the gateway" in str(refused.value)
+        twiml('<Response><Speak>Press nothing</Speak>\n'
+              '<MultiPartyCall role="ai-agent">m</MultiPartyCall><Speak>Hi</Speak></Response>')
+    assert (refused.value.element, refused.value.line) == ("MultiPartyCall", 2)
+    assert "line 2: <MultiPartyCall> cannot run on the gateway" in str(refused.value)
 
 
 def test_only_the_stretch_that_reaches_it_fails():
@@ -286,9 +286,10 @@ def test_only_the_stretch_that_reaches_it_fails():
 
 
 def test_unreachable_elements_after_hangup_are_reported_not_refused():
-    tree, result = twiml("<Response><Hangup/><Dial><Number>1</Number></Dial></Response>")
+    tree, result = twiml('<Response><Hangup/><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                         "</Response>")
     assert [v.tag for v in tree] == ["Hangup"]
-    assert ("Dial", "ignored") in [(n.element, n.status) for n in result.notes]
+    assert ("MultiPartyCall", "ignored") in [(n.element, n.status) for n in result.notes]
 
 
 def test_reject_is_remembered_for_plivos_hangup_cause():

@@ -54,12 +54,12 @@ def test_a_good_app_is_fetched_once_as_a_marked_signed_dry_run(app, tmp_path):
 
 def test_elements_it_cannot_run_and_urls_outside_allowed_hosts_are_problems(app, tmp_path):
     app.route("/answer", '<Response>\n<Conference action="https://elsewhere.example/left">Sales'
-                         "</Conference>\n<Dial><Number>15551234567</Number></Dial>\n"
+                         "</Conference>\n<MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>\n"
                          "<Redirect>http://10.1.2.3/next?token=secret</Redirect>\n</Response>")
     result = check_apps(tmp_path, [app_config(app.url("/answer"), check=True)])
     assert result.returncode == 1
     problems = [line.strip() for line in result.stdout.splitlines() if "PROBLEM" in line]
-    assert any("line 3: <Dial> cannot run on the gateway" in p for p in problems)
+    assert any("line 3: <MultiPartyCall> cannot run on the gateway" in p for p in problems)
     assert any("<Conference action> https://elsewhere.example/left: host 'elsewhere.example' "
                "is not in allowed_hosts" in p for p in problems)
     assert any("<Redirect (its URL)> http://10.1.2.3/next" in p for p in problems)
