@@ -6,7 +6,9 @@ Plivo `<Speak>` + `<Conference>` document. The gateway checks Twilio's signature
 called number, sends Plivo's parameters signed V2 and V3, parses and validates the XML,
 translates it to TwiML, writes the call record (and the member it expects) to its SQLite store,
 and answers; with `--document both` (the default) the app answers a `<GetDigits>` menu and the
-conference document in turn (`menu`, `conference`: only that one); the proxy (`proxy_app.py`)
+conference document in turn (`menu`, `conference`: only that one; `forward`: a `<Dial>` to two
+numbers with an action and a callbackUrl, as call-forwarding apps answer); the proxy
+(`proxy_app.py`)
 fetches the same XML and returns it untranslated.
 
 Same client (`load.closed_loop`), same concurrency, same signed requests with distinct CallSids;
@@ -69,7 +71,19 @@ def menu_xml(action_url: str) -> str:
             "  <Speak>We did not receive any input. Goodbye.</Speak>\n</Response>\n")
 
 
+def forward_xml(action_url: str, callback_url: str) -> str:
+    """What a call-forwarding app answers: a greeting, then two phones rung at once."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response>\n'
+            '  <Speak voice="WOMAN" language="en-US">Please wait while we connect you.</Speak>\n'
+            f'  <Dial action="{action_url}" callbackUrl="{callback_url}" timeout="25" '
+            'callerId="14155550100">\n'
+            '    <Number>14155550111</Number>\n    <Number>14155550112</Number>\n'
+            "  </Dial>\n  <Speak>Nobody is available. Goodbye.</Speak>\n</Response>\n")
+
+
 def documents(kind: str, app) -> list[str]:
+    if kind == "forward":
+        return [forward_xml(app.url("/dialed"), app.url("/dial-events"))]
     conference = answer_xml(app.url("/conference-events"))
     menu = menu_xml(app.url("/menu"))
     return {"conference": [conference], "menu": [menu], "both": [conference, menu]}[kind]
@@ -77,12 +91,14 @@ def documents(kind: str, app) -> list[str]:
 
 def gateway_answered(status: int, body: bytes) -> bool:
     """The gateway translated the document (not its spoken apology)."""
-    translated = (b"<Dial" in body and b"<Conference" in body) or b"<Gather" in body
+    translated = (b"<Dial" in body and (b"<Conference" in body or b"<Number" in body)) or (
+        b"<Gather" in body)
     return status == 200 and translated and b"sorry" not in body
 
 
 def proxy_answered(status: int, body: bytes) -> bool:
-    return status == 200 and (b"<Conference" in body or b"<GetDigits" in body)
+    return status == 200 and (b"<Conference" in body or b"<GetDigits" in body
+                              or b"<Number" in body)
 
 
 def shots(base_url: str, count: int, validator: RequestValidator) -> list[Shot]:
@@ -290,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-class", choices=("gevent", "gthread"), default="gevent",
                         help="gunicorn's worker class for both servers (default gevent, as "
                         "`gateway serve`; gthread: 8 threads per worker)")
-    parser.add_argument("--document", choices=("both", "conference", "menu"), default="both",
+    parser.add_argument("--document", choices=("both", "conference", "menu", "forward"),
+                        default="both",
                         help="what the app answers: a Conference, a GetDigits menu, or both in "
                              "turn (default)")
     parser.add_argument("--profile", action="store_true",

@@ -43,7 +43,10 @@ VALUES = ["", "true", "false", "0", "1", "-1", "999999999999999999999", "3.5", "
           "wss://a.example/s", "javascript:alert(1)", "ftp://x", "beep:1", "beep:2", "#", "*",
           "0123456789*#", "1,22,333", " , ,", "auto", "hybrid", "manual", "mp3", "wav",
           "en-US", "WOMAN", "Polly.Joanna", "dtmf speech", "ﬁ\u202e\U0001F600", "A" * 5000,
-          "<b>", "&amp;", "%00", "\t\n", "14400", "250", "251"]
+          "<b>", "&amp;", "%00", "\t\n", "14400", "250", "251",
+          # Dial's vocabulary: numbers, SIP URIs (and injections), sipHeaders, dialMusic
+          "14155550100", "+442071234567", "sip:bob@sip.example.com",
+          "sip:bob@a.example.com?Route=x", "a=b,c=d", "a=b;c", "real", "none"]
 
 
 def seeds() -> list[str]:
@@ -106,8 +109,11 @@ def test_one_input(data: bytes) -> None:
     except PlivoXMLError:
         return
     for first_in_call in (True, False):
+        # With an app's allowed_hosts on the second walk, as a call runs it (a <User>'s host).
         walk(document, TranslationContext(account="MA00000000000000000001",
-                                          first_in_call=first_in_call))
+                                          first_in_call=first_in_call,
+                                          allowed_hosts=None if first_in_call else (
+                                              "sip.example.com",)))
 
 
 def main() -> None:

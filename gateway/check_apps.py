@@ -36,7 +36,7 @@ from .mappings import PlivoApp, check_mappings, host_allowed
 from .plivoxml import Document, Element, Note, PlivoXMLError, Redirect, UnsupportedElement
 from .plivoxml.attributes import Sound, Url, is_http_url
 from .plivoxml.parser import parse_document
-from .translate import TranslationContext
+from .translate import ElementCannotRun, TranslationContext, translate
 from .translate.stretches import walk
 
 DRY_RUN_HEADER = "Gateway-Dry-Run"
@@ -86,6 +86,22 @@ def gateway_fetches(elements: Sequence[Element]) -> Iterator[GatewayFetch]:
         yield from gateway_fetches(getattr(element, "children", ()) or ())
 
 
+def typed_cannot_run(document: Document, context: TranslationContext) -> list[ElementCannotRun]:
+    """Supported elements that cannot run as written (a MultiPartyCall, an mms Message, a Stream
+    to a host outside allowed_hosts), each once, past the first too: every step is translated
+    from itself, and an element's refusal is kept (unsupported ones are listed apart)."""
+    found: dict[tuple[str, int | None], ElementCannotRun] = {}
+    for index, element in enumerate(document.steps):
+        if isinstance(element, UnsupportedElement):
+            continue
+        try:
+            translate(document, context, index)
+        except ElementCannotRun as refused:
+            if (refused.element, refused.line) == (element.TAG, element.line):
+                found.setdefault((refused.element, refused.line), refused)
+    return list(found.values())
+
+
 def unsupported(elements: Sequence[Element]) -> Iterator[UnsupportedElement]:
     """The outermost elements the gateway cannot run (a Dial, not also each of its Numbers),
     nested ones included (a Message inside a supported element)."""
@@ -99,7 +115,9 @@ def unsupported(elements: Sequence[Element]) -> Iterator[UnsupportedElement]:
 def review(app: PlivoApp, document: Document) -> AppReport:
     """The report for one fetched document (pure)."""
     report = AppReport(app)
-    result = walk(document, TranslationContext(account=app.account))
+    context = TranslationContext(account=app.account, app=app.name,
+                                 allowed_hosts=app.allowed_hosts)
+    result = walk(document, context)
     report.notes.extend(result.notes)
     reached = result.cannot_run
     if reached is not None:
@@ -109,6 +127,9 @@ def review(app: PlivoApp, document: Document) -> AppReport:
             report.problems.append(f"line {element.line}: <{element.tag}> cannot run on the "
                                    "gateway: not yet supported (a call that reaches it hears "
                                    "the apology)")
+    for refused in typed_cannot_run(document, context):
+        if reached is None or (refused.element, refused.line) != (reached.element, reached.line):
+            report.problems.append(str(refused))
     for fetch in gateway_fetches(document.elements):
         report.fetches.append(fetch)
         host = urlsplit(fetch.url).hostname or ""

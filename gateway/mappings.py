@@ -43,6 +43,8 @@ APP_KEYS: dict[str, tuple[bool, object]] = {
     "auth_token_env": (True, None),
     "allowed_hosts": (True, None),
     "check": (False, False),  # opt in to `gateway check-apps`: it requests the answer URL
+    # The Twilio number a <Message> is sent from (E.164); default: the number the call reached.
+    "sms_from": (False, None),
 }
 URL_KEYS = ("answer_url", "hangup_url", "fallback_url")
 
@@ -70,6 +72,7 @@ class PlivoApp:
     fallback_url: str | None = None
     fallback_method: str = "POST"
     check: bool = False
+    sms_from: str | None = None
     source: str = ""
 
     def auth_token(self, environ: Mapping[str, str] | None = None) -> str:
@@ -176,6 +179,11 @@ def _parse_app(raw: object, file: str, where: str, environ: Mapping[str, str],
     if not isinstance(values.get("check", False), bool):
         errors.append(MappingError(file, f"{where}.check", "must be true or false (opt in to "
                                    "`gateway check-apps`, which requests the answer URL)"))
+    sms_from = values.get("sms_from")
+    if "sms_from" in values and (not isinstance(sms_from, str) or not E164.match(sms_from)):
+        errors.append(MappingError(file, f"{where}.sms_from", f"{sms_from!r} is not an E.164 "
+                                   "number like +14155550100 (the Twilio number <Message> "
+                                   "sends from)"))
     for key in ("answer_method", "hangup_method", "fallback_method"):
         if key in values and values[key] not in METHODS:
             errors.append(MappingError(file, f"{where}.{key}", "must be GET or POST"))
@@ -217,7 +225,8 @@ def _parse_app(raw: object, file: str, where: str, environ: Mapping[str, str],
         fallback_url=values.get("fallback_url"),  # type: ignore[arg-type]
         fallback_method=str(values["fallback_method"]),
         auth_token_env=str(token_env), allowed_hosts=tuple(allowed),  # type: ignore[arg-type]
-        check=bool(values["check"]), source=file,
+        check=bool(values["check"]), sms_from=values.get("sms_from"),  # type: ignore[arg-type]
+        source=file,
     )
 
 

@@ -23,7 +23,8 @@ from .app_side.params import EVENT_REDIRECT, EVENT_START_APP, call_params, call_
 from .calls import CallRecord, Calls
 from .mappings import Mappings, PlivoApp
 from .observability import TRANSLATION_ERRORS, timed_fetch
-from .plivoxml import Conference, Document, PlivoXMLError, Redirect, parse_document
+from .plivoxml import Conference, Dial, Document, PlivoXMLError, Redirect, parse_document
+from .plivoxml.elements import MultiPartyCall
 from .translate import (
     ElementCannotRun,
     GatewayUrls,
@@ -33,6 +34,7 @@ from .translate import (
 )
 from .translate.builder import HANGUP_TWIML, hang_up_after
 from .translate.context import MAX_CALL_SECONDS
+from .translate.multipartycall import conference_for
 
 log = logging.getLogger("gateway.calls")
 
@@ -82,7 +84,7 @@ class CallRunner:
     """Fetches, translates and continues Plivo documents for calls."""
 
     def __init__(self, *, mappings: Mappings, calls: Calls, client: AppClient, urls: GatewayUrls,
-                 budget: float, on_conference=None, on_effects=None,
+                 budget: float, on_conference=None, on_effects=None, on_dial=None,
                  max_call_seconds: int = MAX_CALL_SECONDS, transcription: str = "embedded",
                  stream_token=None, guard: AppGuard | None = None):
         self.mappings = mappings
@@ -96,6 +98,7 @@ class CallRunner:
         # Hooks for the conference and timer machinery: called with (call, app, element/effects).
         self.on_conference = on_conference
         self.on_effects = on_effects
+        self.on_dial = on_dial  # a Dial handed to Twilio: (call, app, dial)
         self.transcription = transcription  # who transcribes for a transcriptionUrl
         self.stream_token = stream_token  # signs a side stream's member label (digitsMatch)
 
@@ -216,7 +219,8 @@ class CallRunner:
                                      first_in_call=not call.played, call_sid=call.call_sid,
                                      max_call_seconds=self.max_call_seconds,
                                      transcription=self.transcription,
-                                     stream_token=self.stream_token, stop_streams=stop_streams)
+                                     stream_token=self.stream_token, stop_streams=stop_streams,
+                                     app=app.name, allowed_hosts=app.allowed_hosts)
         try:
             result: Translation = translate(fetched.document, context, start,
                                             sound_first=sound_first)
@@ -234,8 +238,13 @@ class CallRunner:
         call.document_url = fetched.url if keep else None
         call.resume_at = result.resume_at
         call.rejected = result.rejected
-        if isinstance(result.handback, Conference) and self.on_conference:
-            self.on_conference(call, app, result.handback)
+        room = result.handback
+        if isinstance(room, MultiPartyCall):
+            room = conference_for(room)  # an MPC runs as a conference (translate.multipartycall)
+        if isinstance(room, Conference) and self.on_conference:
+            self.on_conference(call, app, room)
+        if isinstance(result.handback, Dial) and self.on_dial:
+            self.on_dial(call, app, result.handback)
         if result.effects and self.on_effects:
             self.on_effects(call, app, result.effects)
         self.calls.save(call)

@@ -18,6 +18,7 @@ from .conference.action import ConferenceExit
 from .conference.events import ConferenceEvents
 from .conference.members import Member, Members
 from .conference.sounds import ConferenceSounds
+from .dial.forwards import Forwards
 from .ivr.menus import Menus
 from .mappings import Mappings, PlivoApp, load_mappings
 from .media.tokens import stream_token, token_key
@@ -28,7 +29,7 @@ from .runner import CallRunner
 from .settings import Settings
 from .state import Store, open_store
 from .transcription import EmbeddedEngine, engine_from
-from .translate import GatewayUrls, RecordingBooked, ScheduledHangup
+from .translate import GatewayUrls, MessageQueued, RecordingBooked, ScheduledHangup
 from .translate.context import member_label
 from .translate.rooms import twilio_room_name
 from .twilio_side.rest import TwilioRest
@@ -50,11 +51,12 @@ class Runtime:
     sounds: ConferenceSounds
     menus: Menus
     voicemail: Voicemail
+    forwards: Forwards
     transcriber: EmbeddedEngine
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from . import deliveries, emulations, jobs  # noqa: F401  (register their job handlers)
+    from . import deliveries, emulations, jobs, messaging  # noqa: F401  (their job handlers)
     from .recording import voicemail  # noqa: F401  (its jobs: transcribe, record_call)
 
     mappings = load_mappings(settings.mappings_path)
@@ -80,6 +82,8 @@ def build_runtime(settings: Settings) -> Runtime:
             if isinstance(effect, ScheduledHangup):
                 jobs.schedule("hangup_call", {"call_sid": call.call_sid},
                               delay=effect.seconds, store=store)
+            elif isinstance(effect, MessageQueued):
+                messaging.queue_message(store, call, app, effect)
             elif isinstance(effect, RecordingBooked):
                 # Saved with the call record: the recording's callbacks come later.
                 call.records[effect.key] = {**effect.settings_dict, "kind": effect.kind}
@@ -89,12 +93,19 @@ def build_runtime(settings: Settings) -> Runtime:
                     jobs.schedule("record_call", {"call_sid": call.call_sid, "key": effect.key},
                                   delay=0.3, store=store)
 
+    forwards: list[Forwards] = []  # built with the runner it needs
+
+    def expect_dial(call: CallRecord, app: PlivoApp, dial) -> None:
+        forwards[0].expect(call, app, dial)
+
     runner = CallRunner(mappings=mappings, calls=calls, client=AppClient(), urls=urls,
                         budget=settings.webhook_budget, on_conference=expect_member,
-                        on_effects=schedule_effects, max_call_seconds=settings.max_call_seconds,
+                        on_effects=schedule_effects, on_dial=expect_dial,
+                        max_call_seconds=settings.max_call_seconds,
                         transcription=settings.transcription,
                         stream_token=lambda label: stream_token(media_key, label),
                         guard=AppGuard(max_in_flight=settings.app_max_fetches))
+    forwards.append(Forwards(runner=runner, store=store))
     return Runtime(
         settings=settings, mappings=mappings, store=store, client=runner.client,
         twilio=TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token,
@@ -107,6 +118,7 @@ def build_runtime(settings: Settings) -> Runtime:
         menus=Menus(runner=runner, store=store),
         voicemail=Voicemail(runner=runner, calls=calls, store=store,
                             engine_name=settings.transcription),
+        forwards=forwards[0],
         transcriber=engine_from(settings.transcription_command, settings.transcription_timeout),
     )
 

@@ -102,6 +102,16 @@ def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = res
                                        "is not listed in allowed_hosts")
 
 
+def host_listed(host: str, allowed_hosts: Sequence[str]) -> bool:
+    """The pure half of `check_url`: is `host` (a name or an IP literal) listed? Used where no
+    DNS look-up may happen (translation); the full check runs again when connecting."""
+    host = host.rstrip(".").strip("[]")
+    literal = _ip(host)
+    if literal is not None:
+        return _covered(literal, allowed_hosts)
+    return host.lower() in _host_names(allowed_hosts)
+
+
 def address_allowed(address: IPAddress | str, allowed_hosts: Sequence[str]) -> bool:
     """True when the gateway may connect to `address`: globally routable, or covered by an IP or
     CIDR entry of `allowed_hosts`."""

@@ -18,6 +18,7 @@ from .. import deliveries
 from ..actions import follow_action
 from ..runner import CallRunner
 from ..translate.builder import EMPTY_TWIML
+from ..translate.conference import has_side_stream
 from ..translate.context import member_label
 from .callbacks import action_params
 from .members import Member, Members
@@ -47,7 +48,8 @@ class ConferenceExit:
             log.warning("call %s: left a room the gateway has no record of; going on",
                         call_sid)
             return self.runner.continue_document(call, app, deadline)
-        stop = (member.label,) if member.settings.get("digits_match") else ()
+        stop = (member.label,) if has_side_stream(member.settings.get("digits_match"),
+                                                  member.settings.get("callback_url")) else ()
         if member.state == "pending":
             if twilio.get("DialCallStatus") in REFUSED:
                 log.info("call %s: not admitted to room %r (full?): Conference and its action "

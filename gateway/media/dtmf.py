@@ -113,6 +113,7 @@ class Digit:
     end_ms: int
 
 
+_SLICE = 2048  # blocks decoded at a time (320 KB of samples)
 RING = 24  # blocks of raw correlations kept per stream: a window, and a start's walk back
 
 
@@ -281,11 +282,18 @@ class ReceiverBank:
         """`count` new blocks of each of these streams through the receiver."""
         streams = len(slots)
         codes = np.frombuffer(data, np.uint8).reshape(streams, count, BLOCK)
-        samples = self._scratch("samples", (streams * count, BLOCK))
-        ulaw_to_float32(codes, out=samples)
-        tones = np.matmul(samples, _TONE_BASIS, out=self._scratch("tones", (streams * count, 16)))
+        rows = codes.reshape(streams * count, BLOCK)
+        tones = self._scratch("tones", (len(rows), 16))
+        energy = self._scratch("energy", (len(rows),))
+        # In slices small enough for the decoded samples to stay in cache between the
+        # decoding, the matrix product and the energies.
+        for start in range(0, len(rows), _SLICE):
+            part = rows[start:start + _SLICE]
+            samples = ulaw_to_float32(part, out=self._scratch("samples", part.shape))
+            np.matmul(samples, _TONE_BASIS, out=tones[start:start + len(part)])
+            np.einsum("ij,ij->i", samples, samples, out=energy[start:start + len(part)])
         tones = tones.reshape(streams, count, 16)
-        energy = np.einsum("ij,ij->i", samples, samples).reshape(streams, count)
+        energy = energy.reshape(streams, count)
         first = self._blocks[slots]
         batch = _Batch(self._ring, slots, first, codes, tones)
 
@@ -333,6 +341,16 @@ class ReceiverBank:
             held = (amps >= HOLD).all(axis=(1, 2)) & (self._misses[busy_slots] == 0)
             self._amp[busy_slots[held]] = np.minimum(1.0, amps[held, -1].mean(axis=-1))
             candidate[busy[held]] = False
+            if count <= 2 * END_MISSES:
+                # Nor do the windows of a digit in progress that end before the block where
+                # it can end (its misses run to END_MISSES): a hit there would be ignored.
+                present = (amps >= HOLD).all(axis=2)
+                run = self._misses[busy_slots].astype(np.int64)
+                ends = np.full(len(busy), count)
+                for j in range(count):
+                    run = np.where(present[:, j], 0, run + 1)
+                    ends = np.where((run >= END_MISSES) & (ends == count), j, ends)
+                candidate[busy] &= np.arange(count)[None, :] >= ends[:, None]
         hits = mixing = None
         # A digit that begins in a batch of at most END_MISSES blocks cannot end in it, so a
         # quiet stream's later windows matter only until one hits: test its earliest first.

@@ -51,6 +51,7 @@ from websockets.http11 import Request, Response
 
 from ..translate.context import call_sid_of
 from .digits_match import DigitsMatch
+from .relay import Relay, RelayRefused, is_relay
 from .tokens import token_valid
 
 log = logging.getLogger("gateway.media")
@@ -109,12 +110,21 @@ class Refused(Exception):
         super().__init__(reason)
 
 
+@dataclass(frozen=True)
+class RelayStart:
+    """A `start` whose parameters ask for the Plivo-protocol relay (a `<Stream>`), not a side
+    stream: handed to `relay.Relay` as it is."""
+
+    message: dict
+
+
 class StreamServer:
     """Holds the streams. `digits` is `ConferenceDigits` (or anything with `binding(label)` and
-    `matched(label, pattern)`); `bank` a `ReceiverBank`."""
+    `matched(label, pattern)`); `bank` a `ReceiverBank`; `relay` a `relay.Relay` (None: a
+    `<Stream>`'s socket is refused)."""
 
     def __init__(self, *, media_url: str, twilio_auth_token: str, token_key: bytes, digits,
-                 bank=None, store_threads: int = 8):
+                 bank=None, store_threads: int = 8, relay: Relay | None = None):
         if bank is None:
             from .dtmf import ReceiverBank  # the receiver (numpy); imported when serving
             bank = ReceiverBank()
@@ -129,6 +139,9 @@ class StreamServer:
         self.tick_lag_ms = 0.0  # how late the batches run: the server is falling behind
         self._next_id = 0
         self._tasks: set[asyncio.Task] = set()
+        self.relay = relay
+        if relay is not None:
+            relay.counters = self.counters  # one /healthz for both
 
     # -- the server ----------------------------------------------------------------------------
     async def serve(self, host: str, port: int, *, reuse_port: bool = False) -> Server:
@@ -175,6 +188,13 @@ class StreamServer:
             stream = await asyncio.wait_for(self._started(connection), START_TIMEOUT)
             if stream is None:
                 return
+            if isinstance(stream, RelayStart):
+                relayed, stream = stream, None
+                try:
+                    await self.relay.run(connection, relayed.message)  # type: ignore[union-attr]
+                except RelayRefused as refused:
+                    raise Refused(POLICY_VIOLATION, str(refused)) from None
+                return
             await self._converse(stream)
         except Refused as refused:
             self.counters[f"refused_{refused.code}"] += 1
@@ -201,7 +221,7 @@ class StreamServer:
             raise Refused(POLICY_VIOLATION, ("wrong" if signature else "no")
                           + " X-Twilio-Signature")
 
-    async def _started(self, connection: ServerConnection) -> SideStream | None:
+    async def _started(self, connection: ServerConnection) -> SideStream | RelayStart | None:
         """Read up to `start` and check it; returns the stream, None if there is nothing to do."""
         async for raw in connection:
             message = self._decode(raw)
@@ -216,11 +236,14 @@ class StreamServer:
             return await self._open(connection, message)
         return None
 
-    async def _open(self, connection: ServerConnection, message: dict) -> SideStream | None:
+    async def _open(self, connection: ServerConnection, message: dict
+                    ) -> SideStream | RelayStart | None:
         start = message.get("start")
         if not isinstance(start, dict):
             raise Refused(POLICY_VIOLATION, "start without its start object")
         parameters = start.get("customParameters") or {}
+        if self.relay is not None and is_relay(parameters):
+            return RelayStart(message)
         label = str(parameters.get("member", "")) if isinstance(parameters, dict) else ""
         token = str(parameters.get("token", "")) if isinstance(parameters, dict) else ""
         if not label or not token or not token_valid(self.token_key, label, token):
@@ -408,15 +431,29 @@ def _peer(connection: ServerConnection) -> str:
 
 # -- `gateway media` ---------------------------------------------------------------------------
 def build(settings) -> StreamServer:
+    from .. import deliveries
     from ..conference.digits import ConferenceDigits
+    from ..dial.digits import DialDigits, Digits
     from ..runtime import build_runtime
     from .tokens import token_key
 
     runtime = build_runtime(settings)
+    executor = ThreadPoolExecutor(8, thread_name_prefix="media-relay")
+
+    def allowed_hosts(app_name: str) -> tuple | None:
+        app = runtime.mappings.app_named(app_name)
+        return app.allowed_hosts if app is not None else None
+
+    relay = Relay(token_key=token_key(settings.twilio_auth_token), allowed_hosts=allowed_hosts,
+                  callback=lambda stream, request: deliveries.enqueue_next(
+                      runtime.store, stream, request), executor=executor)
     return StreamServer(media_url=runtime.urls.media_stream,
                         twilio_auth_token=settings.twilio_auth_token,
                         token_key=token_key(settings.twilio_auth_token),
-                        digits=ConferenceDigits(store=runtime.store, members=runtime.members))
+                        digits=Digits(ConferenceDigits(store=runtime.store,
+                                                       members=runtime.members),
+                                      DialDigits(forwards=runtime.forwards)),
+                        relay=relay)
 
 
 async def run(settings, *, reuse_port: bool = False) -> None:

@@ -6,6 +6,7 @@
 from .elements import (
     DTMF,
     Conference,
+    Dial,
     GetDigits,
     GetInput,
     Hangup,
@@ -22,7 +23,7 @@ from .model import Document, Element, Note, UnsupportedElement
 from .parser import MAX_BYTES, parse_document
 
 __all__ = [
-    "DTMF", "MAX_BYTES", "Conference", "Document", "Element", "GetDigits", "GetInput", "Hangup",
-    "Note", "Play", "PlivoXMLError", "PreAnswer", "Record", "Redirect", "Speak", "Ssml",
+    "DTMF", "MAX_BYTES", "Conference", "Dial", "Document", "Element", "GetDigits", "GetInput",
+    "Hangup", "Note", "Play", "PlivoXMLError", "PreAnswer", "Record", "Redirect", "Speak", "Ssml",
     "UnsupportedElement", "Wait", "parse_document",
 ]

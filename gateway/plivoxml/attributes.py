@@ -216,6 +216,70 @@ class Hints(AttributeType):
         return phrases
 
 
+@dataclass(frozen=True)
+class DialMusic(AttributeType):
+    """Dial's dialMusic: "" (a ringback tone), `none`, `real` (the callee's own early media) or
+    a URL returning XML with Play/Speak/Wait."""
+
+    describe = '"", none, real or an absolute http(s) URL'
+
+    def parse(self, text: str) -> str:
+        text = text.strip()
+        if text in ("", "none", "real") or is_http_url(text):
+            return text
+        raise ValueError(f"{text!r} is not dial music: must be {self.describe}")
+
+
+@dataclass(frozen=True)
+class ConfirmKey(AttributeType):
+    """Dial's confirmKey: the one key the callee presses to take the call ("": none)."""
+
+    describe = "one of 0-9, * or #"
+
+    def parse(self, text: str) -> str:
+        text = text.strip()
+        if re.fullmatch(r"[0-9*#]?", text):
+            return text
+        raise ValueError(f"{text!r} is not a key: must be {self.describe}")
+
+
+@dataclass(frozen=True)
+class CallerId(AttributeType):
+    """Dial's callerId: a phone number (digits, an optional leading +); `none` sends an empty
+    caller ID (the open-source engine's rule); "" keeps the caller's own."""
+
+    describe = "a phone number (digits with an optional leading +) or none"
+
+    def parse(self, text: str) -> str | None:
+        text = text.strip()
+        if not text:
+            return None
+        if text == "none" or re.fullmatch(r"\+?[0-9]{2,15}", text):
+            return text
+        raise ValueError(f"{text!r} is not a phone number: must be {self.describe}")
+
+
+@dataclass(frozen=True)
+class SipHeaders(AttributeType):
+    """sipHeaders: `name=value,name2=value2`; hosted Plivo allows only [A-Za-z0-9] in names
+    and values (so that they survive in a URL) and prefixes each name with X-PH-. Anything else
+    is refused, which also keeps a header from smuggling SIP URI syntax (`?`, `&`, `;`, `>`)."""
+
+    describe = "comma-separated name=value pairs of letters and digits"
+
+    def parse(self, text: str) -> tuple[tuple[str, str], ...]:
+        pairs: list[tuple[str, str]] = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            name, equals, value = item.partition("=")
+            if not equals or not re.fullmatch(r"[A-Za-z0-9]+", name) or not re.fullmatch(
+                    r"[A-Za-z0-9]*", value):
+                raise ValueError(f"SIP header {item[:40]!r} is not name=value with letters and "
+                                 "digits only (Plivo's rule)")
+            pairs.append((name, value))
+        return tuple(pairs)
+
 
 BOOLEAN = Boolean()
 TEXT = Text()
@@ -309,4 +373,47 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "profanityFilter": "false",
     },
     "DTMF": {"async": "true"},
+    "Dial": {
+        "method": "POST",
+        "hangupOnStar": "false",
+        # Hosted Plivo: 14400 s (4 hours); the open-source engine reads 0 the same way.
+        "timeLimit": "14400",
+        # timeout: no default on Plivo (the network's); see gateway.translate.dial.
+        "confirmKey": "",
+        "confirmTimeout": "120",
+        "dialMusic": "",
+        "callbackMethod": "POST",
+        "redirect": "true",
+        "digitsMatch": "",
+        "digitsMatchBLeg": "",
+        "sipHeaders": "",
+    },
+    "Number": {"sendDigits": "", "sendOnPreanswer": "false"},
+    "User": {"sendDigits": "", "sendOnPreanswer": "false", "sipHeaders": ""},
+    # docs.plivo.com "The MultiPartyCall element" and the SDK's MultiPartyCallElement.
+    "MultiPartyCall": {
+        "maxDuration": "14400", "maxParticipants": "10", "recordMinMemberCount": "1",
+        "waitMusicMethod": "GET", "agentHoldMusicMethod": "GET",
+        "customerHoldMusicMethod": "GET", "record": "false", "recordParticipantTrack": "false",
+        "recordFileFormat": "mp3", "recordingCallbackMethod": "POST",
+        "statusCallbackEvents": "mpc-state-changes,participant-state-changes",
+        "statusCallbackMethod": "POST", "stayAlone": "false", "coachMode": "true",
+        "mute": "false", "hold": "false", "startMpcOnEnter": "true", "endMpcOnExit": "false",
+        "enterSound": "beep:1", "enterSoundMethod": "GET", "exitSound": "beep:2",
+        "exitSoundMethod": "GET", "onExitActionMethod": "POST", "relayDTMFInputs": "false",
+        "startRecordingAudioMethod": "GET", "stopRecordingAudioMethod": "GET",
+        "transcript": "false",
+    },
+    # docs.plivo.com "The Message element": type sms, callbackMethod POST.
+    "Message": {"type": "sms", "callbackMethod": "POST"},
+    # docs.plivo.com, the Stream element's attribute table.
+    "Stream": {
+        "bidirectional": "false",
+        "audioTrack": "inbound",
+        "streamTimeout": "86400",
+        "statusCallbackMethod": "POST",
+        "contentType": "audio/x-l16;rate=8000",
+        "extraHeaders": "",
+        "keepCallAlive": "false",
+    },
 }

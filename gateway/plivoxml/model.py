@@ -50,6 +50,7 @@ class Element:
     ATTRIBUTES: ClassVar[Mapping[str, AttributeType]] = {}
     BODY: ClassVar[Body] = "none"
     CHILDREN: ClassVar[tuple[str, ...]] = ()
+    BODY_NAME: ClassVar[str] = "a name"  # what a "text" body is, for the error when it is empty
 
     line: int = field(default=0, kw_only=True, compare=False)
 

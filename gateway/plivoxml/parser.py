@@ -131,7 +131,8 @@ class _Walker:
                                     element=tag)
             return text
         if not text:
-            raise PlivoXMLError(f"<{tag}> needs a name (its text)", line=line, element=tag)
+            raise PlivoXMLError(f"<{tag}> needs {cls.BODY_NAME} (its text)", line=line,
+                                element=tag)
         return text
 
     def ssml_content(self, node: etree._Element, parent: str, depth: int

@@ -23,12 +23,14 @@ from .conference import Participant, Recording, Room, recording_path, twilio_boo
 from .errors import APPLICATION_ERROR_MESSAGE, FetchError, TwimlError, TwimlWarning
 from .ids import new_sid, rfc2822, utc_now
 from .loop import EventLoop, Timer
+from .messages import SimMessage
 from .playback import Playback, Player, Timing, document_from, sound_of
-from .scenario import CallSpec, Scenario
+from .scenario import CalleeSpec, CallSpec, Scenario
 from .streams import MediaStream, StreamConfig
 from .transcript import Transcript
 from .twiml import (
     Conference,
+    Connect,
     Dial,
     DialNumber,
     Document,
@@ -65,6 +67,27 @@ class DialState:
     verb: Dial
     participant: Participant | None = None
     timer: Timer | None = None
+    legs: list[Leg] = field(default_factory=list)  # the numbers and SIP users it rings
+    bridged: Leg | None = None  # the leg connected to the caller
+
+
+@dataclass(eq=False)
+class Leg:
+    """One number or SIP user a `<Dial>` rings: a child call of the caller's, played by the
+    scenario's `[[callee]]` for that number (none: it rings until the Dial's timeout).
+    state: ringing -> whisper (answered, its `url` TwiML running) -> bridged -> ended."""
+
+    noun: DialNumber
+    call: Call
+    parent: Call
+    callee: CalleeSpec | None
+    state: str = "ringing"
+    sequence: int = 0  # status callbacks sent so far (SequenceNumber)
+
+
+# How long a callee that is busy, or that cannot be reached, takes to say so. Twilio's docs give
+# no figure; half a second keeps runs short and still lets a leg's events come in order.
+REFUSAL_DELAY = 0.5
 
 
 @dataclass
@@ -129,11 +152,15 @@ class Call:
     participant: Participant | None = None
     media: Playback | None = None  # what the call hears while waiting or on hold
     streams: dict[str, MediaStream] = field(default_factory=dict)
+    connect: tuple[Connect, str] | None = None  # the <Connect> running, and its stream's sid
     talking: bool = False
     tones: list[Tone] = field(default_factory=list)
     end_reason: str | None = None
     record: RecordState | None = None
     session_recordings: list[Recording] = field(default_factory=list)
+    direction: str = "inbound"
+    parent_sid: str | None = None  # a <Dial>'s child call: the caller's CallSid
+    leg: Leg | None = None  # a <Dial>'s child call: what it is to the Dial
 
     @property
     def name(self) -> str:
@@ -174,10 +201,13 @@ class Switchboard:
         self.rooms_by_sid: dict[str, Room] = {}  # every room, live or completed
         self.recordings: dict[str, Recording] = {}
         self.recording_callbacks: dict[str, RecordingCallback] = {}  # calls' recordings
+        self.messages: dict[str, SimMessage] = {}  # SMS accepted by the REST API (messages.py)
         self.expected = 0  # calls of the current run not yet ended (or not yet arrived)
         self.stream_keys = "tones"  # what forked audio carries of key presses (scenario's)
+        self.declined_dial = "no-answer"  # DialCallStatus after a declining whisper (scenario's)
         self.run_t0 = loop.clock()
         self.player = Player(loop, webhooks, lambda: self.transcript, options.timing)
+        self.callees: dict[str, CalleeSpec] = {}  # the other ends of Dials, by number or URI
 
     # ---------------------------------------------------------------------------------------
     # The run
@@ -189,6 +219,8 @@ class Switchboard:
                                   scenario.twilio.reorder_events, scenario.twilio.seed)
         self.run_t0 = self.loop.clock()
         self.stream_keys = scenario.twilio.stream_keys
+        self.declined_dial = scenario.twilio.declined_dial
+        self.callees = {callee.number: callee for callee in scenario.callees}
         self.expected = len(scenario.calls)
         for spec in scenario.calls:
             self.loop.at(self.run_t0 + spec.at, self._arrive, spec)
@@ -233,10 +265,13 @@ class Switchboard:
             "CallStatus": call.status, "CallToken": call.token, "Called": to,
             "CalledCity": "", "CalledCountry": country_of(to), "CalledState": "", "CalledZip": "",
             "Caller": frm, "CallerCity": "", "CallerCountry": country_of(frm), "CallerState": "",
-            "CallerZip": "", "Direction": "inbound", "From": frm, "FromCity": "",
+            "CallerZip": "", "Direction": call.direction, "From": frm, "FromCity": "",
             "FromCountry": country_of(frm), "FromState": "", "FromZip": "", "To": to,
             "ToCity": "", "ToCountry": country_of(to), "ToState": "", "ToZip": "",
         }
+        if call.parent_sid:
+            # A <Dial>'s child call names its parent (the call resource's ParentCallSid).
+            params["ParentCallSid"] = call.parent_sid
         params.update(extra)
         return params
 
@@ -288,6 +323,10 @@ class Switchboard:
             return
         call.timer = None
         if call.doc is None or call.pc >= len(call.doc.verbs):
+            if call.leg is not None and call.leg.state == "whisper":
+                # The whisper TwiML ran out: "the parties are connected" (Number page, url).
+                self._bridge(call.leg)
+                return
             self._end_call(call, "completed", "no more TwiML", cause="twiml")
             return
         verb = call.doc.verbs[call.pc]
@@ -347,6 +386,27 @@ class Switchboard:
             self._open_stream(call, stream)
         self._step(call)  # <Start> does not block: Twilio goes straight on
 
+    def _verb_connect(self, call: Call, verb: Connect) -> None:
+        # https://www.twilio.com/docs/voice/twiml/connect and /docs/voice/twiml/stream: a
+        # bidirectional stream blocks; when its socket closes Twilio requests the action URL,
+        # or goes on with the next verb. Twilio allows one bidirectional stream per call.
+        media = self._open_stream(call, verb.stream, bidirectional=True)
+        if media is None:
+            self._step(call)
+            return
+        call.connect = (verb, media.config.stream_sid)
+
+    def _connect_over(self, call: Call, stream_sid: str) -> None:
+        if call.connect is None or call.connect[1] != stream_sid or call.ended:
+            return
+        verb, _ = call.connect
+        call.connect = None
+        call.epoch += 1
+        if verb.action:
+            self._fetch_document(call, verb.action, verb.method, "action")
+        else:
+            self._step(call)
+
     def _verb_stop(self, call: Call, verb: Stop) -> None:
         for name in verb.stream_names:
             for stream in list(call.streams.values()):
@@ -361,12 +421,17 @@ class Switchboard:
     def _verb_dial(self, call: Call, verb: Dial) -> None:
         call.dial = DialState(verb)
         if isinstance(verb.target, DialNumber):
-            # Nobody can answer in the simulator: the dial rings out after `timeout`.
-            self.transcript.record("dial", call=call.name, noun=verb.target.noun,
-                                   target=verb.target.target,
-                                   detail=f"rings {verb.timeout}s; nobody answers here")
+            # "The first call to pick up is connected to the current call and the rest are
+            # hung up" (Number page): every noun rings at once.
+            state = call.dial
             epoch = call.epoch
-            call.dial.timer = self.loop.after(verb.timeout, self._dial_rang_out, call, epoch)
+            if verb.record != "do-not-record":
+                self._warn(call, TwimlWarning(12200, "<Dial record> is not simulated; no Dial "
+                                              "recording is made", verb.line),
+                           call.doc.url if call.doc else "")
+            state.timer = self.loop.after(verb.timeout, self._dial_timeout, call, epoch)
+            for noun in verb.legs:
+                self._ring(call, state, noun)
             return
         if verb.record != "do-not-record":
             self._warn(call, TwimlWarning(12200, "<Dial record> is not simulated for a "
@@ -374,10 +439,160 @@ class Switchboard:
                        call.doc.url if call.doc else "")
         self._join(call, verb.target)
 
-    def _dial_rang_out(self, call: Call, epoch: int) -> None:
-        if call.epoch == epoch and not call.ended and call.dial is not None:
+    # --- the other end of a <Dial> (numbers, SIP users) -----------------------------------------
+    def _ring(self, call: Call, state: DialState, noun: DialNumber) -> None:
+        # A SIP URI may carry headers (`?X-Name=value`, Sip page): the callee is the URI.
+        address, _, headers = noun.target.partition("?")
+        callee = self.callees.get(address)
+        # callerId: "the caller's phone number is used by default" (Dial page, callerId).
+        caller_id = state.verb.caller_id or call.spec.from_
+        child = Call(CallSpec(f"{call.name}>{address}", caller_id, address),
+                     call.account_sid, status="initiated", direction="outbound-dial",
+                     parent_sid=call.sid)
+        self.calls[child.sid] = child
+        leg = child.leg = Leg(noun, child, call, callee)
+        state.legs.append(leg)
+        outcome = callee.outcome if callee else "no-answer"
+        self.transcript.record("dial", call=call.name, noun=noun.noun, target=address,
+                               headers=headers, leg=child.name, call_sid=child.sid,
+                               detail=outcome)
+        self._leg_event(leg, "initiated")
+        if outcome in ("busy", "fails"):
+            self.loop.after(REFUSAL_DELAY, self._leg_over, leg,
+                            "busy" if outcome == "busy" else "failed")
+            return
+        child.status = "ringing"
+        self._leg_event(leg, "ringing")
+        if callee is not None and outcome == "answers":
+            self.loop.after(callee.answers_after, self._leg_answers, leg)
+
+    def _leg_event(self, leg: Leg, event: str) -> None:
+        """A leg's status callback, for the events its noun asked for (Number page,
+        statusCallbackEvent: initiated, ringing, answered -> in-progress, completed -> the
+        final status, with CallDuration)."""
+        noun = leg.noun
+        if not noun.status_callback or event not in noun.status_callback_event:
+            return
+        leg.sequence += 1
+        extra = {"CallbackSource": "call-progress-events", "SequenceNumber": str(
+            leg.sequence - 1), "Timestamp": rfc2822(utc_now())}
+        if event == "completed":
+            extra.update(CallDuration=str(leg.call.duration))
+        self.deliveries.deliver(leg.call.sid, Request(
+            noun.status_callback, noun.status_callback_method,
+            self.call_params(leg.call, **extra), "leg-status", leg.call.name,
+            extra={"event": event}))
+
+    def _leg_answers(self, leg: Leg) -> None:
+        child, state = leg.call, leg.parent.dial
+        if leg.state != "ringing" or child.ended or state is None or leg not in state.legs:
+            return
+        self._answer(child)
+        self.transcript.record("dial", call=leg.parent.name, leg=child.name, detail="answered")
+        self._leg_event(leg, "answered")
+        callee = leg.callee
+        assert callee is not None
+        # The callee's keys, in scenario time (a stream forked from its leg carries them too).
+        offset = self.loop.clock() - self.run_t0
+        child.tones = key_tones([(offset + k.at, k.digits) for k in callee.keys])
+        for tone in child.tones:
+            self.loop.at(self.run_t0 + tone.start, self._key, child, tone.key)
+        for utterance in callee.says:
+            self.loop.after(utterance.at, self._utterance, child, utterance.text)
+        if callee.hangup_after is not None:
+            self.loop.after(callee.hangup_after, self._callee_hangs_up, leg)
+        if leg.noun.url:
+            # url: "a TwiML document that will run on the called party's end, after she
+            # answers, but before the parties are connected" (Number page).
+            leg.state = "whisper"
+            self._fetch_document(child, leg.noun.url, leg.noun.method, "whisper")
+        else:
+            self._bridge(leg)
+
+    def _bridge(self, leg: Leg) -> None:
+        parent, child = leg.parent, leg.call
+        state = parent.dial
+        if child.ended:
+            return
+        if state is None or parent.ended or state.bridged is not None or leg not in state.legs:
+            self._end_call(child, "completed", "nobody left to connect to", cause="twiml")
+            return
+        leg.state = "bridged"
+        state.bridged = leg
+        if state.timer is not None:
+            state.timer.cancel()
+        self.transcript.record("dial", call=parent.name, leg=child.name, detail="connected")
+        if leg.noun.send_digits:
+            # sendDigits: "play DTMF tones when the call is answered" (Number page).
+            self._heard(child, "digits", leg.noun.send_digits)
+        for other in state.legs:
+            if other is not leg and other.state in ("ringing", "whisper"):
+                self._leg_over(other, "canceled" if other.state == "ringing" else "completed")
+        # timeLimit: "the maximum duration of the <Dial> in seconds" (Dial page).
+        state.timer = self.loop.after(state.verb.time_limit, self._bridge_time_limit, parent,
+                                      parent.epoch)
+
+    def _bridge_time_limit(self, call: Call, epoch: int) -> None:
+        state = call.dial
+        if call.epoch == epoch and not call.ended and state is not None and state.bridged:
+            self.transcript.record("dial", call=call.name, detail="timeLimit reached")
+            self._finish_bridge(call, state.bridged)
+
+    def _finish_bridge(self, call: Call, leg: Leg) -> None:
+        """The bridged callee is gone (or hung up on): the Dial completed."""
+        child = leg.call
+        if not child.ended:
+            self._end_call(child, "completed", "the caller's Dial ended", cause="twiml")
+        self._finish_dial(call, "completed", True, DialCallSid=child.sid,
+                          DialCallDuration=str(child.duration))
+
+    def _callee_hangs_up(self, leg: Leg) -> None:
+        if not leg.call.ended:
+            self.transcript.record("hangup", call=leg.call.name, by="callee")
+            self._end_call(leg.call, "completed", "callee hung up", cause="caller")
+
+    def _leg_over(self, leg: Leg, status: str) -> None:
+        """A leg that will not be (or stay) connected: busy, failed, no-answer, canceled."""
+        if not leg.call.ended:
+            self._end_call(leg.call, status, f"dial leg {status}", cause="twiml")
+
+    def _leg_ended(self, leg: Leg) -> None:
+        """The child call ended: its completed event, and what it means for the Dial."""
+        was = leg.state
+        leg.state = "ended"
+        self._leg_event(leg, "completed")
+        parent = leg.parent
+        state = parent.dial
+        if parent.ended or state is None or leg not in state.legs:
+            return
+        if was == "bridged":
+            self._finish_bridge(parent, leg)
+            return
+        if state.bridged is not None or any(other.state != "ended" for other in state.legs):
+            return
+        # Every leg ended unanswered. Twilio's docs give DialCallStatus per call, not how
+        # several legs combine; the simulator says busy or failed when every leg was, else
+        # no-answer (a whisper that hung up counts as not answered: the docs are silent).
+        statuses = {other.call.status for other in state.legs}
+        status = statuses.pop() if len(statuses) == 1 and statuses <= {"busy", "failed"} \
+            else "no-answer"
+        if was == "whisper" and len(state.legs) == 1:
+            status = self.declined_dial  # the docs are silent: the scenario chooses
+        self._finish_dial(parent, status, False, DialCallSid=leg.call.sid,
+                          DialCallDuration="0")
+
+    def _dial_timeout(self, call: Call, epoch: int) -> None:
+        """timeout: "how long to wait for the dialed party to answer" (Dial page): every leg
+        still ringing is hung up as no-answer (a leg already answered, in its whisper, goes on)."""
+        state = call.dial
+        if call.epoch != epoch or call.ended or state is None or state.bridged is not None:
+            return
+        ringing = [leg for leg in state.legs if leg.state == "ringing"]
+        if not state.legs:
             self._finish_dial(call, "no-answer", False, DialCallSid=new_sid("CA"),
                               DialCallDuration="0")
+        for leg in ringing:
+            self._leg_over(leg, "no-answer")
 
     def _finish_dial(self, call: Call, status: str, bridged: bool, **extra: str) -> None:
         """The <Dial> is over for a call still on the line: its action, or the next verb."""
@@ -387,6 +602,9 @@ class Switchboard:
             return
         if state.timer is not None:
             state.timer.cancel()
+        for leg in state.legs:  # hangupOnStar, timeLimit: the callee is hung up too
+            if leg.state != "ended":
+                self._leg_over(leg, "canceled" if leg.state == "ringing" else "completed")
         call.epoch += 1
         verb = state.verb
         if verb.action:
@@ -755,18 +973,28 @@ class Switchboard:
             if participant is not None:
                 left = "participant_updated_via_api" if cause == "api" else "participant_hung_up"
                 self._leave(participant, left, status)
+            legs = {}
+            if state.bridged is not None:
+                legs = {"DialCallSid": state.bridged.call.sid,
+                        "DialCallDuration": str(state.bridged.call.duration)}
+            for leg in state.legs:
+                if leg.state != "ended":
+                    self._leg_over(leg, "canceled" if leg.state == "ringing" else "completed")
             if state.verb.action:
                 # Twilio requests the action "when the <Dial> call ends", the caller's hang-up
                 # included (dial page); the TwiML it returns is not executed.
-                bridged = participant.bridged if participant is not None else False
+                bridged = participant.bridged if participant is not None else bool(legs)
                 params = self.call_params(call, DialCallStatus="completed",
-                                          DialBridged=twilio_bool(bridged))
+                                          DialBridged=twilio_bool(bridged), **legs)
                 self.deliveries.deliver(call.sid, Request(state.verb.action, state.verb.method,
                                                           params, "action", call.name))
         for stream in list(call.streams.values()):
             stream.stop()
         self.transcript.record("call-end", call=call.name, call_sid=call.sid, status=status,
                                duration=call.duration, reason=reason)
+        if call.leg is not None:  # a Dial's child call: its own callbacks, not the number's
+            self._leg_ended(call.leg)
+            return
         self._status_callback(call)
         self.expected = max(0, self.expected - 1)
 
@@ -798,6 +1026,10 @@ class Switchboard:
             self._record_key(call, key)
         elif call.gather is not None:
             self._gather_key(call, key)
+        elif (key == "*" and call.dial is not None and call.dial.verb.hangup_on_star
+              and call.dial.bridged is not None):
+            # hangupOnStar: "lets the calling party hang up on the called party" (Dial page).
+            self._finish_bridge(call, call.dial.bridged)
         elif (key == "*" and call.dial is not None and call.dial.verb.hangup_on_star
               and call.participant is not None):
             # hangupOnStar: "When calling a conference, the DialCallStatus will be answered"
@@ -1153,23 +1385,28 @@ class Switchboard:
     # ---------------------------------------------------------------------------------------
     # Media Streams
 
-    def _open_stream(self, call: Call, stream: Stream) -> None:
+    def _open_stream(self, call: Call, stream: Stream, bidirectional: bool = False
+                     ) -> MediaStream | None:
         names = {s.config.name for s in call.streams.values() if s.config.name}
         if stream.name and stream.name in names:
             self.transcript.record("warning", call=call.name, code=31900,
                                    reason=f"a stream named {stream.name!r} is already running")
-            return
+            return None
         if len(call.streams) >= 4:
             self.transcript.record("warning", call=call.name, code=31900,
                                    reason="Twilio allows four unidirectional streams per call")
-            return
+            return None
+        if bidirectional and call.connect is not None:
+            self.transcript.record("warning", call=call.name, code=31900,
+                                   reason="Twilio allows one bidirectional stream per call")
+            return None
         tracks = {"inbound_track": ("inbound",), "outbound_track": ("outbound",),
                   "both_tracks": ("inbound", "outbound")}[stream.track]
         config = StreamConfig(
             url=stream.url, stream_sid=new_sid("MZ"), name=stream.name,
             account_sid=call.account_sid, call_sid=call.sid, call_name=call.name,
             tracks=tracks, parameters=dict(stream.parameters),
-            signature=self.webhooks.sign_url(stream.url))
+            signature=self.webhooks.sign_url(stream.url), bidirectional=bidirectional)
         # Whether a fork keeps the key tones is not documented: the scenario chooses.
         keys_mode = self.stream_keys
         audio = CallerAudio(call.tones if keys_mode == "tones" else [],
@@ -1178,9 +1415,12 @@ class Switchboard:
         media = MediaStream(config, audio, self.run_t0, self.loop.clock, self.transcript,
                             lambda event, detail: self.loop.post(
                                 self._stream_event, call, media, stream, event, detail),
-                            dtmf=tuple(call.tones) if keys_mode == "messages" else ())
+                            # dtmf messages are documented for bidirectional streams
+                            dtmf=tuple(call.tones) if keys_mode == "messages" or bidirectional
+                            else ())
         call.streams[config.stream_sid] = media
         media.start()
+        return media
 
     def _stream_event(self, call: Call, media: MediaStream, stream: Stream, event: str,
                       detail: str) -> None:
@@ -1191,6 +1431,7 @@ class Switchboard:
                                    url=stream.url, kind="stream")
         if event in ("stopped", "failed", "closed"):
             call.streams.pop(media.config.stream_sid, None)
+            self._connect_over(call, media.config.stream_sid)
         if stream.status_callback is None:
             return
         status = {"started": "stream-started", "stopped": "stream-stopped",

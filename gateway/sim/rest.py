@@ -1,4 +1,4 @@
-"""The simulated Twilio REST API (2010-04-01) for conferences, participants, calls, recordings.
+"""The simulated Twilio REST API (2010-04-01): conferences, participants, calls, recordings, SMS.
 
 Compatible with `twilio.rest.Client(account_sid, auth_token)` once
 `client.api.base_url = "http://127.0.0.1:N"`: the same paths, HTTP Basic auth with the account
@@ -464,6 +464,42 @@ class RestApi:
                 return {"sid": media.config.stream_sid, "account_sid": found.account_sid,
                         "call_sid": found.sid, "name": media.config.name, "status": "stopped",
                         "date_updated": rfc2822(), "uri": path}
+            return self._on_engine(work)
+
+        @app.route(f"{prefix}/Messages.json", methods=["GET", "POST"])
+        def messages_() -> Any:
+            from . import messages
+
+            path = request.path
+            if request.method == "GET":
+                def listed() -> dict[str, Any]:
+                    found = sorted(self._switchboard().messages.values(),
+                                   key=lambda m: m.created, reverse=True)
+                    return page("messages", [messages.message_json(m) for m in found], path)
+                return self._on_engine(listed)
+            try:
+                sender, to, body = messages.check(request.form)
+            except messages.MessageRefused as refused:
+                raise ApiError(400, refused.code, refused.message) from None
+            callback = _url(request.form, "StatusCallback")
+            method = _method(request.form, "StatusCallbackMethod", "POST")
+
+            def work() -> dict[str, Any]:
+                return messages.message_json(messages.accept(
+                    self._switchboard(), self.account_sid, sender, to, body, callback, method))
+            return jsonify(self._on_engine(work)), 201
+
+        @app.get(f"{prefix}/Messages/<sid>.json")
+        def message(sid: str) -> Any:
+            from . import messages
+
+            path = request.path
+
+            def work() -> dict[str, Any]:
+                found = self._switchboard().messages.get(sid)
+                if found is None:
+                    raise not_found(path)
+                return messages.message_json(found)
             return self._on_engine(work)
 
         @app.get(f"{prefix}/Recordings/<sid>.json")

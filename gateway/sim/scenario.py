@@ -7,6 +7,7 @@ duplicate_events = 0.1               # probability of a conference/recording cal
 reorder_events = true                # a conference's callbacks may arrive out of order
 seed = 7                             # makes the faults reproducible
 stream_keys = "tones"                # what a <Start><Stream> carries of key presses (below)
+declined_dial = "no-answer"          # DialCallStatus when a callee's whisper hangs up (below)
 [[call]]
 name = "alice"                       # the label used in the transcript
 from = "+14155550101"
@@ -17,12 +18,26 @@ keys = [{ at = 3.0, digits = "99" }] # key presses
 speech = [{ from = 4.0, to = 6.0 }]  # when this caller talks; an optional `text` is what
                                      # they say (spoken into a <Record>ing's file)
 say = [{ at = 3.0, text = "sales" }] # words a <Gather input="speech"> recognises
+[[callee]]                           # the other end of a <Dial>: a number or SIP user
+number = "+14155550199"              # E.164, or a sip: URI (sip:alice@sip.example.com)
+answers_after = 2.0                  # one of: answers_after (seconds of ringing), busy = true,
+                                     # no_answer = true (rings until the Dial's timeout),
+                                     # fails = true (the call cannot be placed)
+hangup_after = 30.0                  # optional: hangs up this long after answering
+keys = [{ at = 1.0, digits = "5" }]  # optional: keys it presses, seconds after answering
+say = [{ at = 1.0, text = "yes" }]   # optional: words it says, seconds after answering
 ```
+
+A dialled number or SIP user with no `[[callee]]` rings until the Dial's timeout.
 
 `stream_keys`: Twilio's docs do not say whether a forked stream's audio keeps the caller's key
 tones ("DTMF isn't supported with unidirectional streams"); "tones" (the default) keeps them in
 the inbound audio, "removed" leaves them out (the stream hears no keys), "messages" leaves them
 out and sends a `dtmf` message per key instead, as bidirectional streams do.
+
+`declined_dial`: Twilio's docs do not say which DialCallStatus the caller's `<Dial>` gets when
+the only callee's whisper `url` hangs up (declines): "no-answer" (the default) or "completed"
+(with that leg's DialCallSid and a duration of 0).
 
 `load_scenario(path)` and `scenario_from_dict(data)` validate everything and raise
 `ScenarioInvalid` carrying every problem as (file, key, reason); with `mappings=` they also check
@@ -44,10 +59,15 @@ from ..problems import FileProblem, ProblemsFound
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
-TOP_KEYS = {"duration", "twilio", "call"}
-TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys"}
+TOP_KEYS = {"duration", "twilio", "call", "callee"}
+TWILIO_KEYS = {"duplicate_events", "reorder_events", "seed", "stream_keys", "declined_dial"}
+DECLINED_DIAL = ("no-answer", "completed")
 STREAM_KEYS = ("tones", "removed", "messages")
 CALL_KEYS = {"name", "from", "to", "at", "hangup_at", "keys", "speech", "say"}
+CALLEE_KEYS = {"number", "answers_after", "busy", "no_answer", "fails", "hangup_after", "keys",
+               "say"}
+CALLEE_OUTCOMES = ("answers_after", "busy", "no_answer", "fails")
+SIP_URI = re.compile(r"^sips?:[A-Za-z0-9._~+-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 KEY_KEYS = {"at", "digits"}
 SPEECH_KEYS = {"from", "to", "text"}
 SAY_KEYS = {"at", "text"}
@@ -86,11 +106,25 @@ class CallSpec:
 
 
 @dataclass(frozen=True)
+class CalleeSpec:
+    """The other end of a `<Dial>`: how it answers (`outcome`: answers, busy, no-answer,
+    fails), and what it does once it answered (times are seconds after answering)."""
+
+    number: str
+    outcome: str
+    answers_after: float = 0.0
+    hangup_after: float | None = None
+    keys: tuple[KeyPress, ...] = ()
+    says: tuple[Utterance, ...] = ()
+
+
+@dataclass(frozen=True)
 class TwilioFaults:
     duplicate_events: float = 0.0
     reorder_events: bool = False
     seed: int | None = None
     stream_keys: str = "tones"
+    declined_dial: str = "no-answer"
 
 
 @dataclass(frozen=True)
@@ -99,6 +133,7 @@ class Scenario:
     calls: tuple[CallSpec, ...]
     twilio: TwilioFaults = field(default_factory=TwilioFaults)
     source: str = "<scenario>"
+    callees: tuple[CalleeSpec, ...] = ()
 
 
 ScenarioError = FileProblem  # one problem in one scenario file, at one key
@@ -176,23 +211,7 @@ def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
     if hangup_at is not None and hangup_at <= at:
         check.error(f"{where}hangup_at", f"{hangup_at} is not after the call's at {at}")
 
-    keys: list[KeyPress] = []
-    for k, raw_key in enumerate(check.array(table, "keys", where)):
-        kw = f"{where}keys[{k}]"
-        entry = check.table(raw_key, kw, KEY_KEYS)
-        if entry is None:
-            continue
-        key_at = check.number(entry, "at", kw + ".")
-        digits = check.string(entry, "digits", kw + ".", DIGITS, "digits from 0-9 * # A-D")
-        if key_at is None or digits is None:
-            continue
-        if key_at < at:
-            check.error(f"{kw}.at", f"{key_at} is before the call comes in at {at}")
-        elif keys and key_at <= keys[-1].at:
-            check.error(f"{kw}.at", f"times out of order: {key_at} is not after {keys[-1].at}")
-        elif hangup_at is not None and key_at >= hangup_at:
-            check.error(f"{kw}.at", f"{key_at} is not before hangup_at {hangup_at}")
-        keys.append(KeyPress(key_at, digits))
+    keys = _check_keys(check, table, where, at, hangup_at)
 
     speech: list[Speech] = []
     for s, raw_speech in enumerate(check.array(table, "speech", where)):
@@ -216,6 +235,37 @@ def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
         else:
             speech.append(Speech(start, end, entry.get("text", "")))
 
+    says = _check_says(check, table, where, at, hangup_at)
+
+    if name is None or from_ is None or to is None:
+        return None
+    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech), tuple(says))
+
+
+def _check_keys(check: _Checker, table: dict[str, Any], where: str, at: float,
+                hangup_at: float | None) -> list[KeyPress]:
+    keys: list[KeyPress] = []
+    for k, raw_key in enumerate(check.array(table, "keys", where)):
+        kw = f"{where}keys[{k}]"
+        entry = check.table(raw_key, kw, KEY_KEYS)
+        if entry is None:
+            continue
+        key_at = check.number(entry, "at", kw + ".")
+        digits = check.string(entry, "digits", kw + ".", DIGITS, "digits from 0-9 * # A-D")
+        if key_at is None or digits is None:
+            continue
+        if key_at < at:
+            check.error(f"{kw}.at", f"{key_at} is before the call comes in at {at}")
+        elif keys and key_at <= keys[-1].at:
+            check.error(f"{kw}.at", f"times out of order: {key_at} is not after {keys[-1].at}")
+        elif hangup_at is not None and key_at >= hangup_at:
+            check.error(f"{kw}.at", f"{key_at} is not before hangup_at {hangup_at}")
+        keys.append(KeyPress(key_at, digits))
+    return keys
+
+
+def _check_says(check: _Checker, table: dict[str, Any], where: str, at: float,
+                hangup_at: float | None) -> list[Utterance]:
     says: list[Utterance] = []
     for u, raw_say in enumerate(check.array(table, "say", where)):
         uw = f"{where}say[{u}]"
@@ -237,10 +287,45 @@ def _check_call(check: _Checker, raw: Any, index: int, duration: float | None
             check.error(f"{uw}.at", f"{say_at} is not before hangup_at {hangup_at}")
         else:
             says.append(Utterance(say_at, text))
+    return says
 
-    if name is None or from_ is None or to is None:
+
+def _check_callee(check: _Checker, raw: Any, index: int) -> CalleeSpec | None:
+    where = f"callee[{index}]."
+    table = check.table(raw, f"callee[{index}]", CALLEE_KEYS)
+    if table is None:
         return None
-    return CallSpec(name, from_, to, at, hangup_at, tuple(keys), tuple(speech), tuple(says))
+    number = table.get("number")
+    if not isinstance(number, str) or not (E164.match(number) or SIP_URI.match(number)):
+        check.error(f"{where}number", f"{number!r} is not an E.164 number (+14155550199) or a "
+                    "sip: URI (sip:alice@sip.example.com)")
+        number = None
+    outcomes = [key for key in CALLEE_OUTCOMES if key in table]
+    if len(outcomes) != 1:
+        check.error(where.rstrip("."), "needs exactly one of answers_after, busy = true, "
+                    "no_answer = true, fails = true" + (f" (found {', '.join(outcomes)})"
+                                                        if outcomes else ""))
+        return None
+    outcome, answers_after = outcomes[0], 0.0
+    if outcome == "answers_after":
+        seconds = check.number(table, "answers_after", where)
+        if seconds is None:
+            return None
+        answers_after = seconds
+    elif table[outcome] is not True:
+        check.error(f"{where}{outcome}", f"{table[outcome]!r} must be true (or leave it out)")
+        return None
+    hangup_after = check.number(table, "hangup_after", where, required=False, minimum=0.001)
+    if outcome != "answers_after" and ("hangup_after" in table or "keys" in table
+                                       or "say" in table):
+        check.error(where.rstrip("."), "hangup_after, keys and say need answers_after: this "
+                    "callee never answers")
+    keys = _check_keys(check, table, where, 0.0, hangup_after)
+    says = _check_says(check, table, where, 0.0, hangup_after)
+    if number is None:
+        return None
+    return CalleeSpec(number, outcome.replace("answers_after", "answers").replace("_", "-"),
+                      answers_after, hangup_after, tuple(keys), tuple(says))
 
 
 def scenario_from_dict(data: Any, *, source: str = "<scenario>",
@@ -273,7 +358,12 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
                 check.error("twilio.stream_keys", f"{stream_keys!r} is not one of "
                             + ", ".join(STREAM_KEYS))
                 stream_keys = "tones"
-            faults = TwilioFaults(float(dup), reorder, seed, stream_keys)
+            declined = table.get("declined_dial", "no-answer")
+            if declined not in DECLINED_DIAL:
+                check.error("twilio.declined_dial", f"{declined!r} is not one of "
+                            + ", ".join(DECLINED_DIAL))
+                declined = "no-answer"
+            faults = TwilioFaults(float(dup), reorder, seed, stream_keys, declined)
 
     calls: list[CallSpec] = []
     raw_calls = top.get("call")
@@ -292,12 +382,26 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>",
                 check.error(f"call[{index}].name", f"duplicate name {spec.name!r}")
             seen.setdefault(spec.name, index)
 
+    callees: list[CalleeSpec] = []
+    raw_callees = top.get("callee", [])
+    if not isinstance(raw_callees, list):
+        check.error("callee", "must be an array of tables ([[callee]])")
+        raw_callees = []
+    for index, raw in enumerate(raw_callees):
+        callee = _check_callee(check, raw, index)
+        if callee is None:
+            continue
+        if any(c.number == callee.number for c in callees):
+            check.error(f"callee[{index}].number", f"duplicate number {callee.number!r}")
+            continue
+        callees.append(callee)
+
     if mappings is not None:
         _check_routes(check, calls, mappings)
     if check.errors:
         raise ScenarioInvalid(check.errors)
     assert duration is not None
-    return Scenario(duration, tuple(calls), faults, source)
+    return Scenario(duration, tuple(calls), faults, source, tuple(callees))
 
 
 class _EveryVariableSet(dict[str, str]):

@@ -10,6 +10,13 @@ callSid}; with the scenario's `stream_keys = "messages"`, a `dtmf` message {trac
 streams only). The handshake carries X-Twilio-Signature over the stream URL. Twilio only connects to
 wss://; the simulator also accepts ws:// so that tests on loopback need no TLS. A far end that
 closes early is reported (a warning), not fatal to the call.
+
+`<Connect><Stream>` is bidirectional (https://www.twilio.com/docs/voice/media-streams/
+websocket-messages, "Send messages to Twilio"): the server's `media` payloads (8 kHz µ-law, base64)
+are queued and played to the caller in real time, 160 bytes a frame; a `mark` is queued behind
+them and sent back when the audio before it has played; `clear` empties the queue and sends back
+every mark in it at once. The server closing the socket ends the `<Connect>` (the documented
+way to end it: not a warning). The transcript's `played` event counts what the caller heard.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class StreamConfig:
     tracks: tuple[str, ...]
     parameters: dict[str, str] = field(default_factory=dict)
     signature: str = ""
+    bidirectional: bool = False
 
 
 class MediaStream:
@@ -62,6 +70,11 @@ class MediaStream:
         self._stop = threading.Event()
         self._sequence = 0
         self.frames_sent = 0
+        self._playback: list[bytes | str] = []  # bidirectional: queued audio and mark names
+        self.played_bytes = 0
+        self.marks_sent: list[str] = []
+        self.cleared = 0
+        self._warned_invalid = False  # 31951 is "sent once per stream"
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"sim-stream-{config.stream_sid[:10]}")
 
@@ -105,7 +118,14 @@ class MediaStream:
             with socket:
                 self._converse(socket)
         except ConnectionClosed as exc:
-            reason = f"closed by the far end (code {exc.rcvd.code if exc.rcvd else 'none'})"
+            code = exc.rcvd.code if exc.rcvd else None
+            if config.bidirectional and code in (1000, 1001):
+                # A server ends <Connect><Stream> by closing the socket: the call goes on.
+                self._record("closed-by-server", frames=self.frames_sent, code=code,
+                             **self._played())
+                self._report("closed", f"closed by the server (code {code})")
+                return
+            reason = f"closed by the far end (code {code if code is not None else 'none'})"
             self._record("closed-early", reason=reason, frames=self.frames_sent)
             self._transcript.record("warning", call=config.call_name, code=31921,
                                     reason=f"stream {config.stream_sid}: {reason}")
@@ -115,8 +135,13 @@ class MediaStream:
             self._record("closed-early", reason=str(exc), frames=self.frames_sent)
             self._report("closed", str(exc))
             return
-        self._record("stopped", frames=self.frames_sent)
+        self._record("stopped", frames=self.frames_sent,
+                     **(self._played() if config.bidirectional else {}))
         self._report("stopped", "")
+
+    def _played(self) -> dict:
+        return {"played_bytes": self.played_bytes, "marks": list(self.marks_sent),
+                "cleared": self.cleared}
 
     def _converse(self, socket: ClientConnection) -> None:
         config = self.config
@@ -162,7 +187,10 @@ class MediaStream:
                     "dtmf": {"track": "inbound_track", "digit": self._dtmf.pop(0).key}}))
             self.frames_sent += 1
             frame += 1
-            if frame % 25 == 0:
+            if config.bidirectional:
+                self._receive(socket)
+                self._play_frame(socket)
+            elif frame % 25 == 0:
                 self._drain(socket)
         socket.send(json.dumps({
             "event": "stop",
@@ -170,6 +198,62 @@ class MediaStream:
             "streamSid": config.stream_sid,
             "stop": {"accountSid": config.account_sid, "callSid": config.call_sid},
         }))
+
+    def _receive(self, socket: ClientConnection) -> None:
+        """What the server sent since the last frame: media, mark, clear (bad ones warned)."""
+        while True:
+            try:
+                raw = socket.recv(timeout=0)
+            except TimeoutError:
+                return
+            try:
+                message = json.loads(raw)
+                event = message["event"]
+                if message.get("streamSid") != self.config.stream_sid:
+                    raise ValueError("streamSid is not this stream's")
+                if event == "media":
+                    self._playback.append(base64.b64decode(message["media"]["payload"],
+                                                           validate=True))
+                elif event == "mark":
+                    self._playback.append(str(message["mark"]["name"]))
+                elif event == "clear":
+                    self.cleared += 1
+                    marks = [item for item in self._playback if isinstance(item, str)]
+                    self._playback.clear()
+                    for name in marks:
+                        self._send_mark(socket, name)
+                else:
+                    raise ValueError(f"unknown event {event!r}")
+            except (ValueError, KeyError, TypeError) as exc:
+                if not self._warned_invalid:
+                    self._warned_invalid = True
+                    self._transcript.record("warning", call=self.config.call_name, code=31951,
+                                            reason=f"stream {self.config.stream_sid}: a message "
+                                            f"from the server was refused: {exc}")
+
+    def _play_frame(self, socket: ClientConnection) -> None:
+        """One frame's worth (160 bytes) of queued audio is heard; marks behind it come back."""
+        budget = FRAME_SAMPLES
+        while self._playback:
+            head = self._playback[0]
+            if isinstance(head, str):
+                self._playback.pop(0)
+                self._send_mark(socket, head)
+                continue
+            if budget == 0:
+                return
+            taken = head[:budget]
+            budget -= len(taken)
+            self.played_bytes += len(taken)
+            if len(taken) == len(head):
+                self._playback.pop(0)
+            else:
+                self._playback[0] = head[len(taken):]
+
+    def _send_mark(self, socket: ClientConnection, name: str) -> None:
+        self.marks_sent.append(name)
+        socket.send(json.dumps({"event": "mark", "sequenceNumber": self._next(),
+                                "streamSid": self.config.stream_sid, "mark": {"name": name}}))
 
     @staticmethod
     def _drain(socket: ClientConnection) -> None:

@@ -98,16 +98,25 @@ class Conference:
 
 @dataclass(frozen=True)
 class DialNumber:
-    """`<Dial>` to a number, client or SIP address: the simulator has nobody to ring it."""
+    """`<Dial>` to a number, client or SIP address: rung as the scenario's `[[callee]]` says
+    (https://www.twilio.com/docs/voice/twiml/number, .../sip): `url` is the whisper TwiML run
+    on the callee's leg once it answers, `status_callback` gets the leg's progress events."""
 
     noun: str
     target: str
     line: int | None = None
+    url: str | None = None
+    method: str = "POST"
+    send_digits: str = ""
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    # "completed" is the default event when a statusCallback is given (Number page).
+    status_callback_event: tuple[str, ...] = ("completed",)
 
 
 @dataclass(frozen=True)
 class Dial:
-    target: Conference | DialNumber
+    target: Conference | DialNumber  # a Conference, or the first of `legs`
     action: str | None = None
     method: str = "POST"
     hangup_on_star: bool = False
@@ -116,6 +125,7 @@ class Dial:
     caller_id: str | None = None
     record: str = "do-not-record"
     line: int | None = None
+    legs: tuple[DialNumber, ...] = ()  # every number/SIP noun, rung at once
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,18 @@ class Stream:
 @dataclass(frozen=True)
 class Start:
     streams: tuple[Stream, ...]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Connect:
+    """`<Connect action method><Stream/></Connect>`: a bidirectional stream; the TwiML after it
+    (or its action URL) runs only when the stream's socket closes
+    (https://www.twilio.com/docs/voice/twiml/connect, /docs/voice/twiml/stream)."""
+
+    stream: Stream
+    action: str | None = None
+    method: str = "POST"
     line: int | None = None
 
 
@@ -188,7 +210,8 @@ class Record:
     line: int | None = None
 
 
-Verb = Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather | Record
+Verb = (Say | Play | Pause | Redirect | Hangup | Reject | Dial | Start | Stop | Gather | Record
+        | Connect)
 
 
 @dataclass(frozen=True)
@@ -200,10 +223,10 @@ class Document:
 
 
 VOICE_VERBS = frozenset({"Say", "Play", "Pause", "Redirect", "Hangup", "Reject", "Dial", "Start",
-                         "Stop", "Gather", "Record"})
+                         "Stop", "Gather", "Record", "Connect"})
 WAIT_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})
 # Real TwiML verbs the simulator does not execute: a document using them is reported, not run.
-NOT_SIMULATED = frozenset({"Enqueue", "Leave", "Connect", "Sms", "Message", "Pay",
+NOT_SIMULATED = frozenset({"Enqueue", "Leave", "Sms", "Message", "Pay",
                            "Prompt", "Refer", "Echo", "Queue"})
 SSML_TAGS = frozenset({"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as",
                        "sub", "w", "amazon:effect", "amazon:domain"})
@@ -385,6 +408,21 @@ DIAL: Spec = {
     "referUrl": ("", _url, 11100),
     "referMethod": ("", _method, 13210),
 }
+LEG_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+# <Number> and <Sip> attributes the simulator runs (Number and Sip pages); the others
+# (byoc, machineDetection..., username/password) are accepted and not simulated.
+NOUN: Spec = {
+    "url": ("url", _url, 11100),
+    "method": ("method", _method, 13210),
+    "sendDigits": ("send_digits", _digits, 13223),
+    "statusCallback": ("status_callback", _url, 11100),
+    "statusCallbackMethod": ("status_callback_method", _method, 13210),
+    "statusCallbackEvent": ("status_callback_event", _events(LEG_EVENTS), 13224),
+    "byoc": ("", _text(34), 13225),
+    "username": ("", _text(255), 13225),
+    "password": ("", _text(255), 13225),
+}
+MAX_NOUNS = 10  # "up to ten <Number> nouns within a <Dial>" (Number page)
 CONFERENCE: Spec = {
     "muted": ("muted", _bool, 13230),
     "beep": ("beep", _enum("true", "false", "onEnter", "onExit"), 13235),
@@ -420,6 +458,7 @@ STREAM: Spec = {
     "connectorName": ("", _text(256), 31900),
 }
 START: Spec = {"action": ("", _url, 11100), "method": ("", _method, 14300)}
+CONNECT: Spec = {"action": ("action", _url, 11100), "method": ("method", _method, 14300)}
 GATHER: Spec = {
     "action": ("action", _url, 11100),
     "method": ("method", _method, 13312),
@@ -576,23 +615,33 @@ class _Reader:
                              el.sourceline)
         if text:
             target: Conference | DialNumber = DialNumber("Number", text, el.sourceline)
-        elif len(nouns) != 1:
-            raise TwimlError(13215, f"<Dial> needs exactly one noun here, found {len(nouns)}",
+            return Dial(target=target, line=el.sourceline, legs=(target,),
+                        **values)  # type: ignore[arg-type]
+        if not nouns:
+            raise TwimlError(13215, "<Dial> has nothing to dial", el.sourceline)
+        if nouns[0].tag == "Conference":
+            if len(nouns) != 1:
+                raise TwimlError(13215, "<Dial><Conference> must be the only noun",
+                                 el.sourceline)
+            return Dial(target=self._conference(nouns[0]), line=el.sourceline,
+                        **values)  # type: ignore[arg-type]
+        if len(nouns) > MAX_NOUNS:
+            raise TwimlError(13215, f"<Dial> has {len(nouns)} nouns: at most {MAX_NOUNS}",
                              el.sourceline)
-        else:
-            noun = nouns[0]
-            if noun.tag == "Conference":
-                target = self._conference(noun)
-            elif noun.tag in ("Number", "Client", "Sip", "Sim", "Application"):
-                target = DialNumber(noun.tag, " ".join("".join(noun.itertext()).split()),
-                                    noun.sourceline)
-            elif noun.tag == "Queue":
-                raise TwimlError(13215, "<Dial><Queue> is TwiML this simulator does not execute",
-                                 noun.sourceline)
-            else:
-                raise TwimlError(13215, f"<{noun.tag}> cannot be nested in <Dial>",
-                                 noun.sourceline)
-        return Dial(target=target, line=el.sourceline, **values)  # type: ignore[arg-type]
+        legs = tuple(self._dial_noun(noun) for noun in nouns)
+        return Dial(target=legs[0], line=el.sourceline, legs=legs,
+                    **values)  # type: ignore[arg-type]
+
+    def _dial_noun(self, noun: etree._Element) -> DialNumber:
+        if noun.tag == "Queue":
+            raise TwimlError(13215, "<Dial><Queue> is TwiML this simulator does not execute",
+                             noun.sourceline)
+        if noun.tag not in ("Number", "Client", "Sip", "Sim", "Application"):
+            raise TwimlError(13215, f"<{noun.tag}> cannot be nested in <Dial> with numbers",
+                             noun.sourceline)
+        values = self.attrs(noun, NOUN)
+        return DialNumber(noun.tag, " ".join("".join(noun.itertext()).split()),
+                          noun.sourceline, **values)  # type: ignore[arg-type]
 
     def _conference(self, el: etree._Element) -> Conference:
         values = self.attrs(el, CONFERENCE)
@@ -623,6 +672,23 @@ class _Reader:
         if not streams and not len(el):
             raise TwimlError(14300, "<Start> needs a nested noun", el.sourceline)
         return Start(streams=tuple(streams), line=el.sourceline)
+
+    def _connect(self, el: etree._Element) -> Connect:
+        values = self.attrs(el, CONNECT)
+        children = list(el)
+        for child in children:
+            if child.tag != "Stream":
+                # Room, Conversation, VirtualAgent, ConversationRelay...: not simulated.
+                raise TwimlError(12100, f"<Connect><{child.tag}> is not simulated",
+                                 child.sourceline)
+        if len(children) != 1:
+            raise TwimlError(12100, "<Connect> needs exactly one nested noun", el.sourceline)
+        stream = self._stream(children[0])
+        if stream.track != "inbound_track":
+            # "bidirectional Streams only support the inbound_track" (TwiML <Stream>, track).
+            raise TwimlError(31900, "a bidirectional <Stream> only supports inbound_track",
+                             children[0].sourceline)
+        return Connect(stream=stream, line=el.sourceline, **values)  # type: ignore[arg-type]
 
     def _stream(self, el: etree._Element) -> Stream:
         values = self.attrs(el, STREAM)

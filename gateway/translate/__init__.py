@@ -24,29 +24,37 @@ from ..plivoxml import Document, Element, Note, UnsupportedElement
 from ..plivoxml.elements import (
     DTMF,
     Conference,
+    Dial,
     GetDigits,
     GetInput,
     Hangup,
+    Message,
+    MultiPartyCall,
     Play,
     PreAnswer,
     Record,
     Redirect,
     Speak,
+    Stream,
     Wait,
 )
 from .builder import TwimlBuilder, render
 from .conference import translate_conference
 from .context import GatewayUrls, TranslationContext
+from .dial import translate_dial
 from .dtmf import translate_dtmf
 from .getdigits import translate_getdigits
 from .getinput import translate_getinput
 from .hangup import translate_hangup
-from .outcome import ElementCannotRun, Flow, RecordingBooked, ScheduledHangup
+from .message import translate_message
+from .multipartycall import translate_multipartycall
+from .outcome import ElementCannotRun, Flow, MessageQueued, RecordingBooked, ScheduledHangup
 from .play import translate_play
 from .preanswer import translate_preanswer
 from .record import translate_record
 from .redirect import translate_redirect
 from .speak import translate_speak
+from .stream import translate_stream
 from .wait import translate_wait
 
 Translator = Callable[..., Flow]
@@ -65,6 +73,10 @@ TRANSLATORS: dict[type[Element], Translator] = {
     DTMF: translate_dtmf,
     PreAnswer: translate_preanswer,
     Record: translate_record,
+    Dial: translate_dial,
+    Stream: translate_stream,
+    Message: translate_message,
+    MultiPartyCall: translate_multipartycall,
 }
 
 # Elements that collect the caller's input: their Gather reports back to the gateway.
@@ -85,7 +97,7 @@ class Translation:
     notes: tuple[Note, ...]
     resume_at: int | None
     handback: Element | None
-    effects: tuple[ScheduledHangup | RecordingBooked, ...] = ()
+    effects: tuple[ScheduledHangup | RecordingBooked | MessageQueued, ...] = ()
     verbs: int = 0
     rejected: str | None = None
 
@@ -152,6 +164,6 @@ def translate_input_again(document: Document, context: TranslationContext, at: i
                        handback=element, verbs=builder.verbs)
 
 
-__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "RecordingBooked",
-           "ScheduledHangup", "Translation", "TranslationContext", "translate",
+__all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "MessageQueued",
+           "RecordingBooked", "ScheduledHangup", "Translation", "TranslationContext", "translate",
            "translate_input_again"]

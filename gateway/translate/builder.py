@@ -12,7 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ..plivoxml.model import Note, Status
 from .context import TranslationContext
-from .outcome import RecordingBooked, ScheduledHangup
+from .outcome import MessageQueued, RecordingBooked, ScheduledHangup
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
@@ -47,7 +47,8 @@ class TwimlBuilder:
     context: TranslationContext
     response: VoiceResponse = field(default_factory=VoiceResponse)
     notes: list[Note] = field(default_factory=list)
-    effects: list[ScheduledHangup | RecordingBooked] = field(default_factory=list)
+    effects: list[ScheduledHangup | RecordingBooked | MessageQueued] = field(
+        default_factory=list)
     verbs: int = 0  # verbs added so far; Reject is only possible before any
     rejected: str | None = None  # the reason of the <Reject> emitted, if any (Plivo's cause)
 

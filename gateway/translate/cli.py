@@ -15,7 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..plivoxml import PlivoXMLError, Record, Redirect, parse_document
+from ..plivoxml import Dial, PlivoXMLError, Record, Redirect, parse_document
+from ..plivoxml.elements import Stream
 from . import INPUT_ELEMENTS, TranslationContext
 from .context import MAX_CALL_SECONDS
 from .stretches import walk
@@ -63,6 +64,13 @@ def main(argv: list[str]) -> int:
             out.write(f"<!-- when the recording of line {handback.line} ends"
                       + (" and the action URL does not replace the document" if handback.action
                          and handback.redirect else "") + ": -->\n")
+        elif isinstance(handback, Dial):
+            out.write(f"<!-- when the forward of line {handback.line} ends"
+                      + (" and the action URL does not replace the document" if handback.action
+                         and handback.redirect else "") + ": -->\n")
+        elif isinstance(handback, Stream):
+            out.write(f"<!-- when the stream of line {handback.line} ends (the app or the call "
+                      "closes it): -->\n")
         elif isinstance(handback, INPUT_ELEMENTS):
             out.write(f"<!-- when the menu of line {handback.line} gets no valid input"
                       + ("" if handback.redirect or not handback.action else

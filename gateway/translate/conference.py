@@ -45,8 +45,8 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
         builder.response.play(digits=conference.send_digits)
         note("Conference", "translated", "sendDigits played as DTMF before joining",
              line=line, attribute="sendDigits")
-    if conference.digits_match:
-        _start_side_stream(builder)
+    if has_side_stream(conference.digits_match, conference.callback_url):
+        start_side_stream(builder)
     # timeLimit: Twilio's cap on the member's call (4 h by default), written out so that it is
     # the gateway's setting (GATEWAY_MAX_CALL_SECONDS), not an unstated default.
     dial = Dial(action=ctx.urls.conference_left(ctx.step), method="POST",
@@ -88,9 +88,15 @@ def translate_conference(conference: Conference, builder: TwimlBuilder) -> Flow:
     return Flow.HANDBACK
 
 
-def _start_side_stream(builder: TwimlBuilder) -> None:
+def has_side_stream(digits_match, callback_url) -> bool:
+    """A member gets a side stream only when its keys can be reported: digitsMatch patterns and
+    a callbackUrl to send them to (streams are billed). The TwiML after its Dial stops it."""
+    return bool(digits_match) and bool(callback_url)
+
+
+def start_side_stream(builder: TwimlBuilder) -> None:
     """`<Start><Stream>` of the caller's inbound audio, named after the member (the TwiML after
-    the Dial stops it by that name)."""
+    the Dial stops it by that name). A forward's digitsMatch uses it too (`translate.dial`)."""
     ctx = builder.context
     label = ctx.participant_label
     start = Start()
@@ -139,11 +145,13 @@ def _report(c: Conference, builder: TwimlBuilder) -> None:
              "from Twilio's conference events")
     if c.floor_event:
         note("emulated", "floorEvent", "floor callbacks from Twilio's speaker events")
-    if c.digits_match:
+    if has_side_stream(c.digits_match, c.callback_url):
         note("emulated", "digitsMatch", f"patterns {','.join(c.digits_match)}: the caller's "
              "audio is streamed to the gateway (<Start><Stream>), which detects the keys and "
-             "sends ConferenceAction=digits to the callbackUrl"
-             + ("" if c.callback_url else " (no callbackUrl: nothing will be sent)"))
+             "sends ConferenceAction=digits to the callbackUrl")
+    elif c.digits_match:
+        note("ignored", "digitsMatch", "no callbackUrl to send the digits to: no side stream "
+             "is opened")
     if c.transcription_url:
         if c.record:
             note("emulated", "transcriptionUrl", "the room's recording transcribed by the "

@@ -32,9 +32,15 @@ GATHER_PATH = "/twilio/gather"
 GATHER_PARTIAL_PATH = "/twilio/gather/partial"
 BEEP_PATH = "/sounds/beep.wav"  # served without a signature: Twilio fetches it like any <Play>
 
+DIAL_DONE_PATH = "/twilio/dial/done"
+DIAL_EVENTS_PATH = "/twilio/dial/events"
+DIAL_WHISPER_PATH = "/twilio/dial/whisper"
+DIAL_CONFIRMED_PATH = "/twilio/dial/confirmed"
+
 RECORD_PATH = "/twilio/record"
 RECORD_STATUS_PATH = "/twilio/record/status"
 RECORD_TRANSCRIPTION_PATH = "/twilio/record/transcription"
+MESSAGE_STATUS_PATH = "/twilio/message/status"
 
 # GATEWAY_TRANSCRIPTION: who transcribes recordings for a Plivo transcriptionUrl.
 TRANSCRIPTION_ENGINES = ("embedded", "twilio")
@@ -80,6 +86,22 @@ class GatewayUrls:
     def gather_partial(self, step: int) -> str:
         return self.url(GATHER_PARTIAL_PATH, step=step)
 
+    def dial_done(self, step: int) -> str:
+        """Twilio's Dial action: the forward is over (Plivo's action URL, the rest)."""
+        return self.url(DIAL_DONE_PATH, step=step)
+
+    def dial_events(self, step: int) -> str:
+        """Each dialled leg's status callback (Plivo's Dial callbackUrl)."""
+        return self.url(DIAL_EVENTS_PATH, step=step)
+
+    def dial_whisper(self, step: int, leg: int) -> str:
+        """The Number/Sip `url`: TwiML the callee (leg `leg` of the Dial) hears once it
+        answers, before the bridge."""
+        return self.url(DIAL_WHISPER_PATH, step=step, leg=leg)
+
+    def dial_confirmed(self, step: int, leg: int) -> str:
+        return self.url(DIAL_CONFIRMED_PATH, step=step, leg=leg)
+
     @property
     def beep(self) -> str:
         return self.url(BEEP_PATH)
@@ -93,6 +115,10 @@ class GatewayUrls:
 
     def record_transcription(self, key: str) -> str:
         return self.url(RECORD_TRANSCRIPTION_PATH, rec=key)
+
+    def message_status(self, key: str) -> str:
+        """Twilio's StatusCallback for a message the gateway sent for a `<Message>`."""
+        return self.url(MESSAGE_STATUS_PATH, msg=key)
 
     @property
     def media_stream(self) -> str:
@@ -129,6 +155,10 @@ class TranslationContext:
     stream_token: Callable[[str], str] | None = None
     # side streams to stop first: this TwiML follows the Dial of a member that had one.
     stop_streams: tuple[str, ...] = ()
+    # The mapping's app and its allowed_hosts (a Stream's URL, a <User>'s SIP host must be on
+    # one; None: unchecked, as in `gateway translate` without a mapping).
+    app: str = ""
+    allowed_hosts: tuple[str, ...] | None = None
 
     @property
     def participant_label(self) -> str:

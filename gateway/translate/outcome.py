@@ -54,3 +54,17 @@ class RecordingBooked:
     @property
     def settings_dict(self) -> dict[str, object]:
         return dict(self.settings)
+
+
+@dataclass(frozen=True)
+class MessageQueued:
+    """A `<Message>` ran in this stretch: the gateway sends it through Twilio's Messages API
+    (a job: the document goes on at once, as on Plivo) and turns Twilio's status callbacks into
+    Plivo's delivery reports at `callback_url`. `key` names it (call step and line)."""
+
+    key: str
+    destinations: tuple[str, ...]
+    text: str
+    src: str | None
+    callback_url: str | None
+    callback_method: str

@@ -10,7 +10,8 @@ transcription). Twilio skips the action of an empty recording and runs the next 
 
 `recordSession="true"`: the whole call from here on, through Twilio's call recordings (REST),
 and the document goes on at once, as on Plivo. `startOnDialAnswer="true"`: kept for the next
-`<Dial>` (not translated yet), reported. Either way nothing is played here.
+`<Dial>` in the same stretch, which records from answer (`gateway.translate.dial`). Either way
+nothing is played here.
 
 Transcription (transcriptionUrl): Twilio's own (`transcribe`/`transcribeCallback`) when the
 gateway runs with GATEWAY_TRANSCRIPTION=twilio, else the embedded engine after the recording is
@@ -79,8 +80,8 @@ def _report(r: Record, builder: TwimlBuilder) -> None:
             note("ignored", "startOnDialAnswer", "recordSession already records the call")
         note("translated", "maxLength", "a session recording runs until the call ends")
     elif r.start_on_dial_answer:
-        note("not-yet", "startOnDialAnswer", "kept for the next <Dial>, which the gateway does "
-             "not translate yet: nothing is recorded")
+        note("translated", "startOnDialAnswer", "the next <Dial> records from answer (Twilio's "
+             "record-from-answer); callbackUrl and transcription follow the recording")
     else:
         note("native", "timeout", f"{r.timeout} s of silence end the recording")
         if r.max_length > TWILIO_MAX_LENGTH:
@@ -93,8 +94,8 @@ def _report(r: Record, builder: TwimlBuilder) -> None:
         note("emulated", "action", f"requested ({r.method}) in the background once the "
              "recording runs (RecordUrl, RecordingID; durations -1); its answer is ignored")
     elif r.action and r.start_on_dial_answer:
-        note("not-yet", "action", "not requested: nothing is recorded until <Dial> is "
-             "translated")
+        note("not-yet", "action", "not requested for a recording started by a <Dial> "
+             "(the Dial's own action is)")
     elif r.action:
         note("emulated", "action", f"requested ({r.method}) by the gateway with Plivo's "
              "recording parameters" + ("; its XML replaces the rest of the document"

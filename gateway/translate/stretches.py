@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..plivoxml import Document, Note, Redirect
 from . import ElementCannotRun, Translation, TranslationContext, translate
+from .conference import has_side_stream
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def walk(document: Document, context: TranslationContext) -> Walk:
         if result.resume_at is None or isinstance(result.handback, Redirect):
             return Walk(tuple(stretches), tuple(notes))
         # A member's side stream (digitsMatch) is stopped by the TwiML that follows its Dial.
-        stop_streams = ((here.participant_label,) if getattr(result.handback, "digits_match", ())
-                        else ())
+        handback = result.handback
+        stop_streams = ((here.participant_label,) if has_side_stream(
+            getattr(handback, "digits_match", ()), getattr(handback, "callback_url", None))
+            else ())
         start, step = result.resume_at, step + 1

@@ -1,7 +1,8 @@
 """Calls to Twilio's REST API (twilio.rest.Client), for what TwiML alone cannot do.
 
 End a conference (stayAlone=false, timeLimit), announce a sound to a room (enterSound/exitSound
-URLs), hang up a call (Hangup schedule), record a whole call (Record recordSession).
+URLs), hang up a call (Hangup schedule), record a whole call (Record recordSession), send an SMS
+(Message).
 `TWILIO_API_BASE_URL` points the client at another API host (the local simulator); otherwise it
 talks to api.twilio.com.
 """
@@ -61,6 +62,13 @@ class TwilioRest:
         uri = (recording.uri or "").removesuffix(".json")
         return {"RecordingSid": recording.sid,
                 "RecordingUrl": self.client.api.base_url.rstrip("/") + uri}
+
+    def send_sms(self, sender: str, to: str, body: str, status_callback: str) -> str:
+        """One SMS through the Messages resource; returns its MessageSid. Twilio's refusal
+        (a bad number, a body too long) raises TwilioRestException with Twilio's code."""
+        message = self.client.messages.create(from_=sender, to=to, body=body,
+                                              status_callback=status_callback)
+        return str(message.sid)
 
     def conference_sid_for(self, friendly_name: str) -> str | None:
         """The in-progress room with this FriendlyName, if any."""

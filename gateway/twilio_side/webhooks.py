@@ -20,6 +20,7 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
 
+from .. import messaging
 from ..app_side.params import call_uuid
 from ..hangups import call_ended
 from ..observability import WEBHOOKS, log_context
@@ -186,13 +187,22 @@ def drain_when_store_returns(rt, spool) -> None:
 
 
 EVENT_HANDLERS: dict[str, Callable] = {
-    "status": lambda rt, p: call_ended(p, calls=rt.calls, mappings=rt.mappings, store=rt.store),
+    "status": lambda rt, p: caller_ended(rt, p),
     "conference": lambda rt, p: rt.events.handle(p),
     "recording": lambda rt, p: rt.events.recording(p),
     "gather-partial": lambda rt, p: rt.menus.partial(p),
     "record-status": lambda rt, p: rt.voicemail.status(p),
     "record-transcription": lambda rt, p: rt.voicemail.twilio_transcription(p),
+    "dial-leg": lambda rt, p: rt.forwards.leg_event(p),
+    "message-status": lambda rt, p: messaging.report(rt, p.get("msg", ""), p),
 }
+
+
+def caller_ended(rt, params: dict[str, str]) -> str:
+    """The call's end: first the hangup callback of a callee it was still connected to (Plivo
+    sends it before the call's hangup request), then the hangup request."""
+    rt.forwards.caller_ended(params)
+    return call_ended(params, calls=rt.calls, mappings=rt.mappings, store=rt.store)
 
 
 @blueprint.post(paths.VOICE_PATH)
@@ -267,3 +277,38 @@ def record_status() -> Response:
 @blueprint.post(paths.RECORD_TRANSCRIPTION_PATH)
 def record_transcription() -> Response:
     return receive_event("record-transcription", rec=request.args.get("rec", ""))
+
+
+@blueprint.post(paths.DIAL_DONE_PATH)
+@voice_endpoint()
+def dial_done() -> str:
+    return runtime().forwards.done(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.DIAL_EVENTS_PATH)
+def dial_events() -> Response:
+    return receive_event("dial-leg", step=request.args.get("step", ""))
+
+
+def leg_arg() -> int:
+    text = request.args.get("leg", "")
+    return int(text) if text.isdigit() else -1
+
+
+@blueprint.post(paths.DIAL_WHISPER_PATH)
+# The whisper runs on the callee's leg: a failure there drops that leg (Hangup), never the
+# caller's call, and is no apology to anyone.
+@voice_endpoint(on_failure=lambda: HANGUP_TWIML, call_fails=False)
+def dial_whisper() -> str:
+    return runtime().forwards.whisper(request.form.to_dict(), step_arg(), leg_arg())
+
+
+@blueprint.post(paths.DIAL_CONFIRMED_PATH)
+@voice_endpoint(on_failure=lambda: HANGUP_TWIML, call_fails=False)
+def dial_confirmed() -> str:
+    return runtime().forwards.confirmed(request.form.to_dict(), step_arg())
+
+
+@blueprint.post(paths.MESSAGE_STATUS_PATH)
+def message_status() -> Response:
+    return receive_event("message-status", msg=request.args.get("msg", ""))

@@ -34,10 +34,11 @@ def test_a_clean_document_has_no_problem_and_the_redirect_target_is_named():
 
 def test_every_element_it_cannot_run_is_a_problem_even_past_the_first():
     report = review(APP, parse_document(
-        "<Response><Dial><Number>1</Number></Dial>\n<Stream>wss://a.example/s</Stream>"
+        '<Response><Dial><User>sip:bob@pbx.elsewhere.example</User></Dial>\n'
+        '<MultiPartyCall role="ai-agent">sales</MultiPartyCall>'
         "</Response>"))
-    assert report.problems[0].startswith("line 1: <Dial> cannot run on the gateway")
-    assert report.problems[1].startswith("line 2: <Stream> cannot run on the gateway")
+    assert report.problems[0].startswith("line 1: <User> cannot run on the gateway: SIP host")
+    assert report.problems[1].startswith("line 2: <MultiPartyCall> cannot run on the gateway")
     assert len(report.problems) == 2
 
 

@@ -27,21 +27,23 @@ def test_translate_prints_twiml_and_report():
 
 def test_an_element_the_gateway_cannot_run_exits_non_zero_naming_element_and_line():
     result = run("-", stdin='<Response><Speak>Hi</Speak>\n<Conference>r</Conference>\n'
-                            "<Dial><Number>15551234567</Number></Dial></Response>")
+                            '<MultiPartyCall role="ai-agent">m</MultiPartyCall></Response>')
     assert result.returncode == 1
     first, after_room, refused = result.stdout.splitlines()
     assert [v.tag for v in etree.fromstring(first.encode())] == ["Say", "Dial"]
     assert "when the member leaves the room of line 2" in after_room
-    assert "apology" in refused and "<Dial> on line 3 cannot run" in refused
-    assert "line 3: <Dial> cannot run on the gateway: not yet supported" in result.stderr
-    assert result.stderr.splitlines()[-1].endswith("cannot run on the gateway: <Dial> on line 3")
+    assert "apology" in refused and "<MultiPartyCall> on line 3 cannot run" in refused
+    assert "line 3: <MultiPartyCall> cannot run on the gateway: role ai-agent" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        "cannot run on the gateway: <MultiPartyCall> on line 3")
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_not_an_empty_response():
-    result = run("-", stdin="<Response><Message src=\"1\" dst=\"2\">hi</Message></Response>")
+    result = run("-", stdin="<Response><MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>"
+                             "</Response>")
     assert result.returncode == 1
     assert "<Response" not in result.stdout
-    assert "line 1: <Message> cannot run on the gateway" in result.stderr
+    assert "line 1: <MultiPartyCall> cannot run on the gateway" in result.stderr
 
 
 def dial_time_limit(result: subprocess.CompletedProcess) -> str:
@@ -90,6 +92,14 @@ def test_invalid_xml_exits_non_zero_with_line_and_reason(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     result = run(str(tmp_path / "nope.xml"))
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_a_forward_says_what_comes_when_it_ends():
+    result = run("-", stdin='<Response><Dial action="https://a.example/d" redirect="false">'
+                            "<Number>14155550100</Number></Dial><Speak>Bye</Speak></Response>")
+    assert result.returncode == 0
+    assert "<!-- when the forward of line 1 ends: -->" in result.stdout
+    assert "<Say" in result.stdout.splitlines()[-1]
 
 
 def test_digits_match_shows_the_side_stream_and_its_stop_after_the_room():

@@ -124,3 +124,16 @@ def test_the_shipped_example_is_valid_once_its_token_is_set():
     root = Path(__file__).resolve().parents[2]
     apps, errors = check_mappings(root / "mappings", {"SUPPORT_PLIVO_AUTH_TOKEN": "x"})
     assert errors == [] and apps[0].numbers == ("+14155550100",)
+
+
+def test_sms_from_is_the_optional_sender_of_messages_and_must_be_e164(tmp_path):
+    for name in ("set", "unset", "bad"):
+        (tmp_path / name).mkdir()
+    with_sender = load_mappings(write(tmp_path / "set", **{
+        "a.toml": GOOD + 'sms_from = "+14155550199"\n'}), ENV)
+    assert with_sender.app_named("support").sms_from == "+14155550199"
+    without = load_mappings(write(tmp_path / "unset", **{"a.toml": GOOD}), ENV)
+    assert without.app_named("support").sms_from is None  # the called number sends
+    errors = errors_of(tmp_path / "bad", **{"a.toml": GOOD + 'sms_from = "4155550199"\n'})
+    assert errors == ["a.toml: app[0].sms_from: '4155550199' is not an E.164 number like "
+                      "+14155550100 (the Twilio number <Message> sends from)"]

@@ -109,17 +109,17 @@ def test_unknown_element_is_an_error_with_its_line():
     assert "unknown element" in err.reason
 
 
-def test_other_sdk_elements_parse_and_are_reported_not_yet_supported():
+def test_every_sdk_element_parses_into_its_own_model():
     document = parse_document(
         '<Response><Dial><Number>15551234567</Number></Dial>'
-        '<Message src="1" dst="2">hi</Message><Stream>wss://a.example/s</Stream>'
-        '<MultiPartyCall>x</MultiPartyCall>'
-        '<PreAnswer><Speak>x</Speak><Message src="1" dst="2">hi</Message></PreAnswer>'
-        '</Response>')
-    tags = [e.tag for e in document.steps if isinstance(e, UnsupportedElement)]
-    assert tags == ["Dial", "Message", "Stream", "MultiPartyCall", "Message"]
-    assert [n.element for n in document.notes if n.status == "not-yet"] == tags
-    assert isinstance(document.elements[0].children[0], UnsupportedElement)  # Number, checked
+        '<Message src="14155550100" dst="14155550101">hi</Message>'
+        '<Stream>wss://a.example/s</Stream><MultiPartyCall role="agent">x</MultiPartyCall>'
+        '<PreAnswer><Speak>x</Speak><Message src="14155550100" dst="14155550101">hi</Message>'
+        '</PreAnswer></Response>')
+    assert not [e for e in document.steps if isinstance(e, UnsupportedElement)]
+    assert [e.TAG for e in document.steps] == ["Dial", "Message", "Stream", "MultiPartyCall",
+                                               "PreAnswer", "Speak", "Message"]
+    assert not [n for n in document.notes if n.status == "not-yet"]
 
 
 def test_root_must_be_response():

@@ -109,11 +109,16 @@ def test_record_session_runs_in_the_background_and_the_document_goes_on():
     assert any(n.attribute == "recordSession" and n.status == "emulated" for n in result.notes)
 
 
-def test_start_on_dial_answer_is_kept_and_reported():
-    tree, result = translated('<Response><Record startOnDialAnswer="true"/><Hangup/></Response>')
-    assert [c.tag for c in tree] == ["Hangup"]
+def test_start_on_dial_answer_records_the_next_dial_from_answer():
+    tree, result = translated('<Response><Record startOnDialAnswer="true"/>'
+                              '<Dial><Number>14155550100</Number></Dial></Response>')
+    assert [c.tag for c in tree] == ["Dial"]
     assert result.effects[0].kind == "next-dial"
-    assert any(n.attribute == "startOnDialAnswer" and n.status == "not-yet"
+    dial = tree.find("Dial")
+    assert dial.get("record") == "record-from-answer"
+    assert dial.get("recordingStatusCallback").endswith(f"/twilio/record/status?rec="
+                                                        f"{result.effects[0].key}")
+    assert any(n.attribute == "startOnDialAnswer" and n.status == "translated"
                for n in result.notes)
 
 

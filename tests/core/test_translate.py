@@ -135,7 +135,7 @@ def test_features_not_yet_supported_are_reported():
                       '"http://a.example/t" recordWhenAlone="true" relayDTMF="false">r'
                       "</Conference></Response>")
     statuses = {n.attribute: n.status for n in result.notes}
-    assert statuses["digitsMatch"] == "emulated"
+    assert statuses["digitsMatch"] == "ignored"  # no callbackUrl to send them to
     assert statuses["transcriptionUrl"] == "ignored"  # record is false: nothing to transcribe
     assert statuses["recordWhenAlone"] == "unsupported"
     assert statuses["relayDTMF"] == "unsupported"
@@ -178,6 +178,13 @@ def test_digits_match_forks_the_callers_audio_to_the_gateway_before_the_dial():
     assert {p.get("name"): p.get("value") for p in stream} == {
         "member": label, "token": f"signed({label})"}
     assert conference_of(tree)[1].get("participantLabel") == label
+
+
+def test_digits_match_without_a_callback_url_opens_no_stream():
+    tree, result = twiml('<Response><Conference digitsMatch="99">r</Conference><Speak>Bye'
+                         "</Speak></Response>", SIDE_STREAM_CONTEXT)
+    assert [c.tag for c in tree] == ["Dial"]  # streams are billed: none for nothing to report
+    assert {n.attribute: n.status for n in result.notes}["digitsMatch"] == "ignored"
 
 
 def test_a_member_without_digits_match_opens_no_stream():
@@ -263,24 +270,26 @@ def test_elements_after_hangup_are_unreachable_and_reported():
 
 def test_an_element_the_gateway_cannot_run_stops_the_stretch_never_skipped():
     with pytest.raises(ElementCannotRun) as refused:
-        twiml('<Response><Speak>Press nothing</Speak>\n<Dial><Number>15551234567</Number>'
-              "</Dial><Speak>Hi</Speak></Response>")
-    assert (refused.value.element, refused.value.line) == ("Dial", 2)
-    assert "line 2: <Dial> cannot run on the gateway" in str(refused.value)
+        twiml('<Response><Speak>Press nothing</Speak>\n'
+              '<MultiPartyCall role="ai-agent">m</MultiPartyCall><Speak>Hi</Speak></Response>')
+    assert (refused.value.element, refused.value.line) == ("MultiPartyCall", 2)
+    assert "line 2: <MultiPartyCall> cannot run on the gateway" in str(refused.value)
 
 
 def test_only_the_stretch_that_reaches_it_fails():
-    xml = "<Response><Conference>r</Conference><Stream>wss://a.example/s</Stream></Response>"
+    xml = ('<Response><Conference>r</Conference><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+           "</Response>")
     tree, result = twiml(xml)
     assert [v.tag for v in tree] == ["Dial"] and result.resume_at == 1
-    with pytest.raises(ElementCannotRun, match="<Stream>"):
+    with pytest.raises(ElementCannotRun, match="<MultiPartyCall>"):
         twiml(xml, start=result.resume_at)
 
 
 def test_unreachable_elements_after_hangup_are_reported_not_refused():
-    tree, result = twiml("<Response><Hangup/><Dial><Number>1</Number></Dial></Response>")
+    tree, result = twiml('<Response><Hangup/><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                         "</Response>")
     assert [v.tag for v in tree] == ["Hangup"]
-    assert ("Dial", "ignored") in [(n.element, n.status) for n in result.notes]
+    assert ("MultiPartyCall", "ignored") in [(n.element, n.status) for n in result.notes]
 
 
 def test_reject_is_remembered_for_plivos_hangup_cause():

@@ -19,32 +19,34 @@ FAILURE_HEADER = "Gateway-Call-Failed"
 
 def test_an_element_the_gateway_cannot_run_is_an_apology_not_silence(gateway, customer_app):
     customer_app.route("/answer", "<Response><Speak>Welcome to sales</Speak>\n"
-                                  "<Dial><Number>15551234567</Number></Dial></Response>")
+                                  "<MultiPartyCall role=\"ai-agent\">m</MultiPartyCall></Response>")
     params = twilio_call_params()
     response = gateway.signed_post("/twilio/voice", params)
     assert_apology(response)  # the Welcome before it is not half-played
-    assert response.headers[FAILURE_HEADER] == "cannot-run; element=Dial; line=2"
-    line = wait_for_log(gateway, params["CallSid"], customer_app.url("/answer"), "<Dial>")
+    assert response.headers[FAILURE_HEADER] == "cannot-run; element=MultiPartyCall; line=2"
+    line = wait_for_log(gateway, params["CallSid"], customer_app.url("/answer"),
+                        "<MultiPartyCall>")
     assert "ERROR" in line and "line 2" in line and "cannot run on the gateway" in line
 
 
 def test_a_document_made_only_of_such_elements_is_not_an_empty_response(gateway, customer_app):
-    customer_app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    customer_app.route("/answer", '<Response><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                                  "</Response>")
     response = gateway.signed_post("/twilio/voice", twilio_call_params())
     assert_apology(response)
-    assert response.headers[FAILURE_HEADER].startswith("cannot-run; element=Message")
+    assert response.headers[FAILURE_HEADER].startswith("cannot-run; element=MultiPartyCall")
 
 
 def test_the_stretch_after_a_conference_fails_when_the_member_leaves(gateway, customer_app):
     customer_app.route("/answer", "<Response><Conference>Room</Conference>"
-                                  "<Stream>wss://a.example/s</Stream></Response>")
+                                  "<MultiPartyCall role=\"ai-agent\">m</MultiPartyCall></Response>")
     params = twilio_call_params()
     first = etree.fromstring(gateway.signed_post("/twilio/voice", params).content)
     assert [v.tag for v in first] == ["Dial"]
     left = gateway.signed_post("/twilio/conference/left?step=1",
                                dict(params, CallStatus="in-progress", DialCallStatus="completed"))
     assert_apology(left)
-    assert left.headers[FAILURE_HEADER] == "cannot-run; element=Stream; line=1"
+    assert left.headers[FAILURE_HEADER] == "cannot-run; element=MultiPartyCall; line=1"
 
 
 def test_other_failures_are_marked_too_and_successes_are_not(gateway, customer_app):
@@ -80,7 +82,8 @@ def test_a_call_whose_answer_failed_still_gets_its_hangup_request(gateway, custo
 
 def test_a_call_that_reached_an_element_it_cannot_run_gets_its_hangup_request(
         gateway, customer_app):
-    customer_app.route("/answer", "<Response><Dial><Number>1555</Number></Dial></Response>")
+    customer_app.route("/answer", '<Response><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                                  "</Response>")
     customer_app.route("/hangup", body="")
     params = twilio_call_params()
     assert_apology(gateway.signed_post("/twilio/voice", params))
@@ -119,11 +122,12 @@ def test_a_caller_who_gives_up_is_not_reported_as_rejected(gateway, customer_app
 
 
 def test_operators_count_calls_refused_by_the_element_at_fault(gateway, customer_app):
-    customer_app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    customer_app.route("/answer", '<Response><MultiPartyCall role="ai-agent">m</MultiPartyCall>'
+                                  "</Response>")
     before = samples(gateway)
     assert_apology(gateway.signed_post("/twilio/voice", twilio_call_params()))
     after = samples(gateway)
     for name, labels in (("gateway_webhooks_total", {"route": "twilio.voice",
                                                       "outcome": "cannot-run"}),
-                         ("gateway_translation_errors_total", {"element": "Message"})):
+                         ("gateway_translation_errors_total", {"element": "MultiPartyCall"})):
         assert value(after, name, **labels) == value(before, name, **labels) + 1, name

@@ -54,12 +54,12 @@ def test_a_good_app_is_fetched_once_as_a_marked_signed_dry_run(app, tmp_path):
 
 def test_elements_it_cannot_run_and_urls_outside_allowed_hosts_are_problems(app, tmp_path):
     app.route("/answer", '<Response>\n<Conference action="https://elsewhere.example/left">Sales'
-                         "</Conference>\n<Dial><Number>15551234567</Number></Dial>\n"
+                         "</Conference>\n<MultiPartyCall role=\"ai-agent\">m</MultiPartyCall>\n"
                          "<Redirect>http://10.1.2.3/next?token=secret</Redirect>\n</Response>")
     result = check_apps(tmp_path, [app_config(app.url("/answer"), check=True)])
     assert result.returncode == 1
     problems = [line.strip() for line in result.stdout.splitlines() if "PROBLEM" in line]
-    assert any("line 3: <Dial> cannot run on the gateway" in p for p in problems)
+    assert any("line 3: <MultiPartyCall> cannot run on the gateway" in p for p in problems)
     assert any("<Conference action> https://elsewhere.example/left: host 'elsewhere.example' "
                "is not in allowed_hosts" in p for p in problems)
     assert any("<Redirect (its URL)> http://10.1.2.3/next" in p for p in problems)
@@ -69,9 +69,11 @@ def test_elements_it_cannot_run_and_urls_outside_allowed_hosts_are_problems(app,
 
 
 def test_a_document_made_only_of_elements_it_cannot_run_is_a_problem(app, tmp_path):
-    app.route("/answer", '<Response><Message src="1" dst="2">hi</Message></Response>')
+    app.route("/answer", '<Response><MultiPartyCall role="ai-agent">sales</MultiPartyCall>'
+                         "\n<Stream>wss://stream.elsewhere.example/s</Stream></Response>")
     result = check_apps(tmp_path, [app_config(app.url("/answer"), check=True)])
-    assert result.returncode == 1 and "line 1: <Message> cannot run" in result.stdout
+    assert result.returncode == 1 and "line 1: <MultiPartyCall> cannot run" in result.stdout
+    assert "line 2: <Stream> cannot run on the gateway: the stream URL's host " in result.stdout
 
 
 def test_apps_that_did_not_opt_in_are_never_requested(app, tmp_path):

@@ -52,11 +52,12 @@ def simulate(app: CustomerApp, tmp_path: Path, monkeypatch, capsys) -> tuple[int
 
 def test_a_call_the_gateway_cannot_run_fails_the_run(app, tmp_path, monkeypatch, capsys):
     app.route("/answer", "<Response><Speak>Welcome</Speak>\n"
-                         "<Dial><Number>15551234567</Number></Dial></Response>")
+                         "<MultiPartyCall role=\"ai-agent\">m</MultiPartyCall></Response>")
     status, events = simulate(app, tmp_path, monkeypatch, capsys)
     assert status == 1
     (failed,) = [e for e in events if e["type"] == "call-failed"]
-    assert failed["call"] == "alice" and failed["reason"] == "cannot-run; element=Dial; line=2"
+    assert failed["call"] == "alice"
+    assert failed["reason"] == "cannot-run; element=MultiPartyCall; line=2"
     heard = [e["detail"] for e in events if e["type"] == "heard"]
     assert len(heard) == 1 and heard[0].startswith("We are sorry")  # not "Welcome", not silence
     assert events[-1]["type"] == "run-end" and events[-1]["ok"] is False

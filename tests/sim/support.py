@@ -137,11 +137,13 @@ def call(name: str, **fields: Any) -> dict[str, Any]:
 
 
 def simulate(gateway: FakeGateway, calls: list[dict[str, Any]], *, duration: float = 5.0,
-             twilio: dict[str, Any] | None = None,
+             twilio: dict[str, Any] | None = None, callees: list[dict[str, Any]] | None = None,
              before: Callable[[Simulator], None] | None = None, **options: Any) -> Transcript:
     data: dict[str, Any] = {"duration": duration, "call": calls}
     if twilio:
         data["twilio"] = twilio
+    if callees:
+        data["callee"] = callees
     options.setdefault("webhook_timeout", 3.0)
     options.setdefault("play_seconds", 0.2)
     with Simulator(gateway.base, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,

@@ -71,7 +71,7 @@ def test_the_twilio_fault_table_is_read() -> None:
 
 def test_scenario_rejects_unknown_key() -> None:
     assert problems({**good(), "durration": 3}) == [
-        ("durration", "unknown key (allowed: call, duration, twilio)")]
+        ("durration", "unknown key (allowed: call, callee, duration, twilio)")]
     keys = [k for k, _ in problems(good(hangup=3.0))]
     assert keys == ["call[0].hangup"]
     keys = [k for k, _ in problems(good(keys=[{"at": 1.0, "digit": "1"}]))]
@@ -207,3 +207,70 @@ def test_shipped_scenarios_load_and_route_with_the_example_mappings(path: Path) 
 
 def test_there_are_shipped_scenarios() -> None:
     assert len(SHIPPED) >= 3
+
+
+CALLEES = """
+duration = 20.0
+[[call]]
+name = "alice"
+from = "+14155550101"
+to = "+14155550100"
+[[callee]]
+number = "+14155550199"
+answers_after = 2.0
+hangup_after = 30.0
+keys = [{ at = 1.0, digits = "5" }]
+say = [{ at = 1.5, text = "yes" }]
+[[callee]]
+number = "sip:bob@sip.example.com"
+busy = true
+[[callee]]
+number = "+442071234567"
+no_answer = true
+[[callee]]
+number = "+14155550198"
+fails = true
+"""
+
+
+def test_callees_are_the_other_end_of_a_dial(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(CALLEES)
+    answering, busy, silent, failing = load_scenario(path).callees
+    assert (answering.number, answering.outcome, answering.answers_after,
+            answering.hangup_after) == ("+14155550199", "answers", 2.0, 30.0)
+    assert answering.keys == (KeyPress(1.0, "5"),) and answering.says[0].text == "yes"
+    assert [(c.number, c.outcome) for c in (busy, silent, failing)] == [
+        ("sip:bob@sip.example.com", "busy"), ("+442071234567", "no-answer"),
+        ("+14155550198", "fails")]
+
+
+@pytest.mark.parametrize(("callee", "key", "reason"), [
+    ({"number": "4155550199", "busy": True}, "callee[0].number", "is not an E.164 number"),
+    ({"number": "sip:bob@a.example.com;x=y", "busy": True}, "callee[0].number", "sip: URI"),
+    ({"number": "+14155550199"}, "callee[0]", "needs exactly one of answers_after"),
+    ({"number": "+14155550199", "busy": True, "fails": True}, "callee[0]",
+     "(found busy, fails)"),
+    ({"number": "+14155550199", "busy": False}, "callee[0].busy", "must be true"),
+    ({"number": "+14155550199", "busy": True, "hangup_after": 2.0}, "callee[0]",
+     "need answers_after"),
+    ({"number": "+14155550199", "answers_after": 1.0, "keys": [{"at": 1.0, "digits": "x"}]},
+     "callee[0].keys[0].digits", "is not digits"),
+])
+def test_a_bad_callee_is_refused_with_its_key(callee: dict, key: str, reason: str) -> None:
+    found = problems({**good(), "callee": [callee]})
+    assert any(k == key and reason in r for k, r in found), found
+
+
+def test_a_number_is_played_by_one_callee_only() -> None:
+    twice = {"number": "+14155550199", "busy": True}
+    assert ("callee[1].number", "duplicate number '+14155550199'") in problems(
+        {**good(), "callee": [twice, twice]})
+
+
+def test_declined_dial_plays_either_status_twilio_may_report() -> None:
+    assert scenario_from_dict({**good(), "twilio": {"declined_dial": "completed"}}
+                              ).twilio.declined_dial == "completed"
+    assert scenario_from_dict(good()).twilio.declined_dial == "no-answer"
+    assert problems({**good(), "twilio": {"declined_dial": "busy"}}) == [
+        ("twilio.declined_dial", "'busy' is not one of no-answer, completed")]
