@@ -151,10 +151,13 @@ class Forwards:
         answered = self.store.get(f"seen:dial-leg:{child}:answer")
         if answered is None:
             return "never-answered"
-        if not self.store.put_if_absent(f"seen:dial-leg:{child}:hangup", {"at": time.time()},
-                                        SEEN_TTL):
+        key = f"seen:dial-leg:{child}:hangup"
+        if not self.store.put_if_absent(key, {"at": time.time()}, SEEN_TTL):
             return "duplicate"
         self._callback(call, settings, hangup_params({**answered, **leg}, call.call_uuid))
+        # Now in the outbox: a Dial action that lost the race above may go on (see
+        # `wait_for_leg_hangup`).
+        self.store.put(key, {"at": time.time(), "queued": True}, SEEN_TTL)
         return "hangup"
 
     def _connected(self, call: CallRecord, settings: dict, leg: Mapping[str, str]) -> None:
@@ -295,7 +298,9 @@ class Forwards:
         params = {**call.params, "CallStatus": "in-progress",
                   **action_params(twilio, call.call_uuid)}
         if settings["redirect"]:
-            self.wait_for_outbox(call_sid, min(deadline - 1.0, time.monotonic() + OUTBOX_WAIT))
+            until = min(deadline - 1.0, time.monotonic() + OUTBOX_WAIT)
+            self.wait_for_leg_hangup(b_leg, until)
+            self.wait_for_outbox(call_sid, until)
 
         def in_background(request: dict) -> None:
             deliveries.enqueue_next(self.store, call_stream(call_sid), request)
@@ -304,6 +309,18 @@ class Forwards:
                              method=settings["method"], params=params,
                              redirect=settings["redirect"], deadline=deadline,
                              send_in_background=in_background, stop_streams=stop)
+
+    def wait_for_leg_hangup(self, b_leg: str, until: float) -> None:
+        """The leg's own status callback may have claimed its DialAction=hangup a moment ago
+        (another worker) and not put it in the outbox yet: wait, bounded, until it has."""
+        if not b_leg:
+            return
+        key = f"seen:dial-leg:{b_leg}:hangup"
+        while time.monotonic() < until:
+            marker = self.store.get(key)
+            if marker is None or marker.get("queued"):
+                return
+            time.sleep(0.02)
 
     def wait_for_outbox(self, call_sid: str, until: float) -> None:
         """Until the call's queued callbacks (the leg's hangup) are delivered, or `until`:

@@ -29,8 +29,7 @@ def app():
 def every_request_is_signed_as_plivo_signs(app):
     """After each test: every request the app got verifies with the plivo SDK's validators."""
     yield
-    unsigned = [f"{r.method} {r.path}" for r in app.requests if not r.signatures_valid]
-    assert not unsigned, f"not signed as Plivo signs: {unsigned}"
+    app.assert_all_signed_as_plivo_signs()
 
 @pytest.fixture(scope="module")
 def stack(app, tmp_path_factory):

@@ -213,11 +213,12 @@ def test_twilios_own_transcription_reaches_the_app_as_plivos(app, tmp_path_facto
                env={"GATEWAY_TRANSCRIPTION": "twilio"}) as twilio_stack:
         t = twilio_stack.run({"duration": 12.0, "call": [caller(
             "tw", "vm-twilio", hangup_at=9.0, say=[{"at": 3.5, "text": "call me back"}])]})
-    assert t.ok, t.errors
-    (done,) = t.events(type="transcription")
-    assert done["status"] == "completed"
-    uuid = call_uuid_of(app, "vm-twilio")
-    app.wait_for(lambda reqs: any(r.path == "/text-twilio" for r in reqs), timeout=60)
+        assert t.ok, t.errors
+        (done,) = t.events(type="transcription")
+        assert done["status"] == "completed"
+        uuid = call_uuid_of(app, "vm-twilio")
+        # Delivered by the stack's job worker: wait while it still runs.
+        app.wait_for(lambda reqs: any(r.path == "/text-twilio" for r in reqs), timeout=60)
     text = only(app, "/text-twilio", uuid).params
     assert text["transcription"] == "call me back" and text["error"] == ""
 
@@ -233,10 +234,11 @@ def test_a_voicemail_on_redis_reaches_the_app_in_plivos_order(app, tmp_path_fact
                store_url=redis_server.url(db=5)) as redis_stack:
         t = redis_stack.run({"duration": 10.0, "call": [caller(
             "red", "vm-redis", hangup_at=6.0, speech=[{"from": 3.0, "to": 5.5}])]})
-    assert t.ok, t.errors
-    uuid = call_uuid_of(app, "vm-redis")
-    app.wait_for(lambda reqs: {r.path for r in reqs if r.params.get("CallUUID") == uuid}
-                 >= {"/saved-redis", "/ready-redis", "/hangup"}, timeout=30)
+        assert t.ok, t.errors
+        uuid = call_uuid_of(app, "vm-redis")
+        # Delivered by the stack's job worker: wait while it still runs.
+        app.wait_for(lambda reqs: {r.path for r in reqs if r.params.get("CallUUID") == uuid}
+                     >= {"/saved-redis", "/ready-redis", "/hangup"}, timeout=30)
     paths = [r.path for r in app.requests if r.params.get("CallUUID") == uuid]
     assert paths.index("/saved-redis") < paths.index("/hangup")
     assert only(app, "/ready-redis", uuid).params["RecordingID"] == only(

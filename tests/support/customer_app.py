@@ -199,6 +199,11 @@ class CustomerApp:
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
 
+    def assert_all_signed_as_plivo_signs(self) -> None:
+        """Every request received so far verifies with the plivo SDK's validators."""
+        unsigned = [f"{r.method} {r.path}" for r in self.requests if not r.signatures_valid]
+        assert not unsigned, f"not signed as Plivo signs: {unsigned}"
+
     def count(self, path: str | None = None) -> int:
         return len(self.requests if path is None else self.requests_to(path))
 
