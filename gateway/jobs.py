@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,14 +41,26 @@ def owner() -> str:
     return f"{HOST}:{os.getpid()}"
 
 
-def lease_lapsed(job: dict, now: float) -> bool:
+# The jobs this process is running now. A lease this process holds on any other job is one it
+# could not give back (the store failed with the job): it has lapsed for this process.
+_running: set[str] = set()
+_running_lock = threading.Lock()
+
+
+def lease_lapsed(job: dict, now: float, job_id: str | None = None) -> bool:
     """A lease lapses with time, or at once when its holder was a process of this host that no
-    longer exists (a worker killed mid-job: its restart need not wait out the lease)."""
+    longer exists (a worker killed mid-job: its restart need not wait out the lease), or when
+    the holder is this process and it is not running the job (`job_id`) any more."""
     if job.get("lease_until", 0) <= now:
         return True
     host, _, pid = str(job.get("owner", "")).rpartition(":")
-    if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+    if host != HOST or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():
+        if job_id is None:
+            return False
+        with _running_lock:
+            return job_id not in _running
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -124,7 +137,8 @@ def claim(store, job_id: str, lease: float = DEFAULT_LEASE) -> dict | None:
 
     def take(current: dict | None) -> dict | None:
         won.clear()
-        if current is None or not lease_lapsed(current, now) or current["due_at"] > now + 1:
+        if (current is None or not lease_lapsed(current, now, job_id)
+                or current["due_at"] > now + 1):
             return current
         taken = {**current, "lease_until": now + lease, "owner": owner()}
         won.append(taken)
@@ -159,6 +173,18 @@ RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # a failed job runs again after thes
 
 @huey.task()
 def run_job(job_id: str) -> None:
+    with _running_lock:
+        if job_id in _running:  # this process runs it now: the run books its own next one
+            return
+        _running.add(job_id)
+    try:
+        _run(job_id)
+    finally:
+        with _running_lock:
+            _running.discard(job_id)
+
+
+def _run(job_id: str) -> None:
     runtime = _runtime()
     try:
         job = claim(runtime.store, job_id)
@@ -191,7 +217,9 @@ def run_job(job_id: str) -> None:
 
 
 def release(store, job_id: str, failures: int) -> None:
-    """Give the lease back after a failure (the sweep may take the job at once, too)."""
+    """Give the lease back after a failure (the sweep may take the job at once, too). When the
+    store fails as well, this process's own claim no longer binds it (see `lease_lapsed`), and
+    the retry below takes the job again once the store answers."""
     with contextlib.suppress(Exception):
         store.update(job_key(job_id), lambda current: {
             **current, "lease_until": 0.0, "failures": failures} if current else None, JOB_TTL)
@@ -200,8 +228,50 @@ def release(store, job_id: str, failures: int) -> None:
 def _retry_later(job_id: str, delay: float) -> None:
     try:
         run_job.schedule((job_id,), delay=delay)
-    except Exception as exc:  # the queue is down too: the job stays booked for the sweep
-        log.warning("job %s: not re-queued (%s); the sweep will run it", job_id, exc)
+    except Exception as exc:  # the queue is down too (the store restarting): keep trying
+        log.warning("job %s: not re-queued (%s); queued again once the store answers",
+                    job_id, exc)
+        _requeue.add(job_id)
+
+
+class _Requeue:
+    """Jobs whose retry could not be queued: a daemon thread of this process queues them as soon
+    as the queue answers again, so that a failure during a store outage waits neither for the
+    lease to lapse nor for the minute's sweep."""
+
+    INTERVAL = 0.5
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_id: str) -> None:
+        with self._lock:
+            self._ids.add(job_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="job-requeue",
+                                                daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            with self._lock:
+                waiting = sorted(self._ids)
+                if not waiting:
+                    self._thread = None
+                    return
+            for job_id in waiting:
+                try:
+                    run_job.schedule((job_id,), delay=0)
+                except Exception:
+                    break  # still down: try again after the interval
+                with self._lock:
+                    self._ids.discard(job_id)
+
+
+_requeue = _Requeue()
 
 
 def sweep(store=None) -> int:
@@ -209,7 +279,7 @@ def sweep(store=None) -> int:
     store = store or _runtime().store
     now, queued = time.time(), 0
     for key, job in store.scan("job:"):
-        if job.get("due_at", 0) <= now and lease_lapsed(job, now):
+        if job.get("due_at", 0) <= now and lease_lapsed(job, now, key[len("job:"):]):
             run_job(key[len("job:"):])
             queued += 1
     return queued

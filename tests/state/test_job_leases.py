@@ -1,0 +1,63 @@
+"""Job leases: who may take a booked job, and when.
+
+A worker that fails with a job while the store is down cannot give the lease back; it must not
+leave the job waiting out the lease (90 s) and the minute's sweep once the store answers: a lease
+this process holds on a job it is not running binds nobody. A lease another live process holds,
+or this process holds on a job it runs now, still does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from gateway import jobs
+from gateway.state import open_store
+
+
+def booked(store, job_id: str, *, owner: str, lease_for: float = 90.0) -> None:
+    store.put(jobs.job_key(job_id), {"kind": "flush", "args": {}, "due_at": time.time() - 1,
+                                     "lease_until": time.time() + lease_for, "owner": owner},
+              jobs.JOB_TTL)
+
+
+def test_a_lease_this_process_could_not_give_back_binds_nobody(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    booked(store, "flush:member:a", owner=jobs.owner())
+    taken = jobs.claim(store, "flush:member:a")
+    assert taken is not None and taken["owner"] == jobs.owner()
+
+
+def test_a_job_this_process_runs_now_is_not_taken_twice(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    booked(store, "flush:member:b", owner=jobs.owner())
+    with jobs._running_lock:
+        jobs._running.add("flush:member:b")
+    try:
+        assert jobs.claim(store, "flush:member:b") is None
+    finally:
+        with jobs._running_lock:
+            jobs._running.discard("flush:member:b")
+
+
+def test_a_lease_held_by_another_live_process_waits_for_it(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        booked(store, "flush:member:c", owner=f"{jobs.HOST}:{other.pid}")
+        assert jobs.claim(store, "flush:member:c") is None
+        booked(store, "flush:member:d", owner=f"{jobs.HOST}:{other.pid}", lease_for=-1)
+        assert jobs.claim(store, "flush:member:d") is not None  # its lease ran out
+    finally:
+        other.kill()
+        other.wait()
+    # Once that process is gone, its lease is void at once.
+    assert jobs.claim(store, "flush:member:c") is not None
+
+
+def test_leases_of_other_hosts_run_their_course(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    booked(store, "flush:member:e", owner=f"elsewhere.example:{os.getpid()}")
+    assert jobs.claim(store, "flush:member:e") is None
