@@ -101,8 +101,11 @@ class GatherState:
 
 # Speech recognition as the simulator plays it (docs/simulator.md, "Gather: speech"): each word
 # takes SECONDS_PER_WORD to say; Twilio's speechTimeout="auto" is taken as AUTO_SPEECH_END of
-# silence; results carry CONFIDENCE.
-SECONDS_PER_WORD = 0.3
+# silence; results carry CONFIDENCE. SECONDS_PER_WORD matches the voice that speaks a caller's
+# words into recordings (espeak-ng at 140 words a minute, about 0.39 s a word with its pauses):
+# were it shorter, a <Record> would hear the caller stop before the rendered voice does, end on
+# its silence timeout too early, and cut the last words out of the file.
+SECONDS_PER_WORD = 0.4
 AUTO_SPEECH_END = 1.0
 CONFIDENCE = "0.92"
 STABILITY = "0.8"
