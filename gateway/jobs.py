@@ -1,10 +1,11 @@
 """Work that outlives a request: durable, at-least-once jobs run by huey.
 
-huey (SqliteHuey on the embedded default, RedisHuey in Redis mode, both from GATEWAY_STORE_URL)
-runs the work; the shared store keeps the book of what must run (`job:<id>`), so nothing is lost
-when a process dies while a task is in flight (huey removes a task from its queue when it starts
-it). A job is claimed with a lease; when its handler finishes, the job is struck off. A sweep on
-worker start and every minute re-queues jobs whose time has come and whose lease has lapsed.
+huey (its SQLite queue with a wake-up on the embedded default, see `jobqueue`; RedisHuey in
+Redis mode; both from GATEWAY_STORE_URL) runs the work; the shared store keeps the book of what
+must run (`job:<id>`), so nothing is lost when a process dies while a task is in flight (huey
+removes a task from its queue when it starts it). A job is claimed with a lease; when its handler
+finishes, the job is struck off. A sweep on worker start and every minute re-queues jobs whose
+time has come and whose lease has lapsed.
 
 Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `end_conference`,
 `hangup_call`, `announce` (Twilio REST calls that emulate Plivo features, some on a timer).
@@ -22,10 +23,10 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import crontab
 
+from .jobqueue import queue_for
 from .observability import DELIVERY_RETRIES
 from .settings import DEFAULT_STORE_URL
 
@@ -68,16 +69,6 @@ def lease_lapsed(job: dict, now: float, job_id: str | None = None) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def queue_for(store_url: str):
-    """The huey instance that goes with a store URL (same database file, or same Redis)."""
-    if store_url.startswith("sqlite:///"):
-        path = Path(store_url[len("sqlite:///"):])
-        queue = path.with_name(path.stem + "-queue" + (path.suffix or ".db"))
-        queue.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey("gateway", filename=str(queue), results=False, utc=True)
-    return RedisHuey("gateway", url=store_url, results=False, utc=True)
 
 
 huey = queue_for(os.environ.get("GATEWAY_STORE_URL", "").strip() or DEFAULT_STORE_URL)
@@ -304,8 +295,8 @@ def sweep_on_start() -> None:
 
 def run_worker(workers: int = 8) -> None:
     """Run the huey consumer in this process (threads)."""
-    # Idle workers poll the embedded (SQLite) queue; huey's default backoff lets them sleep up
-    # to 10 s, which would delay callbacks by as much. Redis mode blocks on the queue instead.
+    # Idle workers wait on the queue (Redis: BRPOP; SQLite: the wake-up of `jobqueue`); the
+    # delays below only pace retries after the queue itself failed (e.g. Redis restarting).
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                     check_worker_health=True, scheduler_interval=0.2,
                                     initial_delay=0.02, backoff=1.2, max_delay=0.25)
