@@ -11,6 +11,11 @@ datagram costs at most one `POLL` interval):
 - the first worker process of a queue binds it; a second one (or a system without abstract
   sockets) just polls every `POLL` seconds, as before;
 - a datagram that finds no worker, or a full buffer, is dropped: the job is in the queue anyway.
+
+Under gevent (the web workers), SQLite's own busy wait would sleep inside C code and stall every
+greenlet of the process while the worker holds the queue's lock; there the queue's connection
+gives up at once and a statement refused for the lock is tried again after a cooperative sleep,
+within the same `BUSY_SECONDS` huey would have waited.
 """
 
 from __future__ import annotations
@@ -19,14 +24,19 @@ import contextlib
 import hashlib
 import os
 import socket
+import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
 
+from .state.sqlite import greenlets_share_this_thread
+
 POLL = 0.25  # seconds an idle worker waits before looking at the queue again, woken or not
+BUSY_SECONDS = 5.0  # longest wait for the queue's lock (huey's default)
 
 
 def wake_address(queue_file: str) -> str | None:
@@ -51,6 +61,26 @@ class WakingSqliteStorage(SqliteStorage):
         self._listener_tried = False
         self._listener_lock = threading.Lock()
         self._idle = threading.Event()  # never set: the plain wait when there is no listener
+
+    def _create_connection(self):
+        self._cooperative = greenlets_share_this_thread()
+        if self._cooperative:
+            self._timeout = 0  # refused at once; `sql` waits for the lock, yielding
+        return super()._create_connection()
+
+    def sql(self, query, params=None, commit=False, results=False):
+        if not getattr(self, "_cooperative", False):
+            return super().sql(query, params, commit, results)
+        deadline, pause = time.monotonic() + BUSY_SECONDS, 0.0005
+        while True:
+            try:  # refused for the lock: nothing was done (rolled back), so try again
+                return super().sql(query, params, commit, results)
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)  # gevent: a switch to the other greenlets
+                pause = min(pause * 2, 0.02)
 
     # -- web side ------------------------------------------------------------------------------
     def enqueue(self, data, priority=None):
