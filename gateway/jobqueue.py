@@ -33,7 +33,7 @@ from pathlib import Path
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
 
-from .state.sqlite import greenlets_share_this_thread
+from .cooperative import greenlets_share_this_thread
 
 POLL = 0.25  # seconds an idle worker waits before looking at the queue again, woken or not
 BUSY_SECONDS = 5.0  # longest wait for the queue's lock (huey's default)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import sys
 import threading
 import time
 import weakref
@@ -29,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..cooperative import greenlets_share_this_thread
 from .base import (
     StoreUnavailable,
     Updater,
@@ -366,12 +366,6 @@ def connect(path, busy_seconds: float, **options) -> sqlite3.Connection:
         conn.busy_seconds = busy_seconds  # type: ignore[attr-defined]
         return conn
     return sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, **options)
-
-
-def greenlets_share_this_thread() -> bool:
-    """True under gevent's monkey-patching, where a blocking C call stalls every greenlet."""
-    monkey = sys.modules.get("gevent.monkey")
-    return bool(monkey and monkey.is_module_patched("threading"))
 
 
 class _CooperativeConnection(sqlite3.Connection):
