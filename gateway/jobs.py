@@ -13,16 +13,15 @@ Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `e
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from huey import crontab
 
@@ -83,9 +82,21 @@ def handler(kind: str):
     return register
 
 
-def _runtime():
-    from .runtime import get_runtime
-    return get_runtime()
+# What the handlers run against (the store, the app client...): given by `gateway.runtime`
+# when it is imported, so that this module, which every handler module imports, imports none
+# of them back.
+_runtime_provider: Callable[[], Any] | None = None
+
+
+def use_runtime(provider: Callable[[], Any]) -> None:
+    global _runtime_provider
+    _runtime_provider = provider
+
+
+def _runtime() -> Any:
+    if _runtime_provider is None:
+        raise RuntimeError("no runtime for the jobs: import gateway.runtime first")
+    return _runtime_provider()
 
 
 def job_key(job_id: str) -> str:
@@ -301,48 +312,3 @@ def run_worker(workers: int = 8) -> None:
                                     check_worker_health=True, scheduler_interval=0.2,
                                     initial_delay=0.02, backoff=1.2, max_delay=0.25)
     consumer.run()
-
-
-def worker_main(argv: list[str]) -> int:
-    """`gateway worker`: run the job consumer (the Procfile's worker in Redis mode)."""
-    parser = argparse.ArgumentParser(prog="gateway worker", description=run_worker.__doc__)
-    parser.add_argument("--workers", type=int, default=8, help="threads (default 8)")
-    args = parser.parse_args(argv)
-    from .runtime import configure_logging, get_runtime
-    configure_logging()
-    get_runtime()  # validate settings before consuming anything
-    run_worker(args.workers)
-    return 0
-
-
-def deliveries_main(argv: list[str]) -> int:
-    """`gateway deliveries --failed | --replay ID`: what finally failed, and replaying it."""
-    parser = argparse.ArgumentParser(prog="gateway deliveries",
-                                     description="List or replay callbacks that finally failed.")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--failed", action="store_true", help="list failed deliveries (JSON lines)")
-    group.add_argument("--replay", metavar="ID", help="deliver a failed request again")
-    args = parser.parse_args(argv)
-    from .deliveries import failed_deliveries, replay
-    runtime = _runtime()
-    if args.failed:
-        count = 0
-        try:
-            for record in failed_deliveries(runtime.store):
-                print(json.dumps(record, sort_keys=True))
-                count += 1
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader has gone (`| head`): stop quietly, as Unix tools do, and keep Python
-            # from failing again when it flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-        print(f"{count} failed deliveries", file=sys.stderr)
-        return 0
-    try:
-        replay(runtime.store, args.replay)
-    except KeyError:
-        print(f"gateway deliveries: no failed delivery with id {args.replay}", file=sys.stderr)
-        return 1
-    print(f"queued {args.replay} for delivery", file=sys.stderr)
-    return 0
