@@ -71,6 +71,7 @@ from twilio.request_validator import RequestValidator
 
 from benchmarks.answer_server import AnswerServer
 from benchmarks.bench_voice import menu_xml
+from benchmarks.load import process_cpu_seconds
 from benchmarks.stats import percentile
 from gateway.app_side.params import call_uuid
 from tests.support.gateway_server import (
@@ -460,7 +461,8 @@ def process_memory(pid: int) -> dict[str, int] | None:
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
-    return {"rss_kb": proc_field_kb(status, "VmRSS"),
+    return {"cpu_s": process_cpu_seconds(pid),
+            "rss_kb": proc_field_kb(status, "VmRSS"),
             "uss_kb": proc_field_kb(rollup, "Private_Clean") + proc_field_kb(rollup,
                                                                               "Private_Dirty"),
             "pss_kb": proc_field_kb(rollup, "Pss"), "fds": fds}
@@ -530,10 +532,22 @@ class StoreProbe:
         result = {"sqlite_bytes": sum(sizes.values()), "files": sizes,
                   "keys": self._count(self.db, "SELECT (SELECT count(*) FROM kv) + "
                                                "(SELECT count(*) FROM counters)"),
+                  "keys_by_prefix": self._prefixes(),
                   "queue_pending": self._count(self.queue_path, "SELECT count(*) FROM task"),
                   "queue_scheduled": self._count(self.queue_path,
                                                  "SELECT count(*) FROM schedule")}
         return result
+
+    def _prefixes(self) -> dict[str, int]:
+        """Live keys by what they hold (`call:`, `member:`, `room:`, `job:`...)."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True,
+                                                    timeout=2)) as conn:
+                return dict(conn.execute(
+                    "SELECT substr(key, 1, instr(key, ':')), count(*) FROM kv"
+                    " WHERE expires_at > ? GROUP BY 1", (time.time(),)).fetchall())
+        except sqlite3.Error:
+            return {}
 
     @staticmethod
     def _count(path: Path, sql: str) -> int | None:
@@ -605,8 +619,17 @@ class Sampler:
             memory = process_memory(pid)
             if memory:
                 processes[name] = {"pid": pid, **memory}
+        gateway_cpu = sum(p["cpu_s"] for p in processes.values())
+        own_cpu = process_cpu_seconds(os.getpid())
+        last = self.samples[-1] if self.samples else None
+        interval = (at - self.began) - last["t"] if last else 0.0
+        busy = {"gateway_cores": (gateway_cpu - last["gateway_cpu_s"]) / interval,
+                "load_generator_cores": (own_cpu - last["load_generator_cpu_s"]) / interval,
+                "gateway_cpu_ms_per_request": 1000 * (gateway_cpu - last["gateway_cpu_s"])
+                / max(1, len(records))} if last and interval > 0 else {}
         self.samples.append({
             "t": round(at - self.began, 2), "load1": os.getloadavg()[0],
+            "gateway_cpu_s": gateway_cpu, "load_generator_cpu_s": own_cpu, **busy,
             "calls_started": self.calls.started, "requests": len(records),
             "errors": sum(1 for r in records if not r[4]),
             "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
@@ -763,7 +786,8 @@ def progress(sampler: Sampler, duration: float) -> None:
                               for name, p in s["processes"].items())
             print(f"  t={s['t']:6.1f}s req={s['requests']:5d} err={s['errors']} "
                   f"p50={s['p50_ms']:.0f} p99={s['p99_ms']:.0f} (served {s['service_p99_ms']:.0f})"
-                  f" ms lag={s['max_lag_ms']:.0f} ms "
+                  f" ms lag={s['max_lag_ms']:.0f} ms cores gw/gen={s.get('gateway_cores', 0):.2f}/"
+                  f"{s.get('load_generator_cores', 0):.2f} "
                   f"load={s['load1']:.1f} pending={s['store'].get('queue_pending')} "
                   f"keys={s['store'].get('keys')} RSS MB: {memory}", flush=True)
 
@@ -845,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "redis"), default="sqlite")
     parser.add_argument("--burst", type=float, default=8.0, help="seconds of the rate burst")
     parser.add_argument("--concurrency", type=int, default=16, help="calls in flight in bursts")
-    parser.add_argument("--senders", type=int, default=32,
+    parser.add_argument("--senders", type=int, default=64,
                         help="connections the open-loop load sends from")
     parser.add_argument("--hold", type=float, default=5.0, help="a member's stay in its room (s)")
     parser.add_argument("--menu", type=float, default=2.0, help="menu prompt until the key (s)")
