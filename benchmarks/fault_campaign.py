@@ -238,7 +238,7 @@ class Webhook:
     status: int | None
     seconds: float
     error: str = ""  # "timeout" or the connection error
-    apology: bool = False  # the answer is the gateway's apology (Gateway-Call-Failed)
+    apology: str = ""  # the answer is the gateway's apology: why (its Gateway-Call-Failed)
     conference: bool = False  # the answer joins the caller to the app's conference
 
     @property
@@ -262,11 +262,11 @@ class Twilio:
                    "User-Agent": "TwilioProxy/1.1", "Connection": "close",
                    "I-Twilio-Idempotency-Token": uuid.uuid4().hex}
         started = time.monotonic()
-        status, error, apology, body = None, "", False, b""
+        status, error, apology, body = None, "", "", b""
         try:
             response = requests.post(url, data=params, headers=headers, timeout=TWILIO_WAIT)
             status, body = response.status_code, response.content
-            apology = APOLOGY_HEADER in response.headers
+            apology = response.headers.get(APOLOGY_HEADER, "")
         except requests.Timeout:
             error = "timeout"
         except requests.ConnectionError as exc:
@@ -364,13 +364,25 @@ def run_callers(twilio: Twilio, group: list[Caller], spread: float) -> None:
 
 # -- what the gateway holds ---------------------------------------------------------------------
 
-def pending(store_url: str) -> dict[str, int]:
+def pending(store_url: str, details: list[str] | None = None) -> dict[str, int]:
     """What the shared store still has to do: callbacks in outboxes, jobs booked, and failed
-    deliveries kept (read from the store itself, as `gateway deliveries` does)."""
+    deliveries kept (read from the store itself, as `gateway deliveries` does). `details`
+    receives a line per outbox and job left."""
     store = open_store(store_url)
+    outbox = jobs = 0
     try:
-        outbox = sum(len(box.get("items", ())) for _, box in store.scan("outbox:"))
-        jobs = sum(1 for _ in store.scan("job:"))
+        for key, box in store.scan("outbox:"):
+            if box.get("items"):
+                outbox += len(box["items"])
+                if details is not None:
+                    details.append(f"{key}: done {box.get('done')}, items "
+                                   f"{ {n: i.get('kind') for n, i in box['items'].items()} }")
+        for key, job in store.scan("job:"):
+            jobs += 1
+            if details is not None:
+                details.append(f"{key}: due {job.get('due_at', 0) - time.time():+.1f} s, lease "
+                               f"{job.get('lease_until', 0) - time.time():+.1f} s, owner "
+                               f"{job.get('owner')}, failures {job.get('failures', 0)}")
         failed = sum(1 for _ in store.scan("failed:"))
     finally:
         with contextlib.suppress(Exception):
@@ -472,7 +484,10 @@ def expected_kinds(caller: Caller, *, hangup_for_apology: bool) -> tuple[set[str
             must.add("hangup")
         # An event whose connection died may have been processed before it died.
         may |= {"enter", "exit"}
-    elif "status" in acked and hangup_for_apology and voice and voice.acknowledged:
+    elif ("status" in acked and hangup_for_apology and voice and voice.acknowledged
+          and voice.apology != "store-unavailable"):
+        # The gateway keeps the record of a call whose app failed, for its hangup request;
+        # a call it could not record (the store down) has none.
         must.add("hangup")
     return must, may | must
 
@@ -523,7 +538,7 @@ def check(verdict: Verdict, twilio: Twilio, group: list[Caller], log: AppLog, *,
                 unexpected[kind] += n
             if n > 1:
                 verdict.duplicates += n - 1
-        verdict.callbacks_delivered += sum(n for kind, n in counts.items() if kind != "answer")
+        verdict.callbacks_delivered += sum(1 for kind in must - {"answer"} if counts[kind])
         firsts = [kind for index, kind in enumerate(seen) if kind not in seen[:index]]
         ranks = [ORDER.index(kind) for kind in firsts if kind in ORDER]
         if ranks != sorted(ranks):
@@ -565,11 +580,13 @@ def finish(verdict: Verdict, gateway: GatewayServer, twilio: Twilio, group: list
            log: AppLog, *, hangup_for_apology: bool = True,
            failed: dict[tuple[str, str], int] | None = None) -> Verdict:
     check(verdict, twilio, group, log, hangup_for_apology=hangup_for_apology, failed=failed)
-    left = pending(gateway.store_url)
+    details: list[str] = []
+    left = pending(gateway.store_url, details)
     left["spooled"] = spooled(gateway)
     verdict.left_pending = {k: v for k, v in left.items() if v and k != "failed"}
     if verdict.left_pending:
         verdict.problems.append(f"left pending: {verdict.left_pending}")
+        verdict.notes += [f"left: {line}" for line in details[:6]]
     logs = gateway.logs()
     tracebacks = logs.count("Traceback (most recent call last)")
     if tracebacks:
@@ -761,7 +778,7 @@ def without_replays(log: AppLog, failed: Counter) -> AppLog:
     return trimmed
 
 
-DISK_SIZE = "2m"
+DISK_SIZE = "16m"  # room for SQLite's WAL (checkpointed at 4 MB) beside the filler
 
 
 def fault_disk(workdir: Path, size: Size, rng: random.Random) -> Verdict:
@@ -792,8 +809,11 @@ def fault_disk(workdir: Path, size: Size, rng: random.Random) -> Verdict:
             run_callers(twilio, group[thirds:2 * thirds], size.spread / 3)
             before.join()
             full_for = time.monotonic() - full_at
+            verdict.notes.append(f"full: {disk_use(state)}")
             filler.unlink()
+            verdict.notes.append(f"freed: {disk_use(state)}")
             run_callers(twilio, group[2 * thirds:], size.spread / 3)
+            verdict.notes.append(f"after: {disk_use(state)}")
             settle(gateway, group, log, timeout=size.settle, hangup_for_apology=False)
             verdict.seconds = time.monotonic() - started
             verdict.action = (f"store, queue and spool on a {DISK_SIZE} tmpfs filled up for "
@@ -819,18 +839,19 @@ def fault_disk(workdir: Path, size: Size, rng: random.Random) -> Verdict:
 def fill(path: Path) -> int:
     """Write zeros to `path` until the filesystem refuses; returns the bytes written."""
     written = 0
-    with path.open("wb") as out:
-        block = b"\0" * 65536
-        with contextlib.suppress(OSError):
-            while True:
-                written += out.write(block)
-                out.flush()
-    with contextlib.suppress(OSError), path.open("ab") as out:  # what the block size left
-        while True:
-            out.write(b"\0" * 512)
-            out.flush()
-            written += 512
+    with path.open("wb", buffering=0) as out:
+        for block in (b"\0" * 65536, b"\0" * 512, b"\0"):  # then what the block size left
+            with contextlib.suppress(OSError):
+                while True:
+                    written += out.write(block)
     return written
+
+
+def disk_use(directory: Path) -> str:
+    free = os.statvfs(directory)
+    files = ", ".join(f"{p.name} {p.stat().st_size // 1024} kB"
+                      for p in sorted(directory.iterdir()) if p.is_file())
+    return f"{free.f_bavail * free.f_frsize // 1024} kB free ({files})"
 
 
 FAULTS: dict[str, Callable[[Path, Size, random.Random], Verdict]] = {

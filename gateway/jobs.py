@@ -207,7 +207,7 @@ def _run(job_id: str) -> None:
         delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
         log.exception("job %s (%s) failed; it runs again in %g s", job_id, job["kind"], delay)
         DELIVERY_RETRIES.labels(job["kind"]).inc()
-        release(runtime.store, job_id, failures + 1)
+        release(runtime.store, job_id, failures + 1, delay)
         _retry_later(job_id, delay)
         return
     finish(runtime.store, job_id, job)
@@ -216,13 +216,15 @@ def _run(job_id: str) -> None:
         run_job.schedule((job_id,), delay=max(0.0, latest["due_at"] - time.time()))
 
 
-def release(store, job_id: str, failures: int) -> None:
-    """Give the lease back after a failure (the sweep may take the job at once, too). When the
-    store fails as well, this process's own claim no longer binds it (see `lease_lapsed`), and
-    the retry below takes the job again once the store answers."""
+def release(store, job_id: str, failures: int, delay: float) -> None:
+    """Give the lease back after a failure, due again after `delay` (the retry's; sweeps wait
+    for it too). When the store fails as well, this process's own claim no longer binds it (see
+    `lease_lapsed`), and the retry below takes the job again once the store answers."""
+    due = time.time() + delay
     with contextlib.suppress(Exception):
         store.update(job_key(job_id), lambda current: {
-            **current, "lease_until": 0.0, "failures": failures} if current else None, JOB_TTL)
+            **current, "lease_until": 0.0, "failures": failures,
+            "due_at": max(current.get("due_at", 0.0), due)} if current else None, JOB_TTL)
 
 
 def _retry_later(job_id: str, delay: float) -> None:
@@ -274,12 +276,13 @@ class _Requeue:
 _requeue = _Requeue()
 
 
-def sweep(store=None) -> int:
-    """Queue every due job whose lease has lapsed. Returns how many were queued."""
+def sweep(store=None, *, late: float = 0.0) -> int:
+    """Queue every job due at least `late` seconds ago whose lease has lapsed. Returns how many
+    were queued."""
     store = store or _runtime().store
     now, queued = time.time(), 0
     for key, job in store.scan("job:"):
-        if job.get("due_at", 0) <= now and lease_lapsed(job, now, key[len("job:"):]):
+        if job.get("due_at", 0) <= now - late and lease_lapsed(job, now, key[len("job:"):]):
             run_job(key[len("job:"):])
             queued += 1
     return queued
@@ -302,8 +305,31 @@ def sweep_on_start() -> None:
         log.warning("worker start: sweep failed (%s); the periodic sweep will retry", exc)
 
 
+# huey can lose a task it has taken from the queue: when the queue's store fails between the
+# dequeue and the run (Redis restarting: huey's own bookkeeping raises before our code runs),
+# the consumer logs "Unhandled error during execution of task" and forgets it. The job's book
+# is still in the store, so a sweep finds it; this one runs every few seconds, in a thread of
+# the worker (not as a huey periodic task, which needs the queue to be scheduled), and only
+# takes jobs overdue by LATE_AFTER, which huey alone would have run long ago.
+SWEEP_EVERY = 5.0
+LATE_AFTER = 5.0
+
+
+def _sweep_stragglers() -> None:
+    while True:
+        time.sleep(SWEEP_EVERY)
+        try:
+            queued = sweep(late=LATE_AFTER)
+        except Exception as exc:  # the store is down: the next round tries again
+            log.debug("straggler sweep failed (%s)", exc)
+            continue
+        if queued:
+            log.warning("sweep: %d overdue job(s) queued again (lost by the queue)", queued)
+
+
 def run_worker(workers: int = 8) -> None:
-    """Run the huey consumer in this process (threads)."""
+    """Run the huey consumer in this process (threads), and the straggler sweep."""
+    threading.Thread(target=_sweep_stragglers, name="straggler-sweep", daemon=True).start()
     # Idle workers poll the embedded (SQLite) queue; huey's default backoff lets them sleep up
     # to 10 s, which would delay callbacks by as much. Redis mode blocks on the queue instead.
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
