@@ -607,10 +607,14 @@ class Size:
 
 
 def size_for(quick: bool, fault: str) -> Size:
+    # The app flaps every 3 s: each of its four modes lasts long enough for several calls, and
+    # the breaker's 10 s cool-down spans a whole cycle.
+    every = 3.0 if fault == "flapping" else 2.5
     if quick:
-        return Size(members=40 if fault == "sigkill" else 24, rooms=8, spread=12.0,
-                    hold=(2.0, 6.0), every=2.5, settle=90.0)
-    return Size(members=100, rooms=10, spread=40.0, hold=(3.0, 12.0), every=2.5, settle=150.0)
+        return Size(members=40 if fault == "sigkill" else 24, rooms=8,
+                    spread=20.0 if fault == "flapping" else 12.0, hold=(2.0, 6.0), every=every,
+                    settle=90.0)
+    return Size(members=100, rooms=10, spread=40.0, hold=(3.0, 12.0), every=every, settle=150.0)
 
 
 class Striker:
@@ -849,9 +853,8 @@ def fill(path: Path) -> int:
 
 def disk_use(directory: Path) -> str:
     free = os.statvfs(directory)
-    files = ", ".join(f"{p.name} {p.stat().st_size // 1024} kB"
-                      for p in sorted(directory.iterdir()) if p.is_file())
-    return f"{free.f_bavail * free.f_frsize // 1024} kB free ({files})"
+    wal = sum(p.stat().st_size for p in directory.glob("*-wal"))
+    return f"{free.f_bavail * free.f_frsize // 1024} kB free, WAL files {wal // 1024} kB"
 
 
 FAULTS: dict[str, Callable[[Path, Size, random.Random], Verdict]] = {
