@@ -26,9 +26,12 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from .state.sqlite import connect
+
 log = logging.getLogger("gateway.spool")
 
 DRAIN_INTERVAL = 1.0  # seconds between store probes while events are spooled
+BUSY_SECONDS = 10.0  # longest wait for another process's lock on the spool
 
 
 class Spool:
@@ -50,7 +53,7 @@ class Spool:
         key = os.getpid()
         db = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != key:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db = connect(self.path, BUSY_SECONDS)  # cooperative under gevent
             db.execute("PRAGMA journal_mode=WAL")
             self._local.db, self._local.pid = db, key
         return db
