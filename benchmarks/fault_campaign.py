@@ -392,7 +392,14 @@ def pending(store_url: str, details: list[str] | None = None) -> dict[str, int]:
 
 def spooled(gateway: GatewayServer) -> int:
     """Events in this machine's spool (the gateway's /metrics gauge)."""
-    text = requests.get(gateway.url + "/metrics", timeout=10).text
+    for attempt in range(5):  # the web worker that took the probe may just have been killed
+        try:
+            text = requests.get(gateway.url + "/metrics", timeout=10).text
+            break
+        except requests.ConnectionError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
     found = re.search(r"^gateway_spooled_events (\S+)$", text, re.MULTILINE)
     return int(float(found.group(1))) if found else 0
 
