@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -73,3 +74,26 @@ def test_a_killed_job_worker_is_started_again_and_delivers(tmp_path, app):
             assert len(enter) == 1
         assert gw.process.poll() is None  # `gateway serve` itself never stopped
         assert "the job worker exited with code -9; starting it again" in gw.logs()
+
+
+def test_a_web_worker_restarting_while_the_queue_is_locked_boots(tmp_path, app):
+    """A web worker that starts while the job worker holds the embedded queue's write lock
+    waits for it. (It used to fail at once with "database is locked"; gunicorn, seeing a worker
+    that cannot boot, then shut the whole server down.)"""
+    with GatewayServer(tmp_path, apps=[app_config(app.url("/answer"))]) as gw:
+        queue = sqlite3.connect(gw.workdir / "state" / "gateway-queue.db", timeout=10,
+                                isolation_level=None)
+        web = [pid for pid, cmdline in gw.group_processes().items() if "gunicorn" in cmdline
+               and pid not in gw.pids_running("gunicorn")[:1]]
+        queue.execute("BEGIN IMMEDIATE")  # as the job worker does while it takes a job
+        try:
+            os.kill(max(web), signal.SIGKILL)  # a web worker (the master started first)
+            time.sleep(1.5)  # gunicorn starts another, which opens the queue meanwhile
+        finally:
+            queue.execute("ROLLBACK")
+            queue.close()
+        wait_until(lambda: len(gw.pids_running("gunicorn")) == 3, timeout=15)
+        time.sleep(1)
+        assert gw.process.poll() is None, gw.logs()[-2000:]
+        assert "Worker failed to boot" not in gw.logs()
+        assert gw.signed_post("/twilio/voice", twilio_call_params()).status_code == 200
