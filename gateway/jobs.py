@@ -47,16 +47,23 @@ _running: set[str] = set()
 _running_lock = threading.Lock()
 
 
-def lease_lapsed(job: dict, now: float, job_id: str | None = None) -> bool:
+def lease_lapsed(job: dict, now: float, job_id: str | None = None, *,
+                 claiming: bool = False) -> bool:
     """A lease lapses with time, or at once when its holder was a process of this host that no
     longer exists (a worker killed mid-job: its restart need not wait out the lease), or when
-    the holder is this process and it is not running the job (`job_id`) any more."""
+    the holder is this process and it is not running the job (`job_id`) any more. `claiming`:
+    asked by a run of the job about to claim it; this process runs a job once at a time
+    (`run_job`), so a lease of its own is one an earlier run could not give back."""
     if job.get("lease_until", 0) <= now:
         return True
     host, _, pid = str(job.get("owner", "")).rpartition(":")
     if host != HOST or not pid.isdigit():
         return False
     if int(pid) == os.getpid():
+        if claiming:
+            # Before, the run asking was itself in `_running`: the lease an earlier run of this
+            # process kept (the store failed as it gave it back) held for its full 90 s.
+            return True
         if job_id is None:
             return False
         with _running_lock:
@@ -139,7 +146,7 @@ def claim(store, job_id: str, lease: float = DEFAULT_LEASE) -> dict | None:
 
     def take(current: dict | None) -> dict | None:
         won.clear()
-        if (current is None or not lease_lapsed(current, now, job_id)
+        if (current is None or not lease_lapsed(current, now, job_id, claiming=True)
                 or current["due_at"] > now + 1):
             return current
         taken = {**current, "lease_until": now + lease, "owner": owner()}
