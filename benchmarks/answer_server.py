@@ -4,15 +4,20 @@ The tests' `CustomerApp` (werkzeug's development server) closes every connection
 response, so each request to it pays a TCP connect and a new server thread. A production app
 (gunicorn, nginx) keeps connections alive, and so does the gateway's AppClient; this server lets
 the voice benchmark measure that case too. It answers every POST or GET to a routed path with
-the configured body (or, for a path given several, each in turn) and counts requests per path
-and connections accepted; nothing else.
+the configured body (or, for a path given several, each in turn; a body may also be a function
+of the request's form, for an app whose answer depends on the caller) and counts requests per
+path and connections accepted; nothing else.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+Body = str | Callable[[dict[str, str]], str]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -29,20 +34,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self._answer()
+        self._answer(self.rfile.read(length) if length else b"")
 
     def do_GET(self) -> None:
-        self._answer()
+        self._answer(self.path.partition("?")[2].encode())
 
-    def _answer(self) -> None:
+    def _answer(self, form: bytes) -> None:
         path = self.path.split("?", 1)[0]
         bodies = self.server.routes.get(path)
         with self.server.lock:
             self.server.counts[path] += 1
             turn = self.server.counts[path]
         body = bodies[turn % len(bodies)] if bodies else None
+        if callable(body):
+            body = body(dict(parse_qsl(form.decode("utf-8", "replace")))).encode("utf-8")
         status = 200 if body is not None else 404
         payload = body if body is not None else b"not found"
         self.send_response(status)
@@ -62,16 +67,17 @@ class AnswerServer(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes: dict[str, list[bytes]] = {}
+        self.routes: dict[str, list[bytes | Callable[[dict[str, str]], str]]] = {}
         self.counts: Counter[str] = Counter()
         self.connections = 0  # TCP connections accepted: how well clients keep them alive
         self.lock = threading.Lock()
         self.port = self.server_address[1]
         self._thread: threading.Thread | None = None
 
-    def route(self, path: str, *bodies: str) -> None:
-        """Answer `path` with the bodies in turn (one body: always that one)."""
-        self.routes[path] = [body.encode("utf-8") for body in bodies]
+    def route(self, path: str, *bodies: Body) -> None:
+        """Answer `path` with the bodies in turn (one body: always that one); a callable body is
+        called with the request's form (or query) and answers what it returns."""
+        self.routes[path] = [body if callable(body) else body.encode("utf-8") for body in bodies]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

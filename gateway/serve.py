@@ -29,8 +29,9 @@ def concurrency_flags(args) -> list[str]:
     """gunicorn's flags for the worker class. gevent's worker monkey-patches the standard library
     before it loads the app, so urllib3, redis-py, the deadline watchdog and every lock yield to
     other greenlets while they wait; SQLite calls (C code) do not, and are short."""
-    if args.worker_class == "gevent":
-        return ["--worker-class", "gevent", "--worker-connections", str(args.worker_connections)]
+    if args.worker_class == "gevent":  # gunicorn's, letting idle connections go when stopping
+        return ["--worker-class", "gateway.gunicorn_worker.GeventWorker",
+                "--worker-connections", str(args.worker_connections)]
     return ["--worker-class", "gthread", "--threads", str(args.threads)]
 
 

@@ -39,6 +39,12 @@ from .base import (
 )
 
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds; well inside Twilio's 15 s webhook budget
+# Page cache per connection, in KiB. Under gevent every greenlet (one per client connection) has
+# a connection of its own, and SQLite's default cache (2000 KiB) filled up as the file grew: a
+# worker's memory crept up by ~2 MB per kept-alive client for as long as the store grew
+# (benchmarks/soak.py). The cache buys little here: the kernel caches the file anyway, and in WAL
+# mode a connection drops its cache whenever another one has written.
+CACHE_KIB = 256
 DEFAULT_PURGE_EVERY = 500  # writes between purges of expired rows
 DEFAULT_PURGE_INTERVAL = 60.0  # seconds; purge at least this often while writes happen
 PURGE_BATCH = 1000  # rows per purge, so a purge never holds the write lock for long
@@ -289,6 +295,7 @@ class SqliteStore:
         # In WAL mode NORMAL survives any process crash; only a power cut can lose the
         # last commits.
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
