@@ -32,6 +32,7 @@ class CallRecord:
     document_url: str | None = None
     resume_at: int | None = None
     ended: bool = False
+    hangup_queued: bool = False            # the hangup request is in the call's outbox
     member: dict | None = None             # the room this call was last sent to, until it joins
     member_labels: list[str] = field(default_factory=list)  # every room stay, in order
     rejected: str | None = None            # the TwiML rejected the call: Plivo's reason
@@ -123,12 +124,15 @@ class Calls:
         return reserved[0] if reserved else None
 
     def mark_ended(self, call_sid: str) -> CallRecord | None:
-        """Atomically flag the call as ended; returns it only the first time (None after)."""
+        """Atomically flag the call as ended; returns it until its hangup request is queued
+        (`mark_hangup_queued`), None after. An end processed half-way (the store failing
+        between the flag and the hangup request: the spool replays the event) is processed
+        again instead of being taken for Twilio's duplicate."""
         first: list[bool] = []
 
         def end(current: dict | None) -> dict | None:
             first.clear()
-            if current is None or current.get("ended"):
+            if current is None or current.get("hangup_queued"):
                 return current
             first.append(True)
             return {**current, "ended": True}
@@ -138,3 +142,8 @@ class Calls:
             self.store.put(_ended_key(call_sid), {"ended_at": time.time()}, ENDED_MARK_TTL)
             return CallRecord.from_dict(data)
         return None
+
+    def mark_hangup_queued(self, call_sid: str) -> None:
+        def queued(current: dict | None) -> dict | None:
+            return {**current, "hangup_queued": True} if current else None
+        self.store.update(_key(call_sid), queued, ENDED_CALL_TTL)

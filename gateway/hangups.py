@@ -5,7 +5,9 @@ without a hangup_url is notified at its answer_url. Every call on record gets on
 call whose answer URL failed (the runner keeps its record for this). Twilio may report the
 call's end before the member's leave event: the hangup request then waits (bounded) until every
 room stay of the call has left and its callbacks were delivered, so the app sees exit before
-hangup.
+hangup. An end whose processing the store interrupted (after the call was flagged ended, before
+the request was queued) is processed again when the spool replays it: the request is queued once
+it is in the outbox, not once the call is flagged.
 
 A call the gateway rejected (`<Hangup reason="rejected|busy">` -> `<Reject>`) ends, on Twilio,
 with CallStatus busy or no-answer ("depending on the verb's reason attribute",
@@ -63,4 +65,5 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
         "app": app.name, "kind": "hangup", "params": params,
         # Plivo's order for one call: every exit (and its action) before the hangup request.
         "after_members": list(call.member_labels)})
+    calls.mark_hangup_queued(call_sid)  # from here on, the same end again is a duplicate
     return "hangup"

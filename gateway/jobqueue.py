@@ -71,10 +71,22 @@ class WakingSqliteStorage(SqliteStorage):
     def sql(self, query, params=None, commit=False, results=False):
         if not getattr(self, "_cooperative", False):
             return super().sql(query, params, commit, results)
+        return self._waiting_for_the_lock(lambda: super(WakingSqliteStorage, self).sql(
+            query, params, commit, results))
+
+    def initialize_schema(self):
+        # Runs when a web process imports the app. Refused at once for a lock the job worker
+        # holds, the import failed, and gunicorn, seeing a worker that cannot boot, stopped the
+        # whole server (found by the fault campaign: a web worker restarted after a SIGKILL).
+        # (The connection, and with it the cooperative mode, is made inside: always wait here.)
+        return self._waiting_for_the_lock(super().initialize_schema)
+
+    @staticmethod
+    def _waiting_for_the_lock(statement):
         deadline, pause = time.monotonic() + BUSY_SECONDS, 0.0005
         while True:
             try:  # refused for the lock: nothing was done (rolled back), so try again
-                return super().sql(query, params, commit, results)
+                return statement()
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
                 if not busy or time.monotonic() >= deadline:

@@ -47,16 +47,23 @@ _running: set[str] = set()
 _running_lock = threading.Lock()
 
 
-def lease_lapsed(job: dict, now: float, job_id: str | None = None) -> bool:
+def lease_lapsed(job: dict, now: float, job_id: str | None = None, *,
+                 claiming: bool = False) -> bool:
     """A lease lapses with time, or at once when its holder was a process of this host that no
     longer exists (a worker killed mid-job: its restart need not wait out the lease), or when
-    the holder is this process and it is not running the job (`job_id`) any more."""
+    the holder is this process and it is not running the job (`job_id`) any more. `claiming`:
+    asked by a run of the job about to claim it; this process runs a job once at a time
+    (`run_job`), so a lease of its own is one an earlier run could not give back."""
     if job.get("lease_until", 0) <= now:
         return True
     host, _, pid = str(job.get("owner", "")).rpartition(":")
     if host != HOST or not pid.isdigit():
         return False
     if int(pid) == os.getpid():
+        if claiming:
+            # Before, the run asking was itself in `_running`: the lease an earlier run of this
+            # process kept (the store failed as it gave it back) held for its full 90 s.
+            return True
         if job_id is None:
             return False
         with _running_lock:
@@ -139,7 +146,7 @@ def claim(store, job_id: str, lease: float = DEFAULT_LEASE) -> dict | None:
 
     def take(current: dict | None) -> dict | None:
         won.clear()
-        if (current is None or not lease_lapsed(current, now, job_id)
+        if (current is None or not lease_lapsed(current, now, job_id, claiming=True)
                 or current["due_at"] > now + 1):
             return current
         taken = {**current, "lease_until": now + lease, "owner": owner()}
@@ -209,7 +216,7 @@ def _run(job_id: str) -> None:
         delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
         log.exception("job %s (%s) failed; it runs again in %g s", job_id, job["kind"], delay)
         DELIVERY_RETRIES.labels(job["kind"]).inc()
-        release(runtime.store, job_id, failures + 1)
+        release(runtime.store, job_id, failures + 1, delay)
         _retry_later(job_id, delay)
         return
     finish(runtime.store, job_id, job)
@@ -218,13 +225,15 @@ def _run(job_id: str) -> None:
         run_job.schedule((job_id,), delay=max(0.0, latest["due_at"] - time.time()))
 
 
-def release(store, job_id: str, failures: int) -> None:
-    """Give the lease back after a failure (the sweep may take the job at once, too). When the
-    store fails as well, this process's own claim no longer binds it (see `lease_lapsed`), and
-    the retry below takes the job again once the store answers."""
+def release(store, job_id: str, failures: int, delay: float) -> None:
+    """Give the lease back after a failure, due again after `delay` (the retry's; sweeps wait
+    for it too). When the store fails as well, this process's own claim no longer binds it (see
+    `lease_lapsed`), and the retry below takes the job again once the store answers."""
+    due = time.time() + delay
     with contextlib.suppress(Exception):
         store.update(job_key(job_id), lambda current: {
-            **current, "lease_until": 0.0, "failures": failures} if current else None, JOB_TTL)
+            **current, "lease_until": 0.0, "failures": failures,
+            "due_at": max(current.get("due_at", 0.0), due)} if current else None, JOB_TTL)
 
 
 def _retry_later(job_id: str, delay: float) -> None:
@@ -276,12 +285,13 @@ class _Requeue:
 _requeue = _Requeue()
 
 
-def sweep(store=None) -> int:
-    """Queue every due job whose lease has lapsed. Returns how many were queued."""
+def sweep(store=None, *, late: float = 0.0) -> int:
+    """Queue every job due at least `late` seconds ago whose lease has lapsed. Returns how many
+    were queued."""
     store = store or _runtime().store
     now, queued = time.time(), 0
     for key, job in store.scan("job:"):
-        if job.get("due_at", 0) <= now and lease_lapsed(job, now, key[len("job:"):]):
+        if job.get("due_at", 0) <= now - late and lease_lapsed(job, now, key[len("job:"):]):
             run_job(key[len("job:"):])
             queued += 1
     return queued
@@ -294,8 +304,16 @@ def sweep_jobs() -> None:
         log.info("sweep: %d job(s) queued again", queued)
 
 
+_swept_at_start = threading.Event()
+
+
 @huey.on_startup()
 def sweep_on_start() -> None:
+    # huey runs startup hooks in each of its worker threads: one sweep per process is enough
+    # (eight queued every pending job eight times).
+    if _swept_at_start.is_set():
+        return
+    _swept_at_start.set()
     try:
         queued = sweep()
         if queued:
@@ -304,8 +322,31 @@ def sweep_on_start() -> None:
         log.warning("worker start: sweep failed (%s); the periodic sweep will retry", exc)
 
 
+# huey can lose a task it has taken from the queue: when the queue's store fails between the
+# dequeue and the run (Redis restarting: huey's own bookkeeping raises before our code runs),
+# the consumer logs "Unhandled error during execution of task" and forgets it. The job's book
+# is still in the store, so a sweep finds it; this one runs every few seconds, in a thread of
+# the worker (not as a huey periodic task, which needs the queue to be scheduled), and only
+# takes jobs overdue by LATE_AFTER, which huey alone would have run long ago.
+SWEEP_EVERY = 5.0
+LATE_AFTER = 5.0
+
+
+def _sweep_stragglers() -> None:
+    while True:
+        time.sleep(SWEEP_EVERY)
+        try:
+            queued = sweep(late=LATE_AFTER)
+        except Exception as exc:  # the store is down: the next round tries again
+            log.debug("straggler sweep failed (%s)", exc)
+            continue
+        if queued:
+            log.warning("sweep: %d overdue job(s) queued again (lost by the queue)", queued)
+
+
 def run_worker(workers: int = 8) -> None:
-    """Run the huey consumer in this process (threads)."""
+    """Run the huey consumer in this process (threads), and the straggler sweep."""
+    threading.Thread(target=_sweep_stragglers, name="straggler-sweep", daemon=True).start()
     # Idle workers wait on the queue (Redis: BRPOP; SQLite: the wake-up of `jobqueue`); the
     # delays below only pace retries after the queue itself failed (e.g. Redis restarting).
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, fields
 
 from . import jobs
@@ -147,6 +148,7 @@ def configure_logging() -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(QueueOutageLines())
     logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     # huey logs every task at INFO; the gateway's own lines say what matters.
     logging.getLogger("huey").setLevel(max(logging.WARNING, logging.root.level))
@@ -154,6 +156,38 @@ def configure_logging() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactQueries) for f in logger.filters):
             logger.addFilter(RedactQueries())
+
+
+class QueueOutageLines(logging.Filter):
+    """huey's consumer polls its queue many times a second and logs each failed poll with a
+    traceback: a Redis restart of a few seconds wrote hundreds of them. While the queue's store
+    is down, one line every REPEAT_EVERY seconds says so, with the reason and how many polls
+    failed meanwhile; the traceback says nothing more about a refused connection."""
+
+    MESSAGES = ("Error reading from queue", "Error reading schedule.")
+    REPEAT_EVERY = 10.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, float] = {}
+        self._hidden: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("huey.consumer") or record.msg not in self.MESSAGES:
+            return True
+        now = time.monotonic()
+        key = str(record.msg)
+        if now - self._last.get(key, -self.REPEAT_EVERY) < self.REPEAT_EVERY:
+            self._hidden[key] = self._hidden.get(key, 0) + 1
+            return False
+        reason = record.exc_info[1] if record.exc_info else None
+        hidden = self._hidden.pop(key, 0)
+        record.msg = f"{key.rstrip('.')}: {reason}" + (
+            f" ({hidden} more failed polls in the last {now - self._last[key]:.0f} s)"
+            if hidden else "")
+        record.args, record.exc_info, record.exc_text = None, None, None
+        self._last[key] = now
+        return True
 
 
 # urllib3's loggers that name request URLs (a filter on a logger does not reach its children).

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from .mappings import check_mappings
 from .settings import Settings, SettingsError
@@ -76,29 +77,82 @@ def main(argv: list[str]) -> int:
            "--keep-alive", "75",
            "--access-logfile", "-", "gateway.app:create_app()"]
     prepare_metrics_dir()
-    children = [subprocess.Popen(web)]
-    if not args.web_only:
-        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"]))
-        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "media"]))
+    helpers = {} if args.web_only else {
+        "job worker": [sys.executable, "-m", "gateway.cli", "worker"],
+        "side-stream server": [sys.executable, "-m", "gateway.cli", "media"]}
+    return supervise(web, helpers)
+
+
+RESTART_PAUSE = 1.0  # seconds before a dead helper starts again
+CRASH_WINDOW = 10.0  # a helper that ends by itself this soon after its start failed to start...
+CRASH_LIMIT = 5  # ...and this many such failures in a row stop the gateway
+
+
+def supervise(web: list[str], helpers: dict[str, list[str]]) -> int:
+    """Run gunicorn and the helpers until SIGTERM/SIGINT or gunicorn's end; returns its code.
+
+    gunicorn restarts its own workers. A helper (the job worker, the side-stream server) that
+    dies is started again after RESTART_PAUSE, as a supervisor would, so a crash or a SIGKILL of
+    the worker neither stops the web side nor leaves callbacks undelivered: the new worker takes
+    over the dead one's jobs at once (`jobs.lease_lapsed`). A helper that keeps exiting by
+    itself right after its start (CRASH_LIMIT times in a row, each within CRASH_WINDOW) has a
+    fault a restart will not fix: everything stops, and the exit code tells the supervisor
+    above. One killed by a signal is always started again.
+    """
+    web_process = subprocess.Popen(web)
+    running = {name: (subprocess.Popen(command), time.monotonic())
+               for name, command in helpers.items()}
+    crashes = dict.fromkeys(helpers, 0)
+    stopping = False
+
+    def everyone() -> list[subprocess.Popen]:
+        return [web_process, *(process for process, _ in running.values())]
 
     def stop(signum, _frame):
-        for child in children:
+        nonlocal stopping
+        stopping = True
+        for child in everyone():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
+    def stop_all_and_wait(code: int) -> int:
+        stop(signal.SIGTERM, None)
+        for child in everyone():
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        return code
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    # If one dies, stop the others: a gateway without its worker would lose callbacks.
     while True:
-        for child in children:
-            try:
-                code = child.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
+        try:
+            code = web_process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        else:  # gunicorn gone (stopped, or its master died): nothing to serve
+            return stop_all_and_wait(code)
+        if stopping:
+            continue  # waiting for gunicorn to finish its requests
+        for name, (process, started) in list(running.items()):
+            code = process.poll()
+            if code is None:
                 continue
-            stop(signal.SIGTERM, None)
-            for other in children:
-                other.wait(timeout=30)
-            return code
+            # Killed by a signal (SIGKILL, the OOM killer): restart, however often it happens.
+            # Ended by itself soon after starting (bad settings, a store it cannot open): count.
+            quick = code >= 0 and time.monotonic() - started < CRASH_WINDOW
+            crashes[name] = crashes[name] + 1 if quick else 0
+            if crashes[name] >= CRASH_LIMIT:
+                print(f"gateway serve: the {name} died {crashes[name]} times right after "
+                      f"starting (last exit code {code}); stopping", file=sys.stderr,
+                      flush=True)
+                return stop_all_and_wait(code or 1)
+            print(f"gateway serve: the {name} exited with code {code}; starting it again",
+                  file=sys.stderr, flush=True)
+            time.sleep(RESTART_PAUSE)
+            if not stopping:
+                running[name] = (subprocess.Popen(helpers[name]), time.monotonic())
 
 
 def prepare_metrics_dir() -> str:

@@ -6,6 +6,12 @@ with 200. Once the store is healthy again, spooled events are processed in arriv
 new ones: by the next event or /healthz probe, and by a drainer thread of each web process
 holding spooled events, which probes the store every `DRAIN_INTERVAL` seconds until the spool is
 empty, so that no event waits for traffic.
+
+When the spool's file cannot take an event either (its disk is full, as the store's usually is
+then: SQLite's "database or disk is full"), the event is kept in this process's memory, after
+whatever the file holds, with a log line saying so: it survives the outage, not a crash of the
+process. While memory holds events, new ones go there too, so this process replays them in
+arrival order (the file first, then memory).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +42,9 @@ class Spool:
         self._draining = threading.Lock()
         self._drainer: threading.Thread | None = None
         self._drainer_lock = threading.Lock()
+        # Events the file could not take: (kind, params), oldest first; this process only.
+        self._memory: deque[tuple[str, dict[str, list[str]]]] = deque()
+        self._memory_lock = threading.Lock()
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS spooled (id INTEGER PRIMARY KEY "
                        "AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL)")
@@ -48,12 +58,25 @@ class Spool:
             self._local.db, self._local.pid = db, key
         return db
 
-    def add(self, kind: str, params: dict[str, list[str]]) -> None:
-        self._connect().execute("INSERT INTO spooled (kind, params) VALUES (?, ?)",
-                                (kind, json.dumps(params)))
+    def add(self, kind: str, params: dict[str, list[str]]) -> str:
+        """Keep the event: in the file, or in memory when the file cannot take it (see the
+        module's docstring). Never raises; returns where it went ("file" or "memory")."""
+        with self._memory_lock:
+            if not self._memory:
+                try:
+                    self._connect().execute("INSERT INTO spooled (kind, params) VALUES (?, ?)",
+                                            (kind, json.dumps(params)))
+                    return "file"
+                except sqlite3.Error as exc:
+                    log.error("spool: %s cannot take events (%s): keeping them in memory until "
+                              "the store is back (lost if this process dies)", self.path, exc)
+            self._memory.append((kind, params))
+            return "memory"
 
     def __len__(self) -> int:
-        return self._connect().execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
+        with self._memory_lock:
+            held = len(self._memory)
+        return held + self._connect().execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
 
     def drain(self, process: Callable[[str, dict[str, list[str]]], None]) -> int:
         """Process spooled events in order; stop at the first that fails again.
@@ -81,11 +104,25 @@ class Spool:
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
+            done += self._drain_memory(process)
         finally:
             self._draining.release()
         if done:
             log.info("spool: %d event(s) processed after the store came back", done)
         return done
+
+    def _drain_memory(self, process: Callable[[str, dict[str, list[str]]], None]) -> int:
+        """The events kept in memory, after the file's (the caller holds `_draining`)."""
+        done = 0
+        while True:
+            with self._memory_lock:
+                if not self._memory:
+                    return done
+                kind, params = self._memory[0]
+            process(kind, params)  # raises while the store is still down: the event stays
+            with self._memory_lock:
+                self._memory.popleft()
+            done += 1
 
     def drain_in_background(self, store_healthy: Callable[[], bool], replay: Callable[[], object],
                             interval: float = DRAIN_INTERVAL) -> None:

@@ -144,9 +144,9 @@ def receive_event(kind: str, **from_url: str) -> Response:
                 replay_spooled(rt, spool)
             EVENT_HANDLERS[kind](rt, params)
         except StoreUnavailable as exc:
-            spool.add(kind, {k: [v] for k, v in params.items()})
-            log.error("%s event for %s spooled: the shared store is unavailable (%s)", kind,
-                      subject, exc)
+            where = spool.add(kind, {k: [v] for k, v in params.items()})
+            log.error("%s event for %s spooled (%s): the shared store is unavailable (%s)",
+                      kind, subject, "in memory" if where == "memory" else "on disk", exc)
             drain_when_store_returns(rt, spool)
             outcome = "spooled"
         except Exception:

@@ -99,9 +99,13 @@ def test_events_spooled_while_redis_is_down_drain_by_themselves(tmp_path, redis_
             call.event("participant-join")
             call.event("participant-leave")
             assert "spooled" in gw.logs()
+            time.sleep(2)  # the job worker's queue polls fail meanwhile
             redis.start()
             # No request and no health probe from here on: the spool drains by itself.
             app.wait_for(lambda reqs: len([r for r in reqs if r.path == "/cb"]) >= 2,
                          timeout=30)
             assert [r.params["ConferenceAction"] for r in app.requests_to("/cb")] == [
                 "enter", "exit"]
+            # The outage is told in a line or two, not a traceback per failed poll of the queue.
+            assert 1 <= gw.logs().count("Error reading from queue") <= 2
+            assert "Error reading from queue: " in gw.logs()

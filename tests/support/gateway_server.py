@@ -180,6 +180,30 @@ class GatewayServer:
         self.stop()
         return self.start()
 
+    def group_processes(self) -> dict[int, str]:
+        """The live processes of the gateway's group: pid -> command line (from /proc)."""
+        found: dict[int, str] = {}
+        if not self.process:
+            return found
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:  # gone meanwhile
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == self.process.pid and fields[0] != "Z":  # pgrp; not a zombie
+                found[int(entry.name)] = cmdline
+        return found
+
+    def pids_running(self, command_part: str) -> list[int]:
+        """The live processes of the group whose command line contains `command_part`, e.g.
+        "gateway.cli worker" (the job worker) or "gunicorn" (master and web workers)."""
+        return sorted(pid for pid, cmdline in self.group_processes().items()
+                      if command_part in cmdline)
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
