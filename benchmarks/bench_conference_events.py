@@ -321,7 +321,7 @@ def compare(args, workdir: Path) -> dict:
                 backend.latencies["burst"].clear()
             for index in range(args.rounds):
                 order = backends if index % 2 == 0 else backends[::-1]
-                for kind in PHASES:
+                for kind in args.phases:
                     for backend in order:
                         tag += 1
                         phase = run_phase(backend, callbacks, kind, tag, args)
@@ -433,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="events/s of the quiet phase")
     parser.add_argument("--quiet-members", type=int, default=15,
                         help="members that join and leave in the quiet phase")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
+                        help="which phases to run (default: all)")
     parser.add_argument("--concurrency", type=int, default=16, help="senders in the burst")
     parser.add_argument("--drain-timeout", type=float, default=90.0,
                         help="longest wait for a phase's callbacks (s)")

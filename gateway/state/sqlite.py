@@ -25,13 +25,15 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .base import (
+    ManyUpdater,
     StoreUnavailable,
     Updater,
+    check_changes,
     check_key,
     check_ttl,
     decode_value,
@@ -153,6 +155,29 @@ class SqliteStore:
                 self._write(conn, key, encode_value(new), now + ttl)
         self._wrote()
         return new
+
+    def update_many(self, ttls: Mapping[str, float], fn: ManyUpdater) -> dict[str, dict | None]:
+        ttls = {check_key(key): check_ttl(ttl) for key, ttl in ttls.items()}
+        with self._errors(), self._transaction() as conn:
+            now = time.time()
+            marks = ",".join("?" * len(ttls))
+            rows = conn.execute(
+                f"SELECT key, value FROM kv WHERE key IN ({marks}) AND expires_at > ?",
+                (*ttls, now),
+            ).fetchall()
+            current: dict[str, dict | None] = dict.fromkeys(ttls)
+            current.update((key, decode_value(text)) for key, text in rows)
+            changes = check_changes(ttls, fn(dict(current)))
+            # Encode everything before the first write: a bad value writes nothing.
+            texts = {key: None if new is None else encode_value(new)
+                     for key, new in changes.items()}
+            for key, text in texts.items():
+                if text is None:
+                    conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+                else:
+                    self._write(conn, key, text, now + ttls[key])
+        self._wrote()
+        return {**current, **changes}
 
     def incr(self, key: str, ttl: float) -> int:
         check_key(key)
