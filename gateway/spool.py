@@ -32,6 +32,9 @@ class Spool:
         self._draining = threading.Lock()
         self._drainer: threading.Thread | None = None
         self._drainer_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._count_db: sqlite3.Connection | None = None
+        self._count_pid: int | None = None
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS spooled (id INTEGER PRIMARY KEY "
                        "AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL)")
@@ -50,7 +53,15 @@ class Spool:
                                 (kind, json.dumps(params)))
 
     def __len__(self) -> int:
-        return self._connect().execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
+        # Asked before every event: one connection per process, not one per thread or
+        # greenlet (under gevent each request is a new greenlet, which would open a connection
+        # per event). A single read in WAL mode never waits for a writer.
+        with self._count_lock:
+            if self._count_pid != os.getpid():
+                self._count_db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                                 check_same_thread=False)
+                self._count_pid = os.getpid()
+            return self._count_db.execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
 
     def drain(self, process: Callable[[str, dict[str, list[str]]], None]) -> int:
         """Process spooled events in order; stop at the first that fails again.

@@ -20,11 +20,12 @@ from collections.abc import Mapping
 from .. import deliveries, jobs
 from ..translate.context import CONFERENCE_ANNOUNCE_PATH, GatewayUrls, member_label
 from .callbacks import member_callback, record_callback
-from .members import Member, Members
+from .members import Member, Members, Room
 
 log = logging.getLogger("gateway.conference")
 
 PARTICIPANT_GONE = {"participant_hung_up"}
+SPEECH = "participant-speech-start"
 
 
 def member_stream(member: Member) -> str:
@@ -38,6 +39,13 @@ class ConferenceEvents:
         self.calls = calls
         self.mappings = mappings
         self.urls = urls
+        self.handlers = {
+            "participant-join": self.participant_joined,
+            "participant-leave": self.participant_left,
+            SPEECH: self.participant_speaking,
+            "conference-start": self.conference_started,
+            "conference-end": self.conference_ended,
+        }
 
     # -- entry points --------------------------------------------------------------------------
     def handle(self, event: Mapping[str, str]) -> str:
@@ -47,21 +55,17 @@ class ConferenceEvents:
         if not conference_sid or not name:
             log.warning("conference event without ConferenceSid/StatusCallbackEvent: ignored")
             return "ignored"
+        handler = self.handlers.get(name)
+        if handler is None:  # speech-stop, mute, hold...: nothing to do, nothing to remember
+            return "not-needed"
+        if name == SPEECH and not self.members.floor_wanted(conference_sid):
+            return "no-floor-listener"  # the common case: one read, no write, nothing sent
         sequence = event.get("SequenceNumber", "")
         dedupe = f"{sequence}:{event.get('CallSid', '')}" if sequence else (
             f"{event.get('CallSid', '')}:{event.get('Timestamp', '')}")
         if not self.members.first_seen(conference_sid, dedupe, name):
             log.info("conference %s: duplicate %s #%s dropped", conference_sid, name, sequence)
             return "duplicate"
-        handler = {
-            "participant-join": self.participant_joined,
-            "participant-leave": self.participant_left,
-            "participant-speech-start": self.participant_speaking,
-            "conference-start": self.conference_started,
-            "conference-end": self.conference_ended,
-        }.get(name)
-        if handler is None:
-            return "not-needed"
         try:
             return handler(event)
         except Exception:
@@ -93,12 +97,15 @@ class ConferenceEvents:
     def join(self, member: Member, conference_sid: str) -> bool:
         app = self.mappings.app_named(member.app)
         account = app.account if app else ""
-        self.members.open_room(conference_sid, member.twilio_room, account, member.room)
-        room = self.members.enter_room(conference_sid, member.label,
-                                       member.settings.get("stay_alone", True))
+        settings = member.settings
+        if settings.get("floor_event") and settings.get("callback_url"):
+            self.members.listen_for_floor(conference_sid)  # before it can take the floor
+        room = self.members.enter_room(
+            conference_sid, member.label, settings.get("stay_alone", True),
+            opening=Room(conference_sid=conference_sid, twilio_room=member.twilio_room,
+                         account=account, room=member.room))
         if room is None:
             return False
-        settings = member.settings
         kinds = ("enter",) if settings.get("callback_url") else ()
         transition = self.members.mark_joined(member.label, conference_sid,
                                               room.members[member.label], kinds)

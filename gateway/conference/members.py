@@ -99,6 +99,10 @@ def room_key(conference_sid: str) -> str:
     return f"room:{conference_sid}"
 
 
+def floor_listeners_key(conference_sid: str) -> str:
+    return f"floor-listeners:{conference_sid}"
+
+
 class Members:
     """Members and rooms over a Store.
 
@@ -129,7 +133,8 @@ class Members:
         pending = call.member if call else None
         if not pending or pending.get("label") != label:
             return None
-        self.store.put_if_absent(member_key(label), pending, MEMBER_TTL)
+        if self.store.put_if_absent(member_key(label), pending, MEMBER_TTL):
+            return pending  # what was just written: no need to read it back
         return self.store.get(member_key(label))
 
     def _transition(self, label: str, change, once: tuple[str, ...] = ()) -> Transition:
@@ -236,8 +241,16 @@ class Members:
         written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
         return Room.from_dict(written) if written else None
 
-    def enter_room(self, conference_sid: str, label: str, stay_alone: bool) -> Room | None:
-        """Give the member its ID (once) and count it present."""
+    def enter_room(self, conference_sid: str, label: str, stay_alone: bool,
+                   opening: Room | None = None) -> Room | None:
+        """Give the member its ID (once) and count it present. `opening`: the room to create
+        if Twilio's first event for it is this join (one transaction instead of two)."""
+        def fn(current: dict | None) -> dict | None:
+            if current is None and opening is None:
+                return None
+            room = Room.from_dict(current) if current is not None else opening
+            return change(room).to_dict()
+
         def change(room: Room) -> Room:
             if label not in room.members:
                 room.members[label] = len(room.members) + 1
@@ -246,7 +259,8 @@ class Members:
             room.peak = max(room.peak, len(room.present))
             room.min_two = room.min_two or not stay_alone
             return room
-        return self.update_room(conference_sid, change)
+        written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
+        return Room.from_dict(written) if written else None
 
     def leave_room(self, conference_sid: str, label: str) -> Room | None:
         """Count the member gone; returns the room (changed or not: leaving twice is fine)."""
@@ -275,6 +289,18 @@ class Members:
             return room
         self.update_room(conference_sid, change)
         return bool(taken)
+
+    def listen_for_floor(self, conference_sid: str) -> None:
+        """A member of this room wants floor events: from now on its speaker events are
+        followed (written once per room, by the join of its first such member)."""
+        self.store.put_if_absent(floor_listeners_key(conference_sid), {"since": time.time()},
+                                 ROOM_TTL)
+
+    def floor_wanted(self, conference_sid: str) -> bool:
+        """Whether any member of the room ever wanted floor events: one small read, no write.
+        A room where nobody did ignores its speaker events (Twilio sends one per talk spurt of
+        every participant), since who holds the floor matters only to such a member."""
+        return self.store.get(floor_listeners_key(conference_sid)) is not None
 
     def first_seen(self, conference_sid: str, sequence: str, event: str) -> bool:
         """De-duplicate Twilio's events: True the first time (ConferenceSid, SequenceNumber)."""
