@@ -59,6 +59,7 @@ from benchmarks.load import (
 from benchmarks.servers import QuietCustomerApp, profiled_gateway
 from benchmarks.stats import median, percentile, ratio
 from gateway.app_side.params import call_uuid
+from gateway.translate.context import member_label
 from gateway.translate.rooms import twilio_room_name
 from tests.support.customer_app import RecordedRequest, Reply
 from tests.support.gateway_server import (
@@ -86,7 +87,8 @@ class Participant:
 
     @property
     def label(self) -> str:
-        return f"{self.call_sid}-1"  # the first document's Conference: step 1
+        # The participantLabel the gateway gave Twilio: the first document's Conference, step 1.
+        return member_label(self.call_sid, 1)
 
 
 class Callbacks:

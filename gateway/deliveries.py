@@ -55,21 +55,36 @@ def enqueue_many(store, stream: str, requests: dict[int, dict]) -> None:
     its flush are written in one transaction (so a crash between the two cannot leave requests
     without a flush), and huey gets a task only when no flush of the stream is running."""
     now = time.time()
-    box_key, flush_id = outbox_key(stream), flush_job(stream)
-    before: list[dict | None] = []
+    staged: dict = {}
+    store.update_many(stage_keys(stream),
+                      lambda current: stage(current, stream, requests, now, staged))
+    queue_staged(stream, staged, now)
 
-    def add(current: dict) -> dict:
-        box = current[box_key] or {"done": 0, "items": {}}
-        for number, request in requests.items():
-            if number > box["done"]:
-                box["items"][str(number)] = {**request, "queued_at": now}
-        before[:] = [current[job_key(flush_id)]]
-        return {box_key: box, job_key(flush_id): book(
-            current[job_key(flush_id)], "flush", {"stream": stream}, now, now)}
 
-    store.update_many({box_key: OUTBOX_TTL, job_key(flush_id): JOB_TTL}, add)
-    if needs_queueing(flush_id, before[0], now):
-        queue(flush_id)
+def stage_keys(stream: str) -> dict[str, float]:
+    """The keys (and TTLs) a transaction includes to enqueue requests of `stream` with
+    `stage`: the stream's outbox and its flush's booking."""
+    return {outbox_key(stream): OUTBOX_TTL, job_key(flush_job(stream)): JOB_TTL}
+
+
+def stage(current: dict, stream: str, requests: dict[int, dict], now: float,
+          staged: dict) -> dict:
+    """The changes that put these numbered requests in the stream's outbox and book its flush,
+    given the transaction's current values (pure; `staged` notes what `queue_staged` needs)."""
+    box_key, booking_key = outbox_key(stream), job_key(flush_job(stream))
+    box = current[box_key] or {"done": 0, "items": {}}
+    for number, request in requests.items():
+        if number > box["done"]:
+            box["items"][str(number)] = {**request, "queued_at": now}
+    staged["booking"] = current[booking_key]
+    return {box_key: box,
+            booking_key: book(current[booking_key], "flush", {"stream": stream}, now, now)}
+
+
+def queue_staged(stream: str, staged: dict, now: float) -> None:
+    """After the transaction: hand the flush to huey unless one is running."""
+    if "booking" in staged and needs_queueing(flush_job(stream), staged["booking"], now):
+        queue(flush_job(stream))
 
 
 def flush_job(stream: str) -> str:
