@@ -17,7 +17,17 @@ import uuid
 from collections.abc import Iterator
 
 from .app_side.client import AppRequestError, safe_url
-from .jobs import JOB_TTL, book, handler, job_key, needs_queueing, queue, renew, schedule
+from .jobs import (
+    JOB_TTL,
+    book,
+    finish_with,
+    handler,
+    job_key,
+    needs_queueing,
+    queue,
+    renew,
+    schedule,
+)
 from .observability import DELIVERIES, log_context
 
 log = logging.getLogger("gateway.deliveries")
@@ -114,13 +124,16 @@ def release_number(store, stream: str, number: int) -> None:
 
 def _advance(store, stream: str, number: int) -> dict | None:
     """Strike request `number` off; returns the outbox after (what the flush does next)."""
-    def done(current: dict | None) -> dict | None:
-        if current is None:
-            return None
-        current["items"].pop(str(number), None)
-        current["done"] = max(current["done"], number)
-        return current
-    return store.update(outbox_key(stream), done, OUTBOX_TTL)
+    return store.update(outbox_key(stream), lambda current: _advanced(current, number),
+                        OUTBOX_TTL)
+
+
+def _advanced(current: dict | None, number: int) -> dict | None:
+    if current is None:
+        return None
+    current["items"].pop(str(number), None)
+    current["done"] = max(current["done"], number)
+    return current
 
 
 @handler("flush")
@@ -155,6 +168,11 @@ def flush(runtime, stream: str) -> None:
             renew(store, flush_job(stream))
         deliver(runtime, stream, number, item)
         delivered += 1
+        if len(box["items"]) == 1:  # the last one it knows of: struck off as the job ends
+            key = outbox_key(stream)
+            finish_with(store, {key: OUTBOX_TTL}, lambda current, key=key, number=number: {
+                key: _advanced(current[key], number)})
+            return  # anything enqueued meanwhile booked the flush again: it runs once more
         box = _advance(store, stream, number)
 
 
