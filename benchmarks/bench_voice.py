@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import pstats
 import sys
 import tempfile
@@ -314,8 +315,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="then profile the gateway's workers and print the top costs")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
-        result = compare(args, Path(tmp))
+    keep = os.environ.get("BENCH_KEEP")  # a directory to keep the profiles and logs in
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        result = compare(args, Path(keep))
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
+            result = compare(args, Path(tmp))
     print(report(result))
     if result.get("profile_top"):
         print(result["profile_top"])

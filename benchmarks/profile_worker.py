@@ -42,7 +42,7 @@ def _profiled(loop):
 def main() -> int:
     consumer.Worker.loop = _profiled(consumer.Worker.loop)
     consumer.Scheduler.loop = _profiled(consumer.Scheduler.loop)
-    from gateway.jobs import worker_main
+    from gateway.worker import worker_main
 
     try:
         return worker_main([])

@@ -23,8 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
              "locally"),
     "media": ("gateway.media.server", "main",
               "run the side-stream WebSocket server alone (digitsMatch)"),
-    "worker": ("gateway.jobs", "worker_main", "run the job worker (callbacks, timers)"),
-    "deliveries": ("gateway.jobs", "deliveries_main", "list or replay failed deliveries"),
+    "worker": ("gateway.worker", "worker_main", "run the job worker (callbacks, timers)"),
+    "deliveries": ("gateway.worker", "deliveries_main", "list or replay failed deliveries"),
     "dtmf": ("gateway.media.cli", "main", "print the DTMF keys in a WAV file (JSON lines)"),
 }
 

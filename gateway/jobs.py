@@ -1,10 +1,11 @@
 """Work that outlives a request: durable, at-least-once jobs run by huey.
 
-huey (SqliteHuey on the embedded default, RedisHuey in Redis mode, both from GATEWAY_STORE_URL)
-runs the work; the shared store keeps the book of what must run (`job:<id>`), so nothing is lost
-when a process dies while a task is in flight (huey removes a task from its queue when it starts
-it). A job is claimed with a lease; when its handler finishes, the job is struck off. A sweep on
-worker start and every minute re-queues jobs whose time has come and whose lease has lapsed.
+huey (its SQLite queue with a wake-up on the embedded default, see `jobqueue`; RedisHuey in
+Redis mode; both from GATEWAY_STORE_URL) runs the work; the shared store keeps the book of what
+must run (`job:<id>`), so nothing is lost when a process dies while a task is in flight (huey
+removes a task from its queue when it starts it). A job is claimed with a lease; when its handler
+finishes, the job is struck off. A sweep on worker start and every minute re-queues jobs whose
+time has come and whose lease has lapsed.
 
 Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `end_conference`,
 `hangup_call`, `announce` (Twilio REST calls that emulate Plivo features, some on a timer).
@@ -12,21 +13,20 @@ Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `e
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import contextvars
-import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import crontab
 
+from .jobqueue import queue_for
 from .observability import DELIVERY_RETRIES
 from .settings import DEFAULT_STORE_URL
 
@@ -71,16 +71,6 @@ def lease_lapsed(job: dict, now: float, job_id: str | None = None) -> bool:
     return False
 
 
-def queue_for(store_url: str):
-    """The huey instance that goes with a store URL (same database file, or same Redis)."""
-    if store_url.startswith("sqlite:///"):
-        path = Path(store_url[len("sqlite:///"):])
-        queue = path.with_name(path.stem + "-queue" + (path.suffix or ".db"))
-        queue.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey("gateway", filename=str(queue), results=False, utc=True)
-    return RedisHuey("gateway", url=store_url, results=False, utc=True)
-
-
 huey = queue_for(os.environ.get("GATEWAY_STORE_URL", "").strip() or DEFAULT_STORE_URL)
 
 HANDLERS: dict[str, object] = {}
@@ -93,9 +83,21 @@ def handler(kind: str):
     return register
 
 
-def _runtime():
-    from .runtime import get_runtime
-    return get_runtime()
+# What the handlers run against (the store, the app client...): given by `gateway.runtime`
+# when it is imported, so that this module, which every handler module imports, imports none
+# of them back.
+_runtime_provider: Callable[[], Any] | None = None
+
+
+def use_runtime(provider: Callable[[], Any]) -> None:
+    global _runtime_provider
+    _runtime_provider = provider
+
+
+def _runtime() -> Any:
+    if _runtime_provider is None:
+        raise RuntimeError("no runtime for the jobs: import gateway.runtime first")
+    return _runtime_provider()
 
 
 def job_key(job_id: str) -> str:
@@ -357,54 +359,9 @@ def sweep_on_start() -> None:
 
 def run_worker(workers: int = 8) -> None:
     """Run the huey consumer in this process (threads)."""
-    # Idle workers poll the embedded (SQLite) queue; huey's default backoff lets them sleep up
-    # to 10 s, which would delay callbacks by as much. Redis mode blocks on the queue instead.
+    # Idle workers wait on the queue (Redis: BRPOP; SQLite: the wake-up of `jobqueue`); the
+    # delays below only pace retries after the queue itself failed (e.g. Redis restarting).
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                     check_worker_health=True, scheduler_interval=0.2,
                                     initial_delay=0.02, backoff=1.2, max_delay=0.25)
     consumer.run()
-
-
-def worker_main(argv: list[str]) -> int:
-    """`gateway worker`: run the job consumer (the Procfile's worker in Redis mode)."""
-    parser = argparse.ArgumentParser(prog="gateway worker", description=run_worker.__doc__)
-    parser.add_argument("--workers", type=int, default=8, help="threads (default 8)")
-    args = parser.parse_args(argv)
-    from .runtime import configure_logging, get_runtime
-    configure_logging()
-    get_runtime()  # validate settings before consuming anything
-    run_worker(args.workers)
-    return 0
-
-
-def deliveries_main(argv: list[str]) -> int:
-    """`gateway deliveries --failed | --replay ID`: what finally failed, and replaying it."""
-    parser = argparse.ArgumentParser(prog="gateway deliveries",
-                                     description="List or replay callbacks that finally failed.")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--failed", action="store_true", help="list failed deliveries (JSON lines)")
-    group.add_argument("--replay", metavar="ID", help="deliver a failed request again")
-    args = parser.parse_args(argv)
-    from .deliveries import failed_deliveries, replay
-    runtime = _runtime()
-    if args.failed:
-        count = 0
-        try:
-            for record in failed_deliveries(runtime.store):
-                print(json.dumps(record, sort_keys=True))
-                count += 1
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader has gone (`| head`): stop quietly, as Unix tools do, and keep Python
-            # from failing again when it flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-        print(f"{count} failed deliveries", file=sys.stderr)
-        return 0
-    try:
-        replay(runtime.store, args.replay)
-    except KeyError:
-        print(f"gateway deliveries: no failed delivery with id {args.replay}", file=sys.stderr)
-        return 1
-    print(f"queued {args.replay} for delivery", file=sys.stderr)
-    return 0

@@ -11,6 +11,7 @@ import os
 import threading
 from dataclasses import dataclass, fields
 
+from . import jobs
 from .app_side.client import AppClient
 from .app_side.guard import AppGuard
 from .calls import CallRecord, Calls
@@ -56,7 +57,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from . import deliveries, emulations, jobs, messaging  # noqa: F401  (their job handlers)
+    from . import deliveries, emulations, messaging  # noqa: F401  (their job handlers)
     from .recording import voicemail  # noqa: F401  (its jobs: transcribe, record_call)
 
     mappings = load_mappings(settings.mappings_path)
@@ -134,6 +135,9 @@ def get_runtime() -> Runtime:
         if _runtime is None:
             _runtime = build_runtime(Settings.from_env())
         return _runtime
+
+
+jobs.use_runtime(get_runtime)  # the jobs run against this process's runtime
 
 
 def configure_logging() -> None:

@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .state.sqlite import connect
+
 log = logging.getLogger("gateway.spool")
 
 DRAIN_INTERVAL = 1.0  # seconds between store probes while events are spooled
+BUSY_SECONDS = 10.0  # longest wait for another process's lock on the spool
 
 
 class Spool:
@@ -43,7 +46,7 @@ class Spool:
         key = os.getpid()
         db = getattr(self._local, "db", None)
         if db is None or getattr(self._local, "pid", None) != key:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db = connect(self.path, BUSY_SECONDS)  # cooperative under gevent
             db.execute("PRAGMA journal_mode=WAL")
             self._local.db, self._local.pid = db, key
         return db
@@ -58,8 +61,7 @@ class Spool:
         # per event). A single read in WAL mode never waits for a writer.
         with self._count_lock:
             if self._count_pid != os.getpid():
-                self._count_db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
-                                                 check_same_thread=False)
+                self._count_db = connect(self.path, BUSY_SECONDS, check_same_thread=False)
                 self._count_pid = os.getpid()
             return self._count_db.execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
 

@@ -38,6 +38,7 @@ import contextlib
 import contextvars
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Retry, Timeout, make_headers, parse_url
 
+from ..cooperative import greenlets_share_this_thread
 from ..deadlines import Exchange, deadline
 from .fragment import DEFAULT_POLICY, DeliveryPolicy, FragmentError, clamp_to_budget, split_fragment
 from .hosts import (
@@ -292,7 +294,7 @@ class _Attempt:
         if remaining < _MIN_ATTEMPT_SECONDS:
             raise self.fail(f"no time left for attempt {self.count}", "tt")
         try:
-            check_url(self.send_url, self.allowed_hosts, resolve=self.client._resolve)
+            addresses = check_url(self.send_url, self.allowed_hosts, resolve=self._look_up)
         except HostNotAllowed as exc:
             raise self.fail(f"host not allowed: {exc}", "host") from None
         except HostUnresolvable as exc:
@@ -307,6 +309,7 @@ class _Attempt:
         began = time.monotonic()
         with deadline(self.end) as exchange:
             token = _EXCHANGE.set(exchange)
+            vetted = _ADDRESSES.set(addresses)
             try:
                 return self._exchange(wire, headers, connect, read, began)
             except AppRequestError:
@@ -318,7 +321,14 @@ class _Attempt:
                 raise self.fail(f"no complete answer within {self.end - began:.3g} s "
                                 f"({type(exc).__name__} when cut off)", "tt") from None
             finally:
+                _ADDRESSES.reset(vetted)
                 _EXCHANGE.reset(token)
+
+    def _look_up(self, host: str, port: int) -> list[str]:
+        """The client's resolver, within what is left of the exchange's time: a name server that
+        does not answer must not hold the request past its deadline (the socket watchdog has no
+        socket to shut while getaddrinfo waits)."""
+        return look_up_within(self.client._resolve, host, port, self.remaining())
 
     def _exchange(self, wire: _Wire, headers: dict[str, str], connect: float, read: float,
                   began: float) -> AppResponse:
@@ -518,6 +528,58 @@ _EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
     "gateway_app_side_exchange", default=None)
 
 
+# The addresses the host check vetted for the request in flight: a new connection goes to one of
+# them instead of looking the name up again (which could take long, or answer differently).
+_ADDRESSES: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "gateway_app_side_addresses", default=())
+
+
+def look_up_within(resolve: Resolver, host: str, port: int, seconds: float) -> list[str]:
+    """`resolve(host, port)`, or HostUnresolvable after `seconds`. Under gevent the waiting
+    greenlet is cut short; with threads the look-up runs on a daemon thread of its own and is
+    abandoned at the deadline (it ends by itself at the system resolver's own timeout)."""
+    late = HostUnresolvable(host, f"no answer from the name servers within {seconds:.3g} s")
+    if greenlets_share_this_thread():
+        import gevent
+
+        with gevent.Timeout(max(seconds, 0.001), late):
+            return list(resolve(host, port))
+    outcome: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(list(resolve(host, port)))
+        except BaseException as exc:  # handed to the waiting thread
+            outcome.append(exc)
+        done.set()
+
+    threading.Thread(target=run, name="dns", daemon=True).start()
+    if not done.wait(max(seconds, 0.001)):
+        raise late
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+class _VettedAddress:
+    """Connect a new socket to the first vetted address, keeping the host name for the Host
+    header and TLS (urllib3 connects to `_dns_host`, which is also what `host` returns)."""
+
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        addresses = _ADDRESSES.get()
+        name = self._dns_host  # type: ignore[attr-defined]
+        if addresses:
+            self._dns_host = addresses[0]  # type: ignore[attr-defined]
+        try:
+            sock = super()._new_conn()  # type: ignore[misc]
+        finally:
+            self._dns_host = name  # type: ignore[attr-defined]
+        _check_peer(sock, name)
+        _attach(sock)
+        return sock
+
+
 def _attach(sock: object) -> None:
     exchange = _EXCHANGE.get()
     if exchange is not None and sock is not None:
@@ -538,25 +600,13 @@ def _check_peer(sock: object, host: str) -> None:
                                    "not listed in allowed_hosts")
 
 
-class _CheckedHTTPConnection(HTTPConnection):
-    def _new_conn(self):  # type: ignore[no-untyped-def]
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        _attach(sock)
-        return sock
-
+class _CheckedHTTPConnection(_VettedAddress, HTTPConnection):
     def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         _attach(self.sock)  # a kept-alive connection from the pool (None for a new one)
         return super().request(*args, **kwargs)
 
 
-class _CheckedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self):  # type: ignore[no-untyped-def]
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        _attach(sock)
-        return sock
-
+class _CheckedHTTPSConnection(_VettedAddress, HTTPSConnection):
     def connect(self):  # type: ignore[no-untyped-def]
         super().connect()
         _attach(self.sock)  # the TLS socket took over the raw one's descriptor

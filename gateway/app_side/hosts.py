@@ -63,9 +63,12 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = resolve_host) -> None:
+def check_url(url: str, allowed_hosts: Sequence[str], *,
+              resolve: Resolver = resolve_host) -> tuple[str, ...]:
     """Raise HostNotAllowed unless `url` may be fetched under `allowed_hosts` (see module doc);
-    HostUnresolvable when its host name does not resolve."""
+    HostUnresolvable when its host name does not resolve. Returns the addresses a host name
+    resolved to, all vetted (empty for an IP literal), so the caller may connect to one of them
+    without looking the name up again."""
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
@@ -89,7 +92,7 @@ def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = res
     if literal is not None:
         if not _covered(literal, allowed_hosts):
             raise HostNotAllowed(host, "this address is not in the mapping's allowed_hosts")
-        return
+        return ()
     if host.lower() not in _host_names(allowed_hosts):
         raise HostNotAllowed(host, "this host is not in the mapping's allowed_hosts")
     addresses = list(resolve(host, port))
@@ -100,6 +103,7 @@ def check_url(url: str, allowed_hosts: Sequence[str], *, resolve: Resolver = res
         if address is None or not address_allowed(address, allowed_hosts):
             raise HostNotAllowed(host, f"resolves to {text}, which is not a public address and "
                                        "is not listed in allowed_hosts")
+    return tuple(addresses)
 
 
 def host_listed(host: str, allowed_hosts: Sequence[str]) -> bool:

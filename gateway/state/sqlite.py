@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import sys
 import threading
 import time
 import weakref
@@ -30,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..cooperative import greenlets_share_this_thread
 from .base import (
     ManyUpdater,
     StoreUnavailable,
@@ -324,16 +324,8 @@ class SqliteStore:
             conn.close()
 
     def _connect(self) -> sqlite3.Connection:
-        cooperative = _greenlets_share_this_thread()
-        conn = sqlite3.connect(
-            self.path,
-            timeout=0 if cooperative else self._busy_timeout,
-            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-            check_same_thread=False,  # only so close() may close it from another thread
-            factory=_CooperativeConnection if cooperative else sqlite3.Connection,
-        )
-        if cooperative:
-            conn.busy_seconds = self._busy_timeout  # type: ignore[attr-defined]
+        conn = connect(self.path, self._busy_timeout,
+                       check_same_thread=False)  # only so close() may close it from another thread
         # In WAL mode NORMAL survives any process crash; only a power cut can lose the
         # last commits.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -424,10 +416,15 @@ class SqliteStore:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
 
-def _greenlets_share_this_thread() -> bool:
-    """True under gevent's monkey-patching, where a blocking C call stalls every greenlet."""
-    monkey = sys.modules.get("gevent.monkey")
-    return bool(monkey and monkey.is_module_patched("threading"))
+def connect(path, busy_seconds: float, **options) -> sqlite3.Connection:
+    """A connection in autocommit mode (BEGIN/COMMIT are issued by hand) that waits up to
+    `busy_seconds` for a lock held elsewhere, cooperatively under gevent."""
+    if greenlets_share_this_thread():
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None,
+                               factory=_CooperativeConnection, **options)
+        conn.busy_seconds = busy_seconds  # type: ignore[attr-defined]
+        return conn
+    return sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, **options)
 
 
 class _CooperativeConnection(sqlite3.Connection):

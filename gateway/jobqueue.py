@@ -1,0 +1,138 @@
+"""The job queue a store URL goes with, and the wake-up that spares the embedded one its polling.
+
+Redis mode uses huey's RedisHuey, whose workers block on the list (BRPOP): a job starts as soon
+as it is queued. huey's SQLite queue has no such wait, so its idle workers poll, and a callback
+waited for the next poll (p99 100-130 ms on an idle gateway). Here every enqueue also sends a
+one-byte datagram to the worker process, whose idle workers wait on it (bounded, so a lost
+datagram costs at most one `POLL` interval):
+
+- the address is a Linux abstract UNIX socket named after the queue file's real path, so web
+  processes and the worker find each other with no file to create or clean up;
+- the first worker process of a queue binds it; a second one (or a system without abstract
+  sockets) just polls every `POLL` seconds, as before;
+- a datagram that finds no worker, or a full buffer, is dropped: the job is in the queue anyway.
+
+Under gevent (the web workers), SQLite's own busy wait would sleep inside C code and stall every
+greenlet of the process while the worker holds the queue's lock; there the queue's connection
+gives up at once and a statement refused for the lock is tried again after a cooperative sleep,
+within the same `BUSY_SECONDS` huey would have waited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+from huey import Huey, RedisHuey
+from huey.storage import SqliteStorage
+
+from .cooperative import greenlets_share_this_thread
+
+POLL = 0.25  # seconds an idle worker waits before looking at the queue again, woken or not
+BUSY_SECONDS = 5.0  # longest wait for the queue's lock (huey's default)
+
+
+def wake_address(queue_file: str) -> str | None:
+    """The abstract socket name for a queue file (None where abstract sockets do not exist)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    digest = hashlib.sha256(os.path.realpath(queue_file).encode()).hexdigest()[:32]
+    return f"\0gateway-queue-{digest}"
+
+
+class WakingSqliteStorage(SqliteStorage):
+    """huey's SQLite queue storage, plus a wake-up datagram per enqueue (see the module)."""
+
+    blocking = True  # dequeue() waits (up to POLL) itself: the consumer must not sleep too
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._address = wake_address(self.filename)
+        self._sender: socket.socket | None = None
+        self._sender_pid = 0
+        self._listener: socket.socket | None = None
+        self._listener_tried = False
+        self._listener_lock = threading.Lock()
+        self._idle = threading.Event()  # never set: the plain wait when there is no listener
+
+    def _create_connection(self):
+        self._cooperative = greenlets_share_this_thread()
+        if self._cooperative:
+            self._timeout = 0  # refused at once; `sql` waits for the lock, yielding
+        return super()._create_connection()
+
+    def sql(self, query, params=None, commit=False, results=False):
+        if not getattr(self, "_cooperative", False):
+            return super().sql(query, params, commit, results)
+        deadline, pause = time.monotonic() + BUSY_SECONDS, 0.0005
+        while True:
+            try:  # refused for the lock: nothing was done (rolled back), so try again
+                return super().sql(query, params, commit, results)
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)  # gevent: a switch to the other greenlets
+                pause = min(pause * 2, 0.02)
+
+    # -- web side ------------------------------------------------------------------------------
+    def enqueue(self, data, priority=None):
+        super().enqueue(data, priority)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._address is None:
+            return
+        if self._sender is None or self._sender_pid != os.getpid():  # a fork gets its own
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.setblocking(False)
+            self._sender_pid = os.getpid()
+        with contextlib.suppress(OSError):  # no worker listening, or its buffer is full
+            self._sender.sendto(b"j", self._address)
+
+    # -- worker side ---------------------------------------------------------------------------
+    def dequeue(self):
+        data = super().dequeue()
+        if data is not None:
+            return data
+        listener = self._listen()
+        if listener is None:
+            self._idle.wait(POLL)
+        else:
+            with contextlib.suppress(OSError):  # TimeoutError after POLL: look again anyway
+                listener.recv(16)
+        return super().dequeue()
+
+    def _listen(self) -> socket.socket | None:
+        if self._listener_tried:
+            return self._listener
+        with self._listener_lock:
+            if not self._listener_tried and self._address is not None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                try:
+                    sock.bind(self._address)
+                except OSError:  # another worker process of this queue has it: poll
+                    sock.close()
+                else:
+                    sock.settimeout(POLL)
+                    self._listener = sock
+            self._listener_tried = True
+        return self._listener
+
+
+def queue_for(store_url: str) -> Huey:
+    """The huey instance that goes with a store URL (same database file, or same Redis)."""
+    if store_url.startswith("sqlite:///"):
+        path = Path(store_url[len("sqlite:///"):])
+        queue = path.with_name(path.stem + "-queue" + (path.suffix or ".db"))
+        queue.parent.mkdir(parents=True, exist_ok=True)
+        return Huey("gateway", storage_class=WakingSqliteStorage, filename=str(queue),
+                    results=False, utc=True)
+    return RedisHuey("gateway", url=store_url, results=False, utc=True)
