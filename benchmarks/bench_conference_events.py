@@ -15,6 +15,10 @@ per member, each of which must produce one callback (ConferenceAction=enter / ex
 - burst phase: the 200 events (all joins, then all leaves) as fast as 16 concurrent senders go:
   events per second = events / (last callback's arrival - first event sent), the rate one
   gateway machine sustains end to end, with the latency under that load.
+- speech phase: the 100 members join (not measured), then each has `--spurts` talk spurts
+  (a participant-speech-start and a participant-speech-stop each, as Twilio reports every talk
+  spurt of every participant) in rooms where no member asked for floor events, from the burst's
+  senders: CPU per speaker event, and its ratio to the burst's CPU per join or leave (one run).
 
 Both stores get the same load; phases alternate between them (A B B A ...), fresh members each
 time. CPU ms per event counts the gateway's whole process group (gunicorn: "web"; the job
@@ -26,7 +30,7 @@ in each room; anything else is reported.
 run under cProfile, and prints where each side spends its CPU.
 
     .venv/bin/python -m benchmarks.bench_conference_events [--rounds 3] [--rate 40] [--profile]
-        [--json out.json]
+        [--phases quiet paced burst speech] [--spurts 4] [--json out.json]
 """
 
 from __future__ import annotations
