@@ -117,11 +117,18 @@ class ConferenceEvents:
     def participant_left(self, event: Mapping[str, str]) -> str:
         return self.member_event(event, LEAVE, None)
 
-    def member_event(self, event: Mapping[str, str], name: str, seen: str | None) -> str:
+    def member_event(self, event: Mapping[str, str], name: str, seen: str | None,
+                     *, read_call: bool | None = None) -> str:
         """A join or a leave in one store transaction: the event's de-duplication mark, the
         member (taken from its call's record the first time), its room, and its callbacks with
         their flush. A leave processed before its join completes the join first. What Twilio's
-        REST API must do about it (sounds, timers, ending the room) follows the transaction."""
+        REST API must do about it (sounds, timers, ending the room) follows the transaction.
+
+        `read_call`: whether the transaction reads the call's record too (a member is in it
+        until its first event; the record carries the Plivo document, so a leave, whose member
+        has its own record by then, does without it unless it finds none)."""
+        if read_call is None:
+            read_call = name == JOIN
         conference_sid = event["ConferenceSid"]
         label = event.get("ParticipantLabel", "") or self.label_from_call(event)
         if not label:
@@ -131,8 +138,9 @@ class ConferenceEvents:
         call = call_key(call_sid_of(label) or event.get("CallSid", "") or "-")
         floor = floor_listeners_key(conference_sid)
         keys = {member_key(label): MEMBER_TTL, room_key(conference_sid): ROOM_TTL,
-                call: MEMBER_TTL, floor: ROOM_TTL,  # the call is only read, the floor mostly
-                **deliveries.stage_keys(stream)}
+                floor: ROOM_TTL, **deliveries.stage_keys(stream)}  # the floor is mostly read
+        if read_call:
+            keys[call] = MEMBER_TTL  # only read
         if seen:
             keys[seen] = ROOM_TTL
         hung_up = event.get("ReasonParticipantLeft") in PARTICIPANT_GONE or event.get(
@@ -147,10 +155,10 @@ class ConferenceEvents:
                 outcome["done"] = "duplicate"
                 return {}
             changes: dict = {seen: {"at": now}} if seen else {}
-            data = current[member_key(label)] or pending_in_call(current[call], label)
+            data = current[member_key(label)] or pending_in_call(current.get(call), label)
             if data is None:
-                outcome["done"] = "unknown"
-                return changes
+                outcome["done"] = "unknown" if read_call else "read-call"
+                return changes if read_call else {}
             member = Member.from_dict(data)
             settings = member.settings
             wanted = ("enter", "exit") if settings.get("callback_url") else ()
@@ -186,6 +194,8 @@ class ConferenceEvents:
         self.store.update_many(keys, change)
         deliveries.queue_staged(stream, staged, now)
         done = outcome.get("done")
+        if done == "read-call":  # no record of its own yet: the member is still in its call's
+            return self.member_event(event, name, seen, read_call=True)
         if done == "unknown":
             return self.unknown(event)
         if done:
