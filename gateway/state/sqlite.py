@@ -139,16 +139,21 @@ class SqliteStore:
     def put_if_absent(self, key: str, value: dict, ttl: float) -> bool:
         check_key(key)
         text, ttl = encode_value(value), check_ttl(ttl)
-        with self._errors(), self._transaction() as conn:
-            now = time.time()
-            live = conn.execute(
-                "SELECT 1 FROM kv WHERE key = ? AND expires_at > ?", (key, now)
-            ).fetchone()
-            if live is None:
-                self._write(conn, key, text, now + ttl)
-        if live is None:
+        now = time.time()
+        # One statement, atomic on its own (autocommit): insert, or replace a row that has
+        # expired; a live row is left alone and no row changes. (It answered every new call:
+        # one statement instead of BEGIN, SELECT, INSERT, COMMIT.)
+        with self._errors(), self._borrowed() as conn:
+            written = conn.execute(
+                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " value = excluded.value, expires_at = excluded.expires_at"
+                " WHERE kv.expires_at <= ?",
+                (key, text, now + ttl, now),
+            ).rowcount == 1
+        if written:
             self._wrote()
-        return live is None
+        return written
 
     def update(self, key: str, fn: Updater, ttl: float) -> dict | None:
         check_key(key)
