@@ -15,6 +15,10 @@ per member, each of which must produce one callback (ConferenceAction=enter / ex
 - burst phase: the 200 events (all joins, then all leaves) as fast as 16 concurrent senders go:
   events per second = events / (last callback's arrival - first event sent), the rate one
   gateway machine sustains end to end, with the latency under that load.
+- speech phase: the 100 members join (not measured), then each has `--spurts` talk spurts
+  (a participant-speech-start and a participant-speech-stop each, as Twilio reports every talk
+  spurt of every participant) in rooms where no member asked for floor events, from the burst's
+  senders: CPU per speaker event, and its ratio to the burst's CPU per join or leave (one run).
 
 Both stores get the same load; phases alternate between them (A B B A ...), fresh members each
 time. CPU ms per event counts the gateway's whole process group (gunicorn: "web"; the job
@@ -26,7 +30,7 @@ in each room; anything else is reported.
 run under cProfile, and prints where each side spends its CPU.
 
     .venv/bin/python -m benchmarks.bench_conference_events [--rounds 3] [--rate 40] [--profile]
-        [--json out.json]
+        [--phases quiet paced burst speech] [--spurts 4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from benchmarks.load import (
 from benchmarks.servers import QuietCustomerApp, profiled_gateway
 from benchmarks.stats import median, percentile, ratio
 from gateway.app_side.params import call_uuid
+from gateway.translate.context import member_label
 from gateway.translate.rooms import twilio_room_name
 from tests.support.customer_app import RecordedRequest, Reply
 from tests.support.gateway_server import (
@@ -74,7 +79,7 @@ from tests.support.redis_server import RedisServer
 ACCOUNT = "MA0000000000000001"  # app_config's default account
 EVENTS = "/twilio/conference/events"
 ACTION = {"participant-join": "enter", "participant-leave": "exit"}
-PHASES = ("quiet", "paced", "burst")
+PHASES = ("quiet", "paced", "burst", "speech")
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ class Participant:
 
     @property
     def label(self) -> str:
-        return f"{self.call_sid}-1"  # the first document's Conference: step 1
+        # The participantLabel the gateway gave Twilio: the first document's Conference, step 1.
+        return member_label(self.call_sid, 1)
 
 
 class Callbacks:
@@ -156,7 +162,7 @@ class Backend:
         shot = twilio_shot(self.url, "/twilio/voice", params, self.validator)
         return shot, params["CallSid"]
 
-    def event_shot(self, participant: Participant, name: str) -> Shot:
+    def event_shot(self, participant: Participant, name: str, tag: str = "") -> Shot:
         self.sequence[participant.conference_sid] += 1
         params = {
             "AccountSid": ACCOUNT_SID, "ConferenceSid": participant.conference_sid,
@@ -171,7 +177,7 @@ class Backend:
             params.update(ReasonParticipantLeft="participant_hung_up",
                           ParticipantCallStatus="completed")
         return twilio_shot(self.url, EVENTS, params, self.validator,
-                           tag=f"{participant.call_uuid}|{ACTION[name]}")
+                           tag=f"{participant.call_uuid}|{ACTION.get(name, name)}|{tag}")
 
 
 def process_role(cmdline: str) -> str:
@@ -215,12 +221,14 @@ def create_members(backend: Backend, round_tag: int, members: int, rooms: int
 
 
 def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int, args) -> dict:
+    if kind == "speech":
+        return run_speech_phase(backend, callbacks, round_tag, args)
     participants = create_members(backend, round_tag, args.members, args.rooms)
     if kind == "quiet":  # a few members come and go while the rest sit in the store
         participants = participants[:args.quiet_members]
     shots = [backend.event_shot(p, "participant-join") for p in participants]
     shots += [backend.event_shot(p, "participant-leave") for p in participants]
-    expected = {tuple(s.tag.split("|")) for s in shots}
+    expected = {tuple(s.tag.split("|")[:2]) for s in shots}
     cpu_before = backend.cpu_seconds()
     if kind in ("quiet", "paced"):
         sent = paced(backend.url, shots, rate=args.quiet_rate if kind == "quiet" else args.rate,
@@ -233,7 +241,7 @@ def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int,
     cpu.subtract(cpu_before)
     with callbacks.condition:
         arrived = {key: callbacks.arrived[key] for key in expected if key in callbacks.arrived}
-    latencies = [arrived[key][0] - sent.sent_at["|".join(key)] for key in arrived]
+    latencies = [arrived[key][0] - sent.sent_at["|".join(key) + "|"] for key in arrived]
     first_sent = min(sent.sent_at.values())
     span = max(at for at, _ in arrived.values()) - first_sent if arrived else float("nan")
     problems = check_callbacks(participants, arrived, args.rooms)
@@ -253,6 +261,46 @@ def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int,
                                            for role, seconds in sorted(cpu.items())},
               "problems": problems}
     backend.phases[kind].append(result)
+    return result
+
+
+def run_speech_phase(backend: Backend, callbacks: Callbacks, round_tag: int, args) -> dict:
+    """Speaker events in rooms where no member asked for floor events (Plivo's default): the
+    members join (not measured), then each has `--spurts` talk spurts, a speech-start and a
+    speech-stop each, from the burst's concurrent senders; then they leave (not measured).
+    CPU per speaker event is the figure, next to the burst's CPU per join or leave."""
+    participants = create_members(backend, round_tag, args.members, args.rooms)
+
+    def send(shots: list[Shot], action: str) -> None:
+        closed_loop(backend.url, shots, concurrency=args.concurrency, time_limit=120,
+                    check=lambda status, body: status == 204)
+        callbacks.wait_for({(p.call_uuid, action) for p in participants}, args.drain_timeout)
+        time.sleep(0.5)  # the job worker strikes off its last flushes: not the speech's CPU
+
+    send([backend.event_shot(p, "participant-join") for p in participants], "enter")
+    shots = [backend.event_shot(p, name, tag=str(spurt)) for spurt in range(args.spurts)
+             for p in participants
+             for name in ("participant-speech-start", "participant-speech-stop")]
+    cpu_before = backend.cpu_seconds()
+    sent = closed_loop(backend.url, shots, concurrency=args.concurrency, time_limit=120,
+                       check=lambda status, body: status == 204)
+    cpu = backend.cpu_seconds()
+    cpu.subtract(cpu_before)
+    send([backend.event_shot(p, "participant-leave") for p in participants], "exit")
+    with callbacks.condition:
+        floors = sum((p.call_uuid, "floor") in callbacks.arrived for p in participants)
+    problems = [f"{floors} floor callbacks although nobody asked for them"] if floors else []
+    if sent.errors:
+        problems.append(f"{sent.errors} events not answered 204: {sent.first_error}")
+    result = {"events": len(shots), "webhook_rps": sent.throughput,
+              "webhook_p50_ms": 1000 * percentile(sent.latencies, 50),
+              "webhook_p99_ms": 1000 * percentile(sent.latencies, 99),
+              "cpu_ms_per_event": 1000 * sum(cpu.values()) / len(shots),
+              "cpu_ms_per_event_by_role": {role: 1000 * seconds / len(shots)
+                                           for role, seconds in sorted(cpu.items())},
+              "events_per_s": sent.throughput, "callback_p50_ms": float("nan"),
+              "callback_p99_ms": float("nan"), "problems": problems}
+    backend.phases["speech"].append(result)
     return result
 
 
@@ -281,7 +329,19 @@ def latency_summary(backend: Backend, kind: str) -> dict:
 
 def summarize(backend: Backend) -> dict:
     burst_ms = [1000 * s for s in backend.latencies["burst"]]
+    speech = backend.phases["speech"]
     return {
+        "speech": {"phases": speech,
+                   "median_webhook_rps": median([p["webhook_rps"] for p in speech]),
+                   "webhook_p50_ms": median([p["webhook_p50_ms"] for p in speech]),
+                   "median_cpu_ms_per_event": median([p["cpu_ms_per_event"] for p in speech]),
+                   "median_cpu_ms_per_event_by_role": {
+                       role: median([p["cpu_ms_per_event_by_role"].get(role, 0.0)
+                                     for p in speech])
+                       for role in (speech[0]["cpu_ms_per_event_by_role"] if speech else ())},
+                   "over_burst_cpu": ratio(
+                       median([p["cpu_ms_per_event"] for p in speech]),
+                       median([p["cpu_ms_per_event"] for p in backend.phases["burst"]]))},
         "quiet": latency_summary(backend, "quiet"),
         "paced": latency_summary(backend, "paced"),
         "burst": {"phases": backend.phases["burst"], "callbacks": len(burst_ms),
@@ -295,7 +355,8 @@ def summarize(backend: Backend) -> dict:
                   "median_cpu_ms_per_event_by_role": {
                       role: median([p["cpu_ms_per_event_by_role"].get(role, 0.0)
                                     for p in backend.phases["burst"]])
-                      for role in backend.phases["burst"][0]["cpu_ms_per_event_by_role"]}},
+                      for role in (backend.phases["burst"][0]["cpu_ms_per_event_by_role"]
+                                   if backend.phases["burst"] else ())}},
         "problems": [problem for kind in PHASES for phase in backend.phases[kind]
                      for problem in phase["problems"]],
     }
@@ -321,7 +382,7 @@ def compare(args, workdir: Path) -> dict:
                 backend.latencies["burst"].clear()
             for index in range(args.rounds):
                 order = backends if index % 2 == 0 else backends[::-1]
-                for kind in PHASES:
+                for kind in args.phases:
                     for backend in order:
                         tag += 1
                         phase = run_phase(backend, callbacks, kind, tag, args)
@@ -339,7 +400,7 @@ def compare(args, workdir: Path) -> dict:
     return {"benchmark": "conference_events", "profile_top": profile, "rounds": args.rounds,
             "members": args.members, "rooms": args.rooms, "paced_rate": args.rate,
             "quiet_rate": args.quiet_rate, "quiet_members": args.quiet_members,
-            "concurrency": args.concurrency,
+            "concurrency": args.concurrency, "spurts": args.spurts,
             "sqlite": sqlite, "redis": redis_result, "duplicate_callbacks": duplicates,
             "redis_over_sqlite_events_per_s": ratio(
                 redis_result["burst"]["median_events_per_s"],
@@ -414,6 +475,20 @@ def report(result: dict) -> str:
         roles = result[name]["burst"]["median_cpu_ms_per_event_by_role"]
         lines.append(f"  CPU ms/event of {name} by process: " + ", ".join(
             f"{role} {ms:.2f}" for role, ms in roles.items()))
+    if any(result[name]["speech"]["phases"] for name in ("sqlite", "redis")):
+        lines += [f"speaker events, nobody asked for floor events ({result['spurts']} talk "
+                  f"spurts per member: start + stop), {result['concurrency']} senders:",
+                  f"  {'store':<7} {'events/s':>9} {'p50 ms':>8} {'CPU ms/event':>13} "
+                  f"{'vs a join/leave':>16}"]
+        for name in ("sqlite", "redis"):
+            row = result[name]["speech"]
+            lines.append(f"  {name:<7} {row['median_webhook_rps']:>9.1f} "
+                         f"{row['webhook_p50_ms']:>8.1f} {row['median_cpu_ms_per_event']:>13.2f} "
+                         f"{row['over_burst_cpu']:>16.2f}")
+        for name in ("sqlite", "redis"):
+            roles = result[name]["speech"]["median_cpu_ms_per_event_by_role"]
+            lines.append(f"  speaker event CPU ms of {name} by process: " + ", ".join(
+                f"{role} {ms:.2f}" for role, ms in roles.items()))
     lines.append(f"redis/sqlite sustained events/s: {result['redis_over_sqlite_events_per_s']:.2f}"
                  f"; duplicate callbacks: {result['duplicate_callbacks']}")
     for name in ("sqlite", "redis"):
@@ -433,6 +508,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="events/s of the quiet phase")
     parser.add_argument("--quiet-members", type=int, default=15,
                         help="members that join and leave in the quiet phase")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
+                        help="which phases to run (default: all)")
+    parser.add_argument("--spurts", type=int, default=4,
+                        help="talk spurts per member in the speech phase")
     parser.add_argument("--concurrency", type=int, default=16, help="senders in the burst")
     parser.add_argument("--drain-timeout", type=float, default=90.0,
                         help="longest wait for a phase's callbacks (s)")

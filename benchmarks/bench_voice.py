@@ -13,10 +13,10 @@ fetches the same XML and returns it untranslated.
 
 Same client (`load.closed_loop`), same concurrency, same signed requests with distinct CallSids;
 rounds alternate A B B A ... after one untimed warm-up round each. Reported: median
-throughput of each, their ratio (issue 2's target: gateway >= 80% of the proxy), the median of
-the per-pair ratios, latency percentiles pooled over the timed rounds, and CPU ms per request of
-each server's process group. `--profile` then serves requests from a gateway whose workers run
-under cProfile and prints where their time goes.
+throughput of each, their ratio (issue 9's target: gateway >= 90% of the proxy; issue 2 asked
+80%), the median of the per-pair ratios, latency percentiles pooled over the timed rounds,
+and CPU ms per request of each server's process group. `--profile` then serves requests from
+a gateway whose workers run under cProfile and prints where their time goes.
 
     .venv/bin/python -m benchmarks.bench_voice [--rounds 6] [--requests 1500] [--seconds 6]
         [--concurrency 16] [--app tests|keepalive] [--profile] [--json out.json]
@@ -48,7 +48,7 @@ from tests.support.gateway_server import (
     twilio_call_params,
 )
 
-TARGET_RATIO = 0.80
+TARGET_RATIO = 0.90
 VOICE = "/twilio/voice"
 
 

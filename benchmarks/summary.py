@@ -73,6 +73,12 @@ def rows(directory: Path) -> list[tuple[str, str, str, str]]:
         table.append(("", "CPU ms per event, sqlite vs redis",
                       f"{sq['burst']['median_cpu_ms_per_event']:.1f} vs "
                       f"{rd['burst']['median_cpu_ms_per_event']:.1f}", ""))
+        if sq.get("speech", {}).get("phases"):
+            table.append(("", "speaker event (no floor listener): CPU ms, sqlite vs redis",
+                          f"{sq['speech']['median_cpu_ms_per_event']:.2f} vs "
+                          f"{rd['speech']['median_cpu_ms_per_event']:.2f}",
+                          f"{sq['speech']['over_burst_cpu']:.2f} / "
+                          f"{rd['speech']['over_burst_cpu']:.2f} of a join"))
         problems = len(sq["problems"]) + len(rd["problems"])
         table.append(("", "callbacks wrong or missing; duplicates",
                       f"{problems}; {conference['duplicate_callbacks']}", ""))

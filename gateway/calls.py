@@ -57,8 +57,12 @@ class CallRecord:
         return cls(**known)
 
 
-def _key(call_sid: str) -> str:
+def call_key(call_sid: str) -> str:
+    """The call's record in the store (read by transactions that span it, e.g. a join)."""
     return f"call:{call_sid}"
+
+
+_key = call_key
 
 
 def _ended_key(call_sid: str) -> str:

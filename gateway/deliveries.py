@@ -17,7 +17,17 @@ import uuid
 from collections.abc import Iterator
 
 from .app_side.client import AppRequestError, safe_url
-from .jobs import handler, renew, schedule
+from .jobs import (
+    JOB_TTL,
+    book,
+    finish_with,
+    handler,
+    job_key,
+    needs_queueing,
+    queue,
+    renew,
+    schedule,
+)
 from .observability import DELIVERIES, log_context
 
 log = logging.getLogger("gateway.deliveries")
@@ -47,16 +57,48 @@ def enqueue(store, stream: str, number: int, request: dict) -> None:
     request: {"url", "method", "params", "app", "kind"}; the auth token is looked up at
     delivery time (secrets are never stored).
     """
-    item = {**request, "queued_at": time.time()}
+    enqueue_many(store, stream, {number: request})
 
-    def add(current: dict | None) -> dict:
-        box = current or {"done": 0, "items": {}}
+
+def enqueue_many(store, stream: str, requests: dict[int, dict]) -> None:
+    """`enqueue` for several numbered requests of one stream. The outbox and the booking of
+    its flush are written in one transaction (so a crash between the two cannot leave requests
+    without a flush), and huey gets a task only when no flush of the stream is running."""
+    now = time.time()
+    staged: dict = {}
+    store.update_many(stage_keys(stream),
+                      lambda current: stage(current, stream, requests, now, staged))
+    queue_staged(stream, staged, now)
+
+
+def stage_keys(stream: str) -> dict[str, float]:
+    """The keys (and TTLs) a transaction includes to enqueue requests of `stream` with
+    `stage`: the stream's outbox and its flush's booking."""
+    return {outbox_key(stream): OUTBOX_TTL, job_key(flush_job(stream)): JOB_TTL}
+
+
+def stage(current: dict, stream: str, requests: dict[int, dict], now: float,
+          staged: dict) -> dict:
+    """The changes that put these numbered requests in the stream's outbox and book its flush,
+    given the transaction's current values (pure; `staged` notes what `queue_staged` needs)."""
+    box_key, booking_key = outbox_key(stream), job_key(flush_job(stream))
+    box = current[box_key] or {"done": 0, "items": {}}
+    for number, request in requests.items():
         if number > box["done"]:
-            box["items"][str(number)] = item
-        return box
+            box["items"][str(number)] = {**request, "queued_at": now}
+    staged["booking"] = current[booking_key]
+    return {box_key: box,
+            booking_key: book(current[booking_key], "flush", {"stream": stream}, now, now)}
 
-    store.update(outbox_key(stream), add, OUTBOX_TTL)
-    schedule("flush", {"stream": stream}, job_id=f"flush:{stream}", store=store)
+
+def queue_staged(stream: str, staged: dict, now: float) -> None:
+    """After the transaction: hand the flush to huey unless one is running."""
+    if "booking" in staged and needs_queueing(flush_job(stream), staged["booking"], now):
+        queue(flush_job(stream))
+
+
+def flush_job(stream: str) -> str:
+    return f"flush:{stream}"
 
 
 def enqueue_next(store, stream: str, request: dict) -> int:
@@ -80,21 +122,26 @@ def release_number(store, stream: str, number: int) -> None:
     enqueue(store, stream, number, {"kind": NOTHING})
 
 
-def _advance(store, stream: str, number: int) -> None:
-    def done(current: dict | None) -> dict | None:
-        if current is None:
-            return None
-        current["items"].pop(str(number), None)
-        current["done"] = max(current["done"], number)
-        return current
-    store.update(outbox_key(stream), done, OUTBOX_TTL)
+def _advance(store, stream: str, number: int) -> dict | None:
+    """Strike request `number` off; returns the outbox after (what the flush does next)."""
+    return store.update(outbox_key(stream), lambda current: _advanced(current, number),
+                        OUTBOX_TTL)
+
+
+def _advanced(current: dict | None, number: int) -> dict | None:
+    if current is None:
+        return None
+    current["items"].pop(str(number), None)
+    current["done"] = max(current["done"], number)
+    return current
 
 
 @handler("flush")
 def flush(runtime, stream: str) -> None:
     store = runtime.store
+    box = store.get(outbox_key(stream))
+    delivered = 0
     while True:
-        box = store.get(outbox_key(stream))
         if not box or not box["items"]:
             return
         number = box["done"] + 1
@@ -105,21 +152,28 @@ def flush(runtime, stream: str) -> None:
                 return
             age = time.time() - min(waiting)
             if age < GAP_WAIT:
-                schedule("flush", {"stream": stream}, job_id=f"flush:{stream}",
+                schedule("flush", {"stream": stream}, job_id=flush_job(stream),
                          delay=GAP_WAIT - age, store=store)
                 return
             log.warning("stream %s: request %d never arrived; delivering the next ones",
                         stream, number)
-            _advance(store, stream, number)
+            box = _advance(store, stream, number)
             continue
         if item.get("kind") == NOTHING:
-            _advance(store, stream, number)
+            box = _advance(store, stream, number)
             continue
         if item.get("after_members") and _held_back(runtime, stream, item):
             return
-        renew(store, f"flush:{stream}")  # one delivery may take up to its fragment's tt
+        if delivered:  # the claim's lease covers the first; each further one may take its tt
+            renew(store, flush_job(stream))
         deliver(runtime, stream, number, item)
-        _advance(store, stream, number)
+        delivered += 1
+        if len(box["items"]) == 1:  # the last one it knows of: struck off as the job ends
+            key = outbox_key(stream)
+            finish_with(store, {key: OUTBOX_TTL}, lambda current, key=key, number=number: {
+                key: _advanced(current[key], number)})
+            return  # anything enqueued meanwhile booked the flush again: it runs once more
+        box = _advance(store, stream, number)
 
 
 def _held_back(runtime, stream: str, item: dict) -> bool:
@@ -130,7 +184,7 @@ def _held_back(runtime, stream: str, item: dict) -> bool:
         return False
     waited = time.time() - item["queued_at"]
     if waited < ORDER_WAIT[reason]:
-        schedule("flush", {"stream": stream}, job_id=f"flush:{stream}", delay=ORDER_POLL,
+        schedule("flush", {"stream": stream}, job_id=flush_job(stream), delay=ORDER_POLL,
                  store=runtime.store)
         return True
     log.warning("stream %s: %s sent after %.0f s although a member is still %s", stream,

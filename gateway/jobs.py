@@ -14,6 +14,7 @@ Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `e
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -110,33 +111,54 @@ def job_key(job_id: str) -> str:
     return f"job:{job_id}"
 
 
+def book(current: dict | None, kind: str, args: dict, due: float, now: float) -> dict:
+    """The job's booking once it is asked to run at `due` (pure: `schedule`, or a caller that
+    writes the booking in the same transaction as the work it books, as `deliveries` does)."""
+    if current and not lease_lapsed(current, now):
+        # Running now: book it again, so it runs once more after this run ends.
+        return {**current, "due_at": due}
+    if current:  # booked, not running: run it no later than either due time
+        return {**current, "due_at": min(current.get("due_at", due), due)}
+    return {"kind": kind, "args": args, "due_at": due, "lease_until": 0.0, "created_at": now}
+
+
+def needs_queueing(job_id: str, before: dict | None, now: float) -> bool:
+    """Whether a booking just written needs a task in huey's queue. Not while the job runs:
+    the run queues the next one itself when it ends (`run_job`), and a task queued meanwhile
+    would only find the job leased and do nothing (several per running flush in a burst)."""
+    return before is None or lease_lapsed(before, now, job_id)
+
+
 def schedule(kind: str, args: dict, *, delay: float = 0.0, job_id: str | None = None,
              store=None) -> str:
     """Record the job in the store, then hand it to huey. Returns the job id."""
     store = store or _runtime().store
     job_id = job_id or f"{kind}:{uuid.uuid4().hex}"
-    due = time.time() + max(0.0, delay)
+    now = time.time()
+    due = now + max(0.0, delay)
+    before: list[dict | None] = []
 
     def merge(current: dict | None) -> dict:
-        if current and not lease_lapsed(current, time.time()):
-            # Running now: book it again, so it runs once more after this run ends.
-            return {**current, "due_at": due}
-        if current:  # booked, not running: run it no later than either due time
-            return {**current, "due_at": min(current.get("due_at", due), due)}
-        return {"kind": kind, "args": args, "due_at": due, "lease_until": 0.0,
-                "created_at": time.time()}
+        before[:] = [current]
+        return book(current, kind, args, due, now)
 
     store.update(job_key(job_id), merge, JOB_TTL)
+    if needs_queueing(job_id, before[0], now):
+        queue(job_id, delay)
+    return job_id
+
+
+def queue(job_id: str, delay: float = 0.0) -> None:
+    """Hand a booked job to huey; if the queue cannot take it, the sweep will run it."""
     for attempt in (1, 2):
         try:
             run_job.schedule((job_id,), delay=max(0.0, delay))
-            break
+            return
         except Exception as exc:
             # A queue connection that died with a Redis restart fails once, then reconnects.
             if attempt == 2:  # the book is written: the sweep will run it
                 log.warning("job %s booked but not queued (%s); the sweep will run it",
                             job_id, exc)
-    return job_id
 
 
 def claim(store, job_id: str, lease: float = DEFAULT_LEASE) -> dict | None:
@@ -166,15 +188,42 @@ def renew(store, job_id: str, lease: float = DEFAULT_LEASE) -> None:
     store.update(job_key(job_id), extend, JOB_TTL)
 
 
-def finish(store, job_id: str, job: dict) -> None:
-    """Strike the job off, unless it was booked again meanwhile (then release the lease)."""
-    def done(current: dict | None) -> dict | None:
-        if current is None:
-            return None
-        if current.get("due_at", 0) > job["due_at"]:
-            return {**current, "lease_until": 0.0}
+def finish(store, job_id: str, job: dict) -> dict | None:
+    """Strike the job off, unless it was booked again meanwhile (then release the lease and
+    return the new booking)."""
+    return store.update(job_key(job_id), lambda current: _finished(current, job), JOB_TTL)
+
+
+def _finished(current: dict | None, job: dict) -> dict | None:
+    if current is None:
         return None
-    store.update(job_key(job_id), done, JOB_TTL)
+    if current.get("due_at", 0) > job["due_at"]:
+        return {**current, "lease_until": 0.0}
+    return None
+
+
+# The job this thread (or greenlet) runs now, and its end if its handler wrote it already.
+_current: contextvars.ContextVar[tuple[str, dict] | None] = contextvars.ContextVar(
+    "gateway_job", default=None)
+_ended: contextvars.ContextVar[tuple[dict | None] | None] = contextvars.ContextVar(
+    "gateway_job_ended", default=None)
+
+
+def finish_with(store, ttls: dict[str, float], change) -> dict[str, dict | None]:
+    """A handler's last change and the end of its job, in one transaction (one write fewer
+    per job: most flushes deliver one callback). `change` is an update_many function over
+    `ttls`' keys. Outside a job, just the change."""
+    running = _current.get()
+    if running is None:
+        return store.update_many(ttls, change)
+    job_id, job = running
+
+    def both(current: dict) -> dict:
+        return {**change(current), job_key(job_id): _finished(current[job_key(job_id)], job)}
+
+    values = store.update_many({**ttls, job_key(job_id): JOB_TTL}, both)
+    _ended.set((values[job_key(job_id)],))
+    return values
 
 
 RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # a failed job runs again after these (then 30 s)
@@ -209,6 +258,7 @@ def _run(job_id: str) -> None:
         log.error("job %s: unknown kind %r; dropped", job_id, job["kind"])
         finish(runtime.store, job_id, job)
         return
+    running, ended = _current.set((job_id, job)), _ended.set(None)
     try:
         fn(runtime, **job["args"])  # type: ignore[operator]
     except Exception:
@@ -219,8 +269,11 @@ def _run(job_id: str) -> None:
         release(runtime.store, job_id, failures + 1, delay)
         _retry_later(job_id, delay)
         return
-    finish(runtime.store, job_id, job)
-    latest = runtime.store.get(job_key(job_id))
+    finally:
+        _current.reset(running)
+        ended_with = _ended.get()
+        _ended.reset(ended)
+    latest = ended_with[0] if ended_with else finish(runtime.store, job_id, job)
     if latest is not None:  # booked again while it ran
         run_job.schedule((job_id,), delay=max(0.0, latest["due_at"] - time.time()))
 

@@ -45,6 +45,9 @@ class Spool:
         # Events the file could not take: (kind, params), oldest first; this process only.
         self._memory: deque[tuple[str, dict[str, list[str]]]] = deque()
         self._memory_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._count_db: sqlite3.Connection | None = None
+        self._count_pid: int | None = None
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS spooled (id INTEGER PRIMARY KEY "
                        "AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL)")
@@ -76,7 +79,14 @@ class Spool:
     def __len__(self) -> int:
         with self._memory_lock:
             held = len(self._memory)
-        return held + self._connect().execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
+        # Asked before every event: one connection per process, not one per thread or
+        # greenlet (under gevent each request is a new greenlet, which would open a connection
+        # per event). A single read in WAL mode never waits for a writer.
+        with self._count_lock:
+            if self._count_pid != os.getpid():
+                self._count_db = connect(self.path, BUSY_SECONDS, check_same_thread=False)
+                self._count_pid = os.getpid()
+            return held + self._count_db.execute("SELECT COUNT(*) FROM spooled").fetchone()[0]
 
     def drain(self, process: Callable[[str, dict[str, list[str]]], None]) -> int:
         """Process spooled events in order; stop at the first that fails again.

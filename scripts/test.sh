@@ -13,4 +13,7 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Two test processes (PYTEST_WORKERS to change it; 0 runs them in this one): most of the suite's
+# time is end-to-end scenarios waiting on timers, which overlap well; each file stays in one
+# process, so its gateways and simulators start once.
+exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

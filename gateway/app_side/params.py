@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 # Fixed namespaces: the same Twilio SID always gives the same Plivo UUID, on every gateway
 # machine, across restarts. Never change them: apps store these UUIDs.
@@ -80,11 +81,14 @@ PLIVO_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _E164 = re.compile(r"^\+[0-9]+$")
 
 
+# Asked several times per request of the same call (log context, parameters): remembered.
+@lru_cache(maxsize=4096)
 def call_uuid(call_sid: str) -> str:
     """The CallUUID the app sees for a Twilio CallSid: stable, a UUID as Plivo's are."""
     return str(uuid.uuid5(_CALL_NAMESPACE, call_sid))
 
 
+@lru_cache(maxsize=1024)
 def conference_uuid(conference_sid: str) -> str:
     """The ConferenceUUID the app sees for a Twilio ConferenceSid."""
     return str(uuid.uuid5(_CONFERENCE_NAMESPACE, conference_sid))

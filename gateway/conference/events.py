@@ -18,13 +18,31 @@ import time
 from collections.abc import Mapping
 
 from .. import deliveries, jobs
-from ..translate.context import CONFERENCE_ANNOUNCE_PATH, GatewayUrls, member_label
+from ..calls import call_key
+from ..translate.context import (
+    CONFERENCE_ANNOUNCE_PATH,
+    GatewayUrls,
+    call_sid_of,
+    member_label,
+)
 from .callbacks import member_callback, record_callback
-from .members import Member, Members
+from .members import (
+    MEMBER_TTL,
+    ROOM_TTL,
+    Member,
+    Members,
+    Room,
+    floor_listeners_key,
+    member_key,
+    room_key,
+    seen_key,
+)
 
 log = logging.getLogger("gateway.conference")
 
 PARTICIPANT_GONE = {"participant_hung_up"}
+SPEECH = "participant-speech-start"
+JOIN, LEAVE = "participant-join", "participant-leave"
 
 
 def member_stream(member: Member) -> str:
@@ -38,6 +56,13 @@ class ConferenceEvents:
         self.calls = calls
         self.mappings = mappings
         self.urls = urls
+        self.handlers = {
+            JOIN: self.participant_joined,
+            LEAVE: self.participant_left,
+            SPEECH: self.participant_speaking,
+            "conference-start": self.conference_started,
+            "conference-end": self.conference_ended,
+        }
 
     # -- entry points --------------------------------------------------------------------------
     def handle(self, event: Mapping[str, str]) -> str:
@@ -47,28 +72,29 @@ class ConferenceEvents:
         if not conference_sid or not name:
             log.warning("conference event without ConferenceSid/StatusCallbackEvent: ignored")
             return "ignored"
+        handler = self.handlers.get(name)
+        if handler is None:  # speech-stop, mute, hold...: nothing to do, nothing to remember
+            return "not-needed"
+        if name == SPEECH and not self.members.floor_wanted(conference_sid):
+            return "no-floor-listener"  # the common case: one read, no write, nothing sent
         sequence = event.get("SequenceNumber", "")
         dedupe = f"{sequence}:{event.get('CallSid', '')}" if sequence else (
             f"{event.get('CallSid', '')}:{event.get('Timestamp', '')}")
-        if not self.members.first_seen(conference_sid, dedupe, name):
+        in_transaction = name in (JOIN, LEAVE)  # their de-duplication is part of it
+        if not in_transaction and not self.members.first_seen(conference_sid, dedupe, name):
             log.info("conference %s: duplicate %s #%s dropped", conference_sid, name, sequence)
             return "duplicate"
-        handler = {
-            "participant-join": self.participant_joined,
-            "participant-leave": self.participant_left,
-            "participant-speech-start": self.participant_speaking,
-            "conference-start": self.conference_started,
-            "conference-end": self.conference_ended,
-        }.get(name)
-        if handler is None:
-            return "not-needed"
         try:
-            return handler(event)
+            done = (self.member_event(event, name, seen_key(conference_sid, dedupe, name))
+                    if in_transaction else handler(event))
         except Exception:
             # Processing is idempotent: let the same event run again (spooled, or resent).
             with contextlib.suppress(Exception):
                 self.members.forget_seen(conference_sid, dedupe, name)
             raise
+        if done == "duplicate":
+            log.info("conference %s: duplicate %s #%s dropped", conference_sid, name, sequence)
+        return done
 
     def member_for(self, event: Mapping[str, str]) -> Member | None:
         label = event.get("ParticipantLabel", "")
@@ -83,62 +109,141 @@ class ConferenceEvents:
                         event.get("CallSid", "-"))
         return member
 
-    # -- participants --------------------------------------------------------------------------
+    # -- participants ---------------------------------------------------------------------------
     def participant_joined(self, event: Mapping[str, str]) -> str:
-        member = self.member_for(event)
-        if member is None:
-            return "unknown"
-        return "joined" if self.join(member, event["ConferenceSid"]) else "already-joined"
-
-    def join(self, member: Member, conference_sid: str) -> bool:
-        app = self.mappings.app_named(member.app)
-        account = app.account if app else ""
-        self.members.open_room(conference_sid, member.twilio_room, account, member.room)
-        room = self.members.enter_room(conference_sid, member.label,
-                                       member.settings.get("stay_alone", True))
-        if room is None:
-            return False
-        settings = member.settings
-        kinds = ("enter",) if settings.get("callback_url") else ()
-        transition = self.members.mark_joined(member.label, conference_sid,
-                                              room.members[member.label], kinds)
-        if transition.member is None:
-            return False
-        joined = transition.member
-        self.send(joined, transition.numbered)  # again after a failure: same numbers
-        if settings.get("time_limit", 0) > 0:
-            self.start_time_limit(conference_sid, settings["time_limit"])
-        if transition.changed and settings.get("enter_sound", "").startswith("http"):
-            self.announce(conference_sid, joined, "enter")
-        return transition.changed
+        """A join (the transaction of `member_event`); `handle` is the usual way in."""
+        return self.member_event(event, JOIN, None)
 
     def participant_left(self, event: Mapping[str, str]) -> str:
-        member = self.member_for(event)
-        if member is None:
-            return "unknown"
+        return self.member_event(event, LEAVE, None)
+
+    def member_event(self, event: Mapping[str, str], name: str, seen: str | None,
+                     *, read_call: bool | None = None) -> str:
+        """A join or a leave in one store transaction: the event's de-duplication mark, the
+        member (taken from its call's record the first time), its room, and its callbacks with
+        their flush. A leave processed before its join completes the join first. What Twilio's
+        REST API must do about it (sounds, timers, ending the room) follows the transaction.
+
+        `read_call`: whether the transaction reads the call's record too (a member is in it
+        until its first event; the record carries the Plivo document, so a leave, whose member
+        has its own record by then, does without it unless it finds none)."""
+        if read_call is None:
+            read_call = name == JOIN
         conference_sid = event["ConferenceSid"]
-        if member.state == "pending":  # the join event is late or lost: join first
-            self.join(member, conference_sid)
+        label = event.get("ParticipantLabel", "") or self.label_from_call(event)
+        if not label:
+            return self.unknown(event)
+        now = time.time()
+        stream = f"member:{label}"
+        call = call_key(call_sid_of(label) or event.get("CallSid", "") or "-")
+        floor = floor_listeners_key(conference_sid)
+        keys = {member_key(label): MEMBER_TTL, room_key(conference_sid): ROOM_TTL,
+                floor: ROOM_TTL, **deliveries.stage_keys(stream)}  # the floor is mostly read
+        if read_call:
+            keys[call] = MEMBER_TTL  # only read
+        if seen:
+            keys[seen] = ROOM_TTL
         hung_up = event.get("ReasonParticipantLeft") in PARTICIPANT_GONE or event.get(
             "ParticipantCallStatus") == "completed"
-        kinds = ("exit",) if member.settings.get("callback_url") else ()
-        transition = self.members.mark_left(member.label, kinds,
-                                            "completed" if hung_up else "in-progress")
-        if transition.member is None:
-            return "unknown"
-        self.send(transition.member, transition.numbered)  # again after a failure: same numbers
-        room = self.members.leave_room(conference_sid, member.label)
+        outcome: dict = {}
+        staged: dict = {}
+
+        def change(current: dict) -> dict:
+            outcome.clear()
+            staged.clear()
+            if seen and current[seen] is not None:
+                outcome["done"] = "duplicate"
+                return {}
+            changes: dict = {seen: {"at": now}} if seen else {}
+            data = current[member_key(label)] or pending_in_call(current.get(call), label)
+            if data is None:
+                outcome["done"] = "unknown" if read_call else "read-call"
+                return changes if read_call else {}
+            member = Member.from_dict(data)
+            settings = member.settings
+            wanted = ("enter", "exit") if settings.get("callback_url") else ()
+            room_data = current[room_key(conference_sid)]
+            room = Room.from_dict(room_data) if room_data else None
+            numbered: tuple = ()
+            if name == JOIN or member.state == "pending":
+                if room is None:
+                    room = self.opening(conference_sid, member)
+                room.enter(label, settings.get("stay_alone", True))
+                if (settings.get("floor_event") and settings.get("callback_url")
+                        and current[floor] is None):  # its speaker events matter from now on
+                    changes[floor] = {"since": now}
+                entered = member.join(conference_sid, room.members[label], wanted[:1])
+                outcome["entered"] = entered is not None
+                numbered += entered if entered is not None else member.numbered_already(
+                    ("enter",))
+            if name == LEAVE:
+                left = member.leave(wanted[1:], "completed" if hung_up else "in-progress")
+                outcome["left"] = left is not None
+                numbered += left if left is not None else member.numbered_already(("exit",))
+                if room is not None:
+                    room.leave(label)
+            changes[member_key(label)] = member.to_dict()
+            if room is not None:
+                changes[room_key(conference_sid)] = room.to_dict()
+            if numbered:
+                changes.update(deliveries.stage(current, stream, self.requests(
+                    member, numbered), now, staged))
+            outcome.update(member=member, room=room)
+            return changes
+
+        self.store.update_many(keys, change)
+        deliveries.queue_staged(stream, staged, now)
+        done = outcome.get("done")
+        if done == "read-call":  # no record of its own yet: the member is still in its call's
+            return self.member_event(event, name, seen, read_call=True)
+        if done == "unknown":
+            return self.unknown(event)
+        if done:
+            return done
+        member, room = outcome["member"], outcome["room"]
+        if outcome.get("entered") is not None:
+            self.after_join(conference_sid, member, outcome["entered"])
+        if name == JOIN:
+            return "joined" if outcome["entered"] else "already-joined"
+        self.after_leave(conference_sid, member, room, outcome["left"])
+        return "left"
+
+    def after_join(self, conference_sid: str, member: Member, entered: bool) -> None:
+        settings = member.settings
+        if settings.get("time_limit", 0) > 0:
+            self.start_time_limit(conference_sid, settings["time_limit"])
+        if entered and settings.get("enter_sound", "").startswith("http"):
+            self.announce(conference_sid, member, "enter")
+
+    def after_leave(self, conference_sid: str, member: Member, room: Room | None,
+                    left: bool) -> None:
         if room is None or room.ended:
-            return "left"
-        if (transition.changed and room.present
-                and member.settings.get("exit_sound", "").startswith("http")):
-            self.announce(conference_sid, transition.member, "exit")
+            return
+        if left and room.present and member.settings.get("exit_sound", "").startswith("http"):
+            self.announce(conference_sid, member, "exit")
         if room.min_two and room.peak >= 2 and len(room.present) == 1:
             log.info("conference %s: one member left alone and stayAlone=false: ending it",
                      conference_sid)
             jobs.schedule("end_conference", {"conference_sid": conference_sid},
                           job_id=f"end:{conference_sid}", store=self.store)
-        return "left"
+
+    def opening(self, conference_sid: str, member: Member) -> Room:
+        """The room as Twilio's first event for it opens it."""
+        app = self.mappings.app_named(member.app)
+        return Room(conference_sid=conference_sid, twilio_room=member.twilio_room,
+                    account=app.account if app else "", room=member.room)
+
+    def label_from_call(self, event: Mapping[str, str]) -> str:
+        """An event without a ParticipantLabel: the member of the call's current step."""
+        call = self.calls.get(event["CallSid"]) if event.get("CallSid") else None
+        return member_label(call.call_sid, call.step) if call is not None else ""
+
+    @staticmethod
+    def unknown(event: Mapping[str, str]) -> str:
+        log.warning("conference %s: %s for unknown call %s: nothing sent",
+                    event.get("ConferenceSid"), event.get("StatusCallbackEvent"),
+                    event.get("CallSid", "-"))
+        return "unknown"
 
     def participant_speaking(self, event: Mapping[str, str]) -> str:
         member = self.member_for(event)
@@ -251,13 +356,26 @@ class ConferenceEvents:
 
     # -- delivery ------------------------------------------------------------------------------
     def send(self, member: Member, numbered) -> None:
+        if numbered:
+            deliveries.enqueue_many(self.store, member_stream(member),
+                                    self.requests(member, numbered))
+
+    @staticmethod
+    def requests(member: Member, numbered) -> dict[int, dict]:
+        """The member's numbered callbacks as outbox requests (pure)."""
         settings = member.settings
-        for number, kind in numbered:
-            status = member.exit_status if kind == "exit" else "in-progress"
-            params = member_callback(member, kind, call_status=status)
-            deliveries.enqueue(self.store, member_stream(member), number, {
-                "url": settings["callback_url"], "method": settings["callback_method"],
-                "app": member.app, "kind": kind, "params": params})
+        return {number: {
+            "url": settings["callback_url"], "method": settings["callback_method"],
+            "app": member.app, "kind": kind,
+            "params": member_callback(member, kind, call_status=(
+                member.exit_status if kind == "exit" else "in-progress"))}
+            for number, kind in numbered}
+
+
+def pending_in_call(call: dict | None, label: str) -> dict | None:
+    """The member as its call's record holds it until it has a record of its own."""
+    pending = call.get("member") if call else None
+    return pending if pending and pending.get("label") == label else None
 
 
 def _set(room, **changes):

@@ -19,6 +19,7 @@ from ..deliveries import outbox_key
 from ..state import Store
 from ..translate.context import call_sid_of
 
+JOIN_LEAVE = ("enter", "exit")  # callbacks numbered once per member
 MEMBER_TTL = 26 * 3600.0
 ROOM_TTL = 26 * 3600.0
 ENDED_TTL = 3600.0
@@ -47,6 +48,39 @@ class Member:
     def to_dict(self) -> dict:
         return dict(self.__dict__)  # shallow: serialised at once (asdict deep-copies, slowly)
 
+    def number(self, kinds: tuple[str, ...], once: tuple[str, ...] = ()
+               ) -> tuple[tuple[int, str], ...]:
+        """Give the next numbers to these callbacks; `once` kinds keep theirs (enter, exit)."""
+        numbered = []
+        for kind in kinds:
+            self.callbacks += 1
+            numbered.append((self.callbacks, kind))
+            if kind in once:
+                self.numbers[kind] = self.callbacks
+        return tuple(numbered)
+
+    def join(self, conference_sid: str, member_id: int, kinds: tuple[str, ...]
+             ) -> tuple[tuple[int, str], ...] | None:
+        """pending -> joined, numbering `kinds`; None (nothing changed) if not pending."""
+        if self.state != "pending":
+            return None
+        self.state, self.conference_sid, self.member_id = "joined", conference_sid, member_id
+        self.joined_at = time.time()
+        return self.number(kinds, once=JOIN_LEAVE)
+
+    def leave(self, kinds: tuple[str, ...], exit_status: str
+              ) -> tuple[tuple[int, str], ...] | None:
+        """joined -> left, numbering `kinds`; None (nothing changed) if not joined."""
+        if self.state != "joined":
+            return None
+        self.state, self.left_at, self.exit_status = "left", time.time(), exit_status
+        return self.number(kinds, once=JOIN_LEAVE)
+
+    def numbered_already(self, kinds: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+        """The numbers these once-only callbacks got (to send again: harmless, see
+        `Transition`)."""
+        return tuple((self.numbers[k], k) for k in kinds if k in self.numbers)
+
     @classmethod
     def from_dict(cls, data: dict) -> Member:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
@@ -71,6 +105,24 @@ class Room:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def enter(self, label: str, stay_alone: bool) -> None:
+        """Give the member its ID (once) and count it present."""
+        if label not in self.members:
+            self.members[label] = len(self.members) + 1
+        if label not in self.present:
+            self.present.append(label)
+        self.peak = max(self.peak, len(self.present))
+        self.min_two = self.min_two or not stay_alone
+
+    def leave(self, label: str) -> bool:
+        """Count the member gone; False if it was not present (leaving twice is fine)."""
+        if label not in self.present:
+            return False
+        self.present.remove(label)
+        if self.floor == label:
+            self.floor = None
+        return True
 
     @classmethod
     def from_dict(cls, data: dict) -> Room:
@@ -97,6 +149,15 @@ def member_key(label: str) -> str:
 
 def room_key(conference_sid: str) -> str:
     return f"room:{conference_sid}"
+
+
+def seen_key(conference_sid: str, dedupe: str, event: str) -> str:
+    """The mark of one of Twilio's events, processed once (see `first_seen`)."""
+    return f"seen:{conference_sid}:{dedupe}:{event}"
+
+
+def floor_listeners_key(conference_sid: str) -> str:
+    return f"floor-listeners:{conference_sid}"
 
 
 class Members:
@@ -129,7 +190,8 @@ class Members:
         pending = call.member if call else None
         if not pending or pending.get("label") != label:
             return None
-        self.store.put_if_absent(member_key(label), pending, MEMBER_TTL)
+        if self.store.put_if_absent(member_key(label), pending, MEMBER_TTL):
+            return pending  # what was just written: no need to read it back
         return self.store.get(member_key(label))
 
     def _transition(self, label: str, change, once: tuple[str, ...] = ()) -> Transition:
@@ -146,17 +208,10 @@ class Members:
             member = Member.from_dict(current)
             result = change(member)
             if result is None:
-                outcome["numbered"] = tuple(
-                    (member.numbers[k], k) for k in once if k in member.numbers)
+                outcome["numbered"] = member.numbered_already(once)
                 return current
             member, kinds = result
-            numbered = []
-            for kind in kinds:
-                member.callbacks += 1
-                numbered.append((member.callbacks, kind))
-                if kind in once:
-                    member.numbers[kind] = member.callbacks
-            outcome["numbered"] = tuple(numbered)
+            outcome["numbered"] = member.number(kinds, once)
             outcome["changed"] = True
             return member.to_dict()
 
@@ -168,21 +223,20 @@ class Members:
 
     def mark_joined(self, label: str, conference_sid: str, member_id: int,
                     callback_kinds: tuple[str, ...]) -> Transition:
+        numbered: list = []
+
         def change(m: Member):
-            if m.state != "pending":
-                return None
-            m.state, m.conference_sid, m.member_id = "joined", conference_sid, member_id
-            m.joined_at = time.time()
-            return m, callback_kinds
+            numbered[:] = [m.join(conference_sid, member_id, ())]
+            return None if numbered[0] is None else (m, callback_kinds)
         return self._transition(label, change, once=("enter",))
 
     def mark_left(self, label: str, callback_kinds: tuple[str, ...],
                   exit_status: str = "in-progress") -> Transition:
+        numbered: list = []
+
         def change(m: Member):
-            if m.state != "joined":
-                return None
-            m.state, m.left_at, m.exit_status = "left", time.time(), exit_status
-            return m, callback_kinds
+            numbered[:] = [m.leave((), exit_status)]
+            return None if numbered[0] is None else (m, callback_kinds)
         return self._transition(label, change, once=("exit",))
 
     def remember_wait_music(self, label: str, twiml: str) -> None:
@@ -236,28 +290,26 @@ class Members:
         written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
         return Room.from_dict(written) if written else None
 
-    def enter_room(self, conference_sid: str, label: str, stay_alone: bool) -> Room | None:
-        """Give the member its ID (once) and count it present."""
+    def enter_room(self, conference_sid: str, label: str, stay_alone: bool,
+                   opening: Room | None = None) -> Room | None:
+        """Give the member its ID (once) and count it present. `opening`: the room to create
+        if Twilio's first event for it is this join (one transaction instead of two)."""
+        def fn(current: dict | None) -> dict | None:
+            if current is None and opening is None:
+                return None
+            room = Room.from_dict(current) if current is not None else opening
+            return change(room).to_dict()
+
         def change(room: Room) -> Room:
-            if label not in room.members:
-                room.members[label] = len(room.members) + 1
-            if label not in room.present:
-                room.present.append(label)
-            room.peak = max(room.peak, len(room.present))
-            room.min_two = room.min_two or not stay_alone
+            room.enter(label, stay_alone)
             return room
-        return self.update_room(conference_sid, change)
+        written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
+        return Room.from_dict(written) if written else None
 
     def leave_room(self, conference_sid: str, label: str) -> Room | None:
         """Count the member gone; returns the room (changed or not: leaving twice is fine)."""
-        def change(room: Room) -> Room | None:
-            if label not in room.present:
-                return None
-            room.present.remove(label)
-            if room.floor == label:
-                room.floor = None
-            return room
-        return self.update_room(conference_sid, change)
+        return self.update_room(conference_sid,
+                                lambda room: room if room.leave(label) else None)
 
     def take_floor(self, conference_sid: str, label: str, sequence: int) -> bool:
         """True if this (newer) speech event gives the member the floor."""
@@ -276,11 +328,23 @@ class Members:
         self.update_room(conference_sid, change)
         return bool(taken)
 
+    def listen_for_floor(self, conference_sid: str) -> None:
+        """A member of this room wants floor events: from now on its speaker events are
+        followed (written once per room, by the join of its first such member)."""
+        self.store.put_if_absent(floor_listeners_key(conference_sid), {"since": time.time()},
+                                 ROOM_TTL)
+
+    def floor_wanted(self, conference_sid: str) -> bool:
+        """Whether any member of the room ever wanted floor events: one small read, no write.
+        A room where nobody did ignores its speaker events (Twilio sends one per talk spurt of
+        every participant), since who holds the floor matters only to such a member."""
+        return self.store.get(floor_listeners_key(conference_sid)) is not None
+
     def first_seen(self, conference_sid: str, sequence: str, event: str) -> bool:
         """De-duplicate Twilio's events: True the first time (ConferenceSid, SequenceNumber)."""
-        return self.store.put_if_absent(f"seen:{conference_sid}:{sequence}:{event}",
+        return self.store.put_if_absent(seen_key(conference_sid, sequence, event),
                                         {"at": time.time()}, ROOM_TTL)
 
     def forget_seen(self, conference_sid: str, sequence: str, event: str) -> None:
         """Processing failed: let the same event (spooled, or sent again) be processed."""
-        self.store.delete(f"seen:{conference_sid}:{sequence}:{event}")
+        self.store.delete(seen_key(conference_sid, sequence, event))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 Updater = Callable[[dict | None], dict | None]
+# update_many's function: every key's current value in, the values it changes out.
+ManyUpdater = Callable[[dict[str, dict | None]], Mapping[str, dict | None]]
 
 
 class StoreUnavailable(RuntimeError):
@@ -41,6 +43,14 @@ class Store(Protocol):
         and returns the new one (None deletes). `fn` may run more than once, so it must be
         pure. Returns what was written. Concurrent updates never lose a write."""
 
+    def update_many(self, ttls: Mapping[str, float], fn: ManyUpdater) -> dict[str, dict | None]:
+        """`update` over several keys at once: `fn` gets {key: current value or None} for every
+        key of `ttls` and returns {key: new value} for the keys it changes (None deletes); keys
+        it leaves out are neither written nor have their TTL reset, so a key may be read only.
+        All or nothing, with the same retry rule as `update`. Returns every key's value after
+        the change. One transaction instead of several: a change that spans records (a member,
+        its room, its outbox and its flush) costs one round trip to the store, not one each."""
+
     def incr(self, key: str, ttl: float) -> int:
         """Atomic counter, separate from values: the first call returns 1; TTL refreshed."""
 
@@ -65,6 +75,16 @@ def check_key(key: str) -> str:
     if not key:
         raise ValueError("store keys cannot be empty")
     return key
+
+
+def check_changes(ttls: Mapping[str, float], changes: object) -> Mapping[str, dict | None]:
+    """What an update_many function returned: a mapping over some of the keys it was given."""
+    if not isinstance(changes, Mapping):
+        raise TypeError(f"update_many's function returns a mapping, not {type(changes).__name__}")
+    stray = [key for key in changes if key not in ttls]
+    if stray:
+        raise KeyError(f"update_many's function changed keys it was not given: {stray}")
+    return changes
 
 
 def check_ttl(ttl: float) -> float:

@@ -1,8 +1,9 @@
 """The SQLite backend: shared state for every worker process and thread on one machine.
 
-One database file in WAL mode, so readers never wait for the writer. Each thread of each process
-gets its own connection (a connection must never cross a fork or be shared between threads that
-run at once); writers that read first (`put_if_absent`, `update`, `incr`) take the write lock up
+One database file in WAL mode, so readers never wait for the writer. Each operation borrows one
+of its process's idle connections (or opens one) and gives it back: a connection never crosses a
+fork and is never used by two threads or greenlets at once, and none is opened per request;
+writers that read first (`put_if_absent`, `update`, `incr`) take the write lock up
 front with `BEGIN IMMEDIATE`, so two workers cannot both read the old value. Waiting for that
 lock is bounded by `busy_timeout`; past it the caller gets `StoreUnavailable`.
 
@@ -24,14 +25,16 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..cooperative import greenlets_share_this_thread
 from .base import (
+    ManyUpdater,
     StoreUnavailable,
     Updater,
+    check_changes,
     check_key,
     check_ttl,
     decode_value,
@@ -50,6 +53,7 @@ DEFAULT_PURGE_INTERVAL = 60.0  # seconds; purge at least this often while writes
 PURGE_BATCH = 1000  # rows per purge, so a purge never holds the write lock for long
 OPPORTUNISTIC_PURGE_WAIT_MS = 50
 SCAN_BATCH = 200
+MAX_IDLE = 32  # idle connections a process keeps for reuse
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv ("
@@ -104,7 +108,9 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._purge_every = purge_every
         self._purge_interval = purge_interval
-        self._local = threading.local()
+        self._idle: list[_Connection] = []  # this process's connections not in use now
+        self._idle_pid = os.getpid()
+        self._idle_lock = threading.Lock()
         self._writes = 0
         self._last_purge = time.time()
         self._closed = False
@@ -117,8 +123,8 @@ class SqliteStore:
 
     def get(self, key: str) -> dict | None:
         check_key(key)
-        with self._errors():
-            row = self._conn().execute(
+        with self._errors(), self._borrowed() as conn:
+            row = conn.execute(
                 "SELECT value FROM kv WHERE key = ? AND expires_at > ?", (key, time.time())
             ).fetchone()
         return None if row is None else decode_value(row[0])
@@ -126,23 +132,28 @@ class SqliteStore:
     def put(self, key: str, value: dict, ttl: float) -> None:
         check_key(key)
         text, expires_at = encode_value(value), time.time() + check_ttl(ttl)
-        with self._errors():
-            self._write(self._conn(), key, text, expires_at)
+        with self._errors(), self._borrowed() as conn:
+            self._write(conn, key, text, expires_at)
         self._wrote()
 
     def put_if_absent(self, key: str, value: dict, ttl: float) -> bool:
         check_key(key)
         text, ttl = encode_value(value), check_ttl(ttl)
-        with self._errors(), self._transaction() as conn:
-            now = time.time()
-            live = conn.execute(
-                "SELECT 1 FROM kv WHERE key = ? AND expires_at > ?", (key, now)
-            ).fetchone()
-            if live is None:
-                self._write(conn, key, text, now + ttl)
-        if live is None:
+        now = time.time()
+        # One statement, atomic on its own (autocommit): insert, or replace a row that has
+        # expired; a live row is left alone and no row changes. (It answered every new call:
+        # one statement instead of BEGIN, SELECT, INSERT, COMMIT.)
+        with self._errors(), self._borrowed() as conn:
+            written = conn.execute(
+                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " value = excluded.value, expires_at = excluded.expires_at"
+                " WHERE kv.expires_at <= ?",
+                (key, text, now + ttl, now),
+            ).rowcount == 1
+        if written:
             self._wrote()
-        return live is None
+        return written
 
     def update(self, key: str, fn: Updater, ttl: float) -> dict | None:
         check_key(key)
@@ -159,6 +170,29 @@ class SqliteStore:
                 self._write(conn, key, encode_value(new), now + ttl)
         self._wrote()
         return new
+
+    def update_many(self, ttls: Mapping[str, float], fn: ManyUpdater) -> dict[str, dict | None]:
+        ttls = {check_key(key): check_ttl(ttl) for key, ttl in ttls.items()}
+        with self._errors(), self._transaction() as conn:
+            now = time.time()
+            marks = ",".join("?" * len(ttls))
+            rows = conn.execute(
+                f"SELECT key, value FROM kv WHERE key IN ({marks}) AND expires_at > ?",
+                (*ttls, now),
+            ).fetchall()
+            current: dict[str, dict | None] = dict.fromkeys(ttls)
+            current.update((key, decode_value(text)) for key, text in rows)
+            changes = check_changes(ttls, fn(dict(current)))
+            # Encode everything before the first write: a bad value writes nothing.
+            texts = {key: None if new is None else encode_value(new)
+                     for key, new in changes.items()}
+            for key, text in texts.items():
+                if text is None:
+                    conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+                else:
+                    self._write(conn, key, text, now + ttls[key])
+        self._wrote()
+        return {**current, **changes}
 
     def incr(self, key: str, ttl: float) -> int:
         check_key(key)
@@ -203,8 +237,8 @@ class SqliteStore:
                 args.append(upper)
             sql.append("ORDER BY key LIMIT ?")
             args.append(SCAN_BATCH)
-            with self._errors():
-                rows = self._conn().execute(" ".join(sql), args).fetchall()
+            with self._errors(), self._borrowed() as conn:
+                rows = conn.execute(" ".join(sql), args).fetchall()
             for key, text in rows:
                 # Keys with the prefix sort together right after it; the first one without
                 # it ends the scan (this also covers prefixes with no computable upper bound).
@@ -217,7 +251,8 @@ class SqliteStore:
 
     def ping(self) -> bool:
         try:
-            self._conn().execute("SELECT 1 FROM kv LIMIT 1").fetchall()
+            with self._borrowed() as conn:
+                conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()
         except Exception:
             return False
         return True
@@ -229,14 +264,19 @@ class SqliteStore:
             if holder.pid == pid and holder.store is self:
                 holder.conn.close()
                 _live.discard(holder)
-        self._local.__dict__.clear()
+        self._idle = []
 
     # -- housekeeping ------------------------------------------------------------------------
 
     def purge_expired(self, limit: int = PURGE_BATCH) -> int:
         """Delete up to `limit` expired rows from each table; returns how many went."""
+        with self._errors(), self._borrowed() as conn:
+            return self._purge(conn, limit)
+
+    def _purge(self, conn: sqlite3.Connection, limit: int = PURGE_BATCH) -> int:
         removed = 0
-        with self._errors(), self._transaction() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             now = time.time()
             for table in ("kv", "counters"):
                 removed += conn.execute(
@@ -244,13 +284,18 @@ class SqliteStore:
                     f" (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)",
                     (now, limit),
                 ).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
         self._last_purge = time.time()
         return removed
 
     def row_count(self) -> int:
         """Rows physically present, expired or not (values and counters)."""
-        with self._errors():
-            conn = self._conn()
+        with self._errors(), self._borrowed() as conn:
             return sum(
                 conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 for table in ("kv", "counters")
@@ -298,29 +343,49 @@ class SqliteStore:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
+    @contextmanager
+    def _borrowed(self) -> Iterator[sqlite3.Connection]:
+        """A connection of this process for one operation, never used by two at once. Idle
+        ones are kept and reused by any thread or greenlet: under gevent every request is a new
+        greenlet, and opening a connection per request cost more than the request's queries."""
         if self._closed:
             raise StoreUnavailable(f"{self.url} is closed")
-        holder: _Connection | None = getattr(self._local, "holder", None)
-        if holder is None or holder.pid != os.getpid():
+        pid = os.getpid()
+        with self._idle_lock:
+            if self._idle_pid != pid:  # forked: the parent's connections are not ours
+                self._idle, self._idle_pid = [], pid
+            holder = self._idle.pop() if self._idle else None
+        if holder is None:
             holder = _Connection(self._connect(), self)
             _live.add(holder)
-            self._local.holder = holder
-        return holder.conn
+        try:
+            yield holder.conn
+        finally:
+            if holder.conn.in_transaction or self._closed:
+                holder.conn.close()  # an interrupted transaction: never reuse it (rolls back)
+                _live.discard(holder)
+            else:
+                with self._idle_lock:
+                    if len(self._idle) < MAX_IDLE and self._idle_pid == pid:
+                        self._idle.append(holder)
+                        holder = None
+                if holder is not None:
+                    holder.conn.close()
+                    _live.discard(holder)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                # The original error matters more; SQLite rolls back on close anyway.
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
+        with self._borrowed() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    # The original error matters more; SQLite rolls back on close anyway.
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -351,15 +416,14 @@ class SqliteStore:
         # Housekeeping must neither fail the caller's write, which is already committed, nor
         # make a webhook wait: if another writer holds the lock, give up quickly and let a later
         # write purge.
-        with suppress(sqlite3.Error, StoreUnavailable):
-            conn = self._conn()
+        with suppress(sqlite3.Error, StoreUnavailable), self._errors(), self._borrowed() as conn:
             if isinstance(conn, _CooperativeConnection):
                 with conn.waiting_at_most(OPPORTUNISTIC_PURGE_WAIT_MS / 1000):
-                    self.purge_expired()
+                    self._purge(conn)
                 return
             conn.execute(f"PRAGMA busy_timeout = {OPPORTUNISTIC_PURGE_WAIT_MS}")
             try:
-                self.purge_expired()
+                self._purge(conn)
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from gateway.state import open_store
 from gateway.translate.context import member_label
 from tests.support.customer_app import CustomerApp
 from tests.support.gateway_server import (
@@ -176,6 +177,36 @@ def test_member_callbacks_stay_in_order_when_the_app_is_slow(tmp_path, app):
         call.event("participant-leave")
         app.wait_for(lambda reqs: len([r for r in reqs if r.path == "/cb"]) >= 2, timeout=20)
         assert actions(app) == ["enter", "exit"]  # no floorEvent: no floor callback
+
+
+def settled_store(gw: GatewayServer) -> dict:
+    """Everything in the gateway's store once its job worker has nothing left to do."""
+    store = open_store(gw.store_url)
+    deadline = time.monotonic() + 15
+    while any(key.startswith("job:") for key, _ in store.scan("")):
+        assert time.monotonic() < deadline, "the job worker never finished its jobs"
+        time.sleep(0.05)
+    return dict(store.scan(""))
+
+
+def test_speaker_events_write_nothing_when_nobody_wants_floor_events(tmp_path, app):
+    """Twilio reports every talk spurt of every participant; in a room where no member asked
+    for floor events they change nothing in the store and send nothing."""
+    conference_answer(app)
+    app.route("/cb", body="")
+    with start_gateway(tmp_path, app) as gw:
+        call = Call(gw)
+        call.answer()
+        call.event("participant-join")
+        app.wait_for(lambda reqs: any(r.path == "/cb" for r in reqs), timeout=15)
+        before = settled_store(gw)
+        for _ in range(10):
+            call.event("participant-speech-start")
+            call.event("participant-speech-stop")
+        assert settled_store(gw) == before
+        call.event("participant-leave")
+        app.wait_for(lambda reqs: len([r for r in reqs if r.path == "/cb"]) >= 2, timeout=15)
+        assert actions(app) == ["enter", "exit"]
 
 
 def test_floor_callbacks_only_with_floor_event(tmp_path, app):

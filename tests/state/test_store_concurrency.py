@@ -86,6 +86,30 @@ def test_update_from_many_threads_loses_no_write(store: Store):
     assert store.get("total") == {"n": 800}
 
 
+def test_update_many_from_processes_and_threads_moves_every_unit_once(store_url: str):
+    """Each change takes one unit from one key and adds it to another: concurrent changes over
+    overlapping keys neither lose nor double a unit."""
+    def move(current: dict) -> dict:
+        source, target = current["left"] or {"n": 1000}, current["right"] or {"n": 0}
+        return {"left": {"n": source["n"] - 1}, "right": {"n": target["n"] + 1}}
+
+    def work(index: int) -> None:
+        store = open_store(store_url)
+
+        def run(_: int) -> None:
+            for _ in range(25):
+                store.update_many({"left": LIVE, "right": LIVE}, move)
+                store.update("right", add_one, LIVE)  # a single-key writer in the way
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(run, range(4)))
+
+    run_processes(3, work)
+    store = open_store(store_url)
+    assert store.get("left") == {"n": 1000 - 300}
+    assert store.get("right") == {"n": 300 + 300}
+
+
 def test_update_appends_from_processes_and_threads_keep_every_item(store_url: str):
     def work(index: int) -> None:
         store = open_store(store_url)

@@ -174,6 +174,47 @@ def test_update_rejects_a_non_dict_result_and_keeps_the_value(store: Store):
     assert store.get("k") == {"v": 1}
 
 
+def test_update_many_sees_every_key_and_writes_only_what_it_returns(store: Store):
+    store.put("member", {"state": "pending"}, LIVE)
+    store.put("room", {"ids": 1}, SHORT)
+    seen = []
+
+    def join(current):
+        seen.append(current)
+        return {"member": {"state": "joined", "id": current["room"]["ids"] + 1},
+                "outbox": {"items": ["enter"]}}
+
+    after = store.update_many({"member": LIVE, "room": LIVE, "outbox": LIVE}, join)
+    assert seen == [{"member": {"state": "pending"}, "room": {"ids": 1}, "outbox": None}]
+    assert after == {"member": {"state": "joined", "id": 2}, "room": {"ids": 1},
+                     "outbox": {"items": ["enter"]}}
+    assert store.get("outbox") == {"items": ["enter"]}
+    let_short_ttls_pass(store)
+    assert store.get("room") is None  # only read: its TTL was not reset
+    assert store.get("member") == {"state": "joined", "id": 2}
+
+
+def test_update_many_deletes_keys_mapped_to_none(store: Store):
+    store.put("job", {"due": 1}, LIVE)
+    store.put("outbox", {"items": []}, LIVE)
+    after = store.update_many({"job": LIVE, "outbox": LIVE}, lambda current: {"job": None})
+    assert after == {"job": None, "outbox": {"items": []}}
+    assert store.get("job") is None
+    assert store.get("outbox") == {"items": []}
+
+
+def test_update_many_is_all_or_nothing(store: Store):
+    store.put("a", {"v": 1}, LIVE)
+    with pytest.raises(ValueError):  # the second value cannot be stored: nothing is
+        store.update_many({"a": LIVE, "b": LIVE},
+                          lambda current: {"a": {"v": 2}, "b": {"bad": math.nan}})
+    with pytest.raises(KeyError):  # a key it was not given
+        store.update_many({"a": LIVE}, lambda current: {"a": {"v": 3}, "z": {"v": 1}})
+    assert store.get("a") == {"v": 1}
+    assert store.get("b") is None
+    assert store.get("z") is None
+
+
 def test_counter_starts_at_one_and_counts(store: Store):
     assert [store.incr("room:members", LIVE) for _ in range(3)] == [1, 2, 3]
 
