@@ -756,7 +756,6 @@ def fault_flapping(workdir: Path, size: Size, rng: random.Random) -> Verdict:
         # What exhausted its retries is replayed now that the app is healthy: nothing is lost.
         replayed = sum(replay(gateway, r["id"]) for r in kept)
         verdict.callbacks_replayed = replayed
-        before = {key: len(log.seen(key[0])) for key in failed}
         end = time.monotonic() + 60
         while time.monotonic() < end and any(
                 key[1] not in log.seen(key[0]) for key in failed):
@@ -770,7 +769,6 @@ def fault_flapping(workdir: Path, size: Size, rng: random.Random) -> Verdict:
         if reasons:
             verdict.notes.append("kept as failed: " + "; ".join(
                 f"{n}× {reason}" for reason, n in reasons.most_common(4)))
-        del before
         verdict.problems += [f"fault thread: {e}" for e in striker.errors]
         # Replayed callbacks come after the hangup by design: order is judged on the first
         # deliveries, so drop the replayed arrivals from the order check.

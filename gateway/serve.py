@@ -6,6 +6,8 @@ PORT, the job worker, and the side-stream WebSocket server (`gateway media`, dig
 GATEWAY_MEDIA_PORT (default PORT + 1). With Redis and several machines, run `gateway serve
 --web-only` on each web node, `gateway media` where the proxy sends `/twilio/media`, and
 `gateway worker` where jobs should run (the Procfile's `web:`, `media:` and `worker:` lines).
+`gateway serve` supervises what it starts: gunicorn restarts its own web workers, and a job
+worker or side-stream server that dies is started again (see `supervise`).
 """
 
 from __future__ import annotations
