@@ -275,8 +275,7 @@ class SqliteStore:
 
     def _purge(self, conn: sqlite3.Connection, limit: int = PURGE_BATCH) -> int:
         removed = 0
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             now = time.time()
             for table in ("kv", "counters"):
                 removed += conn.execute(
@@ -284,12 +283,6 @@ class SqliteStore:
                     f" (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)",
                     (now, limit),
                 ).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
         self._last_purge = time.time()
         return removed
 
@@ -375,17 +368,8 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._borrowed() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    # The original error matters more; SQLite rolls back on close anyway.
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+        with self._borrowed() as conn, _immediate(conn):
+            yield conn
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -426,6 +410,21 @@ class SqliteStore:
                 self._purge(conn)
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on `conn`, its lock taken up front; rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            # The original error matters more; SQLite rolls back on close anyway.
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path, busy_seconds: float, **options) -> sqlite3.Connection:
