@@ -5,38 +5,11 @@
 # that the voicemail tests transcribe real speech. Idempotent. Exits 0 when espeak-ng is
 # available, non-zero (with a reason) otherwise.
 set -euo pipefail
+source "$(dirname "$0")/lib/apt.sh"
 
 if command -v espeak-ng >/dev/null 2>&1; then
     exit 0
 fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-espeak: espeak-ng is missing and apt-get is not available;" \
-         "install espeak-ng by other means" >&2
-    exit 1
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "ensure-espeak: espeak-ng is missing and installing it needs root (or sudo)" >&2
-        exit 1
-    fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-install() {
-    $SUDO apt-get install -y --no-install-recommends espeak-ng
-}
-# The package lists may be absent (fresh container) or stale: update once, then retry.
-if ! install; then
-    $SUDO apt-get update
-    install
-fi
-
-if ! command -v espeak-ng >/dev/null 2>&1; then
-    echo "ensure-espeak: apt-get finished but espeak-ng is still not on PATH" >&2
-    exit 1
-fi
+apt_prepare ensure-espeak espeak-ng "install espeak-ng by other means"
+apt_install espeak-ng
+require_on_path ensure-espeak espeak-ng

@@ -5,28 +5,14 @@
 # that the package may have started is stopped and disabled again: it would only hold port 6379
 # and memory. Exits 0 when redis-server is available, non-zero (with a reason) otherwise.
 set -euo pipefail
+source "$(dirname "$0")/lib/apt.sh"
 
 if command -v redis-server >/dev/null 2>&1; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-redis: redis-server is missing and apt-get is not available;" \
-         "install redis-server (Redis >= 5) by other means" >&2
-    exit 1
-fi
+apt_prepare ensure-redis redis-server "install redis-server (Redis >= 5) by other means"
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "ensure-redis: redis-server is missing and installing it needs root (or sudo)" >&2
-        exit 1
-    fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
 # Keep the package's maintainer scripts from starting the service where policy-rc.d is honoured.
 POLICY=/usr/sbin/policy-rc.d
 CREATED_POLICY=""
@@ -42,14 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-install() {
-    $SUDO apt-get install -y --no-install-recommends redis-server
-}
-# The package lists may be absent (fresh container) or stale: update once, then retry.
-if ! install; then
-    $SUDO apt-get update
-    install
-fi
+apt_install redis-server
 
 # If a service got started anyway (systemd, or an init script ignoring policy-rc.d), stop it.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -62,7 +41,4 @@ if [ -x /etc/init.d/redis-server ] && command -v update-rc.d >/dev/null 2>&1; th
     $SUDO update-rc.d redis-server disable >/dev/null 2>&1 || true
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-    echo "ensure-redis: apt-get finished but redis-server is still not on PATH" >&2
-    exit 1
-fi
+require_on_path ensure-redis redis-server
