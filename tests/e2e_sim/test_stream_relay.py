@@ -15,6 +15,7 @@ import pytest
 from gateway.sim.plivo_stream_app import PlivoStreamApp
 from tests.support.customer_app import CustomerApp
 from tests.support.gateway_server import APP_AUTH_TOKEN, app_config
+from tests.support.plivo_signed import every_request_is_signed_as_plivo_signs  # noqa: F401
 from tests.support.stack import Stack
 
 NUMBER = "+14155550801"
@@ -27,13 +28,6 @@ def app():
         customer_app.route("/hangup", body="")
         yield customer_app
 
-
-
-@pytest.fixture(autouse=True)
-def every_request_is_signed_as_plivo_signs(app):
-    """After each test: every request the app got verifies with the plivo SDK's validators."""
-    yield
-    app.assert_all_signed_as_plivo_signs()
 
 @pytest.fixture(scope="module")
 def stack(app, tmp_path_factory):
