@@ -62,9 +62,6 @@ def call_key(call_sid: str) -> str:
     return f"call:{call_sid}"
 
 
-_key = call_key
-
-
 def _ended_key(call_sid: str) -> str:
     return f"ended:{call_sid}"
 
@@ -76,7 +73,7 @@ class Calls:
         self.store = store
 
     def get(self, call_sid: str) -> CallRecord | None:
-        data = self.store.get(_key(call_sid))
+        data = self.store.get(call_key(call_sid))
         return CallRecord.from_dict(data) if data else None
 
     def claim(self, record: CallRecord) -> bool:
@@ -85,11 +82,11 @@ class Calls:
         it must not start the app a second time)."""
         if self.store.get(_ended_key(record.call_sid)) is not None:
             return False
-        return self.store.put_if_absent(_key(record.call_sid), record.to_dict(), CALL_TTL)
+        return self.store.put_if_absent(call_key(record.call_sid), record.to_dict(), CALL_TTL)
 
     def save(self, record: CallRecord) -> None:
         ttl = ENDED_CALL_TTL if record.ended else CALL_TTL
-        self.store.put(_key(record.call_sid), record.to_dict(), ttl)
+        self.store.put(call_key(record.call_sid), record.to_dict(), ttl)
 
     def reserve_record_action(self, call_sid: str, key: str, number: int) -> bool:
         """The call ended while its `<Record>` KEY had not reported: its action takes place
@@ -106,7 +103,7 @@ class Calls:
             records = {**current["records"], key: {**settings, "action_number": number}}
             return {**current, "records": records}
 
-        self.store.update(_key(call_sid), reserve, ENDED_CALL_TTL)
+        self.store.update(call_key(call_sid), reserve, ENDED_CALL_TTL)
         return bool(won)
 
     def claim_record_action(self, call_sid: str, key: str) -> int | None:
@@ -124,7 +121,7 @@ class Calls:
             records = {**current["records"], key: {**settings, "answered": True}}
             return {**current, "records": records}
 
-        self.store.update(_key(call_sid), claim, CALL_TTL)
+        self.store.update(call_key(call_sid), claim, CALL_TTL)
         return reserved[0] if reserved else None
 
     def mark_ended(self, call_sid: str) -> CallRecord | None:
@@ -141,7 +138,7 @@ class Calls:
             first.append(True)
             return {**current, "ended": True}
 
-        data = self.store.update(_key(call_sid), end, ENDED_CALL_TTL)
+        data = self.store.update(call_key(call_sid), end, ENDED_CALL_TTL)
         if data and first:
             self.store.put(_ended_key(call_sid), {"ended_at": time.time()}, ENDED_MARK_TTL)
             return CallRecord.from_dict(data)
@@ -150,4 +147,4 @@ class Calls:
     def mark_hangup_queued(self, call_sid: str) -> None:
         def queued(current: dict | None) -> dict | None:
             return {**current, "hangup_queued": True} if current else None
-        self.store.update(_key(call_sid), queued, ENDED_CALL_TTL)
+        self.store.update(call_key(call_sid), queued, ENDED_CALL_TTL)

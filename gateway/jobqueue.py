@@ -60,7 +60,6 @@ class WakingSqliteStorage(SqliteStorage):
         self._listener: socket.socket | None = None
         self._listener_tried = False
         self._listener_lock = threading.Lock()
-        self._idle = threading.Event()  # never set: the plain wait when there is no listener
 
     def _create_connection(self):
         self._cooperative = greenlets_share_this_thread()
@@ -116,7 +115,7 @@ class WakingSqliteStorage(SqliteStorage):
             return data
         listener = self._listen()
         if listener is None:
-            self._idle.wait(POLL)
+            time.sleep(POLL)  # no wake-up here (another worker process has it): poll
         else:
             with contextlib.suppress(OSError):  # TimeoutError after POLL: look again anyway
                 listener.recv(16)
