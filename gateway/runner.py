@@ -190,8 +190,8 @@ class CallRunner:
         element = document.steps[call.resume_at]
         if isinstance(element, Redirect):
             params = {**call.params, "CallStatus": "in-progress", "Event": EVENT_REDIRECT}
-            fetched = self.fetch_or_fail(call, app, element.url, element.method,
-                                                    params, deadline)
+            fetched = self.fetch_or_fail(call, app, element.url, element.method, params,
+                                         deadline)
             return self.run(call, app, fetched, start=0, stop_streams=stop_streams,
                             sound_first=sound_first)
         fetched = Fetched(document, call.document, call.document_url or "")
@@ -199,7 +199,7 @@ class CallRunner:
                         sound_first=sound_first)
 
     def fetch_or_fail(self, call: CallRecord, app: PlivoApp, url: str, method: str,
-                                 params: Mapping[str, str], deadline: float) -> Fetched:
+                      params: Mapping[str, str], deadline: float) -> Fetched:
         """Redirect and action documents: no fallback URL on Plivo, just the URL itself."""
         try:
             return self.fetch(app, url, method, params, deadline)
