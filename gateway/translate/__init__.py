@@ -110,6 +110,22 @@ def translate(document: Document, context: TranslationContext, start: int = 0, *
               sound_first: str | None = None) -> Translation:
     """`sound_first`: a sound the gateway plays before the elements (a menu's
     invalidDigitsSound, when the caller's last attempt was invalid)."""
+    builder, resume_at, handback = compose(document, context, start, sound_first=sound_first)
+    return Translation(
+        twiml=render(builder.response),
+        notes=tuple(builder.notes),
+        resume_at=resume_at,
+        handback=handback,
+        effects=tuple(builder.effects),
+        verbs=builder.verbs,
+        rejected=builder.rejected,
+    )
+
+
+def compose(document: Document, context: TranslationContext, start: int = 0, *,
+            sound_first: str | None = None) -> tuple[TwimlBuilder, int | None, Element | None]:
+    """The stretch from `start` up to the next hand-back, built but not yet serialised:
+    (the builder, where to resume, the element handed back)."""
     builder = TwimlBuilder(context)
     for name in context.stop_streams:  # a member's side stream, once it has left the room
         stop = Stop()
@@ -139,15 +155,7 @@ def translate(document: Document, context: TranslationContext, start: int = 0, *
                              f"unreachable after <Hangup> on line {element.line}",
                              line=unreachable.line)
             break
-    return Translation(
-        twiml=render(builder.response),
-        notes=tuple(builder.notes),
-        resume_at=resume_at,
-        handback=handback,
-        effects=tuple(builder.effects),
-        verbs=builder.verbs,
-        rejected=builder.rejected,
-    )
+    return builder, resume_at, handback
 
 
 def translate_input_again(document: Document, context: TranslationContext, at: int,
@@ -165,5 +173,5 @@ def translate_input_again(document: Document, context: TranslationContext, at: i
 
 
 __all__ = ["INPUT_ELEMENTS", "TRANSLATORS", "ElementCannotRun", "GatewayUrls", "MessageQueued",
-           "RecordingBooked", "ScheduledHangup", "Translation", "TranslationContext", "translate",
-           "translate_input_again"]
+           "RecordingBooked", "ScheduledHangup", "Translation", "TranslationContext", "compose",
+           "translate", "translate_input_again"]
