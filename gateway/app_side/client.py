@@ -13,8 +13,10 @@
 5. signs the exact URL sent with Plivo's V2 and V3 signatures (a fresh nonce per attempt): the
    URL as urllib3 puts it on the wire (host lower-cased, dot segments removed, characters that
    may not appear in a URL percent-encoded), never a form the app will not see;
-6. retries with tenacity per the policy's `rc`/`rp`, with a short backoff, never past the total
-   timeout; every attempt gets min(ct, time left) to connect and min(rt, time left) per read;
+6. retries per the policy's `rc`/`rp` (a plain loop: most requests succeed at once, and a retry
+   library's bookkeeping cost more than the signatures), with a short backoff, never past the
+   total timeout; every attempt gets min(ct, time left) to connect and min(rt, time left) per
+   read;
 7. reads the body as a stream and gives up as soon as it passes `max_bytes`;
 8. holds each attempt to one deadline, the end of the total time (`gateway.deadlines`): connect,
    status line, headers and body together, so an app that trickles its answer a byte at a time,
@@ -42,10 +44,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 import certifi
-import tenacity
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -83,11 +85,14 @@ _CHUNK = 64 * 1024
 _MIN_ATTEMPT_SECONDS = 0.05
 _XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _FORM = "application/x-www-form-urlencoded"
+# What form encoding leaves as it is (urlencode's quote_plus: letters, digits and _.-~): Plivo's
+# parameters are nearly all such text (numbers, UUIDs, statuses), and need no quoting at all.
+_FORM_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 # gzip and deflate (and br/zstd when their decoders are installed): the body is decoded on reading.
 _ACCEPT_ENCODING = ", ".join(
     re.split(r",\s*", make_headers(accept_encoding=True)["accept-encoding"]))
-# One try per urlopen: tenacity does the retrying, under the fragment's rules. read=False hands a
-# read error back as itself instead of wrapped in MaxRetryError.
+# One try per urlopen: `AppClient.request` does the retrying, under the fragment's rules.
+# read=False hands a read error back as itself instead of wrapped in MaxRetryError.
 _ONE_TRY = Retry(0, read=False)
 
 
@@ -168,14 +173,7 @@ class AppClient:
                            tuple(allowed_hosts), policy, started + policy.total_timeout,
                            max_bytes)
         try:
-            response = tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(policy.attempts) | attempt.out_of_time,
-                wait=attempt.backoff,
-                retry=tenacity.retry_if_exception(
-                    lambda e: isinstance(e, AppRequestError) and e.kind in policy.retry_on),
-                before_sleep=attempt.note_retry,
-                reraise=True,
-            )(attempt)
+            response = self._attempts(attempt, policy)
         except AppRequestError as error:
             error.attempts = attempt.count
             if error.kind in ("ct", "rt") and attempt.remaining() < _MIN_ATTEMPT_SECONDS:
@@ -187,6 +185,21 @@ class AppClient:
                         "" if error.attempts == 1 else "s")
             raise error from None
         return response
+
+    @staticmethod
+    def _attempts(attempt: _Attempt, policy: DeliveryPolicy) -> AppResponse:
+        """Attempt after attempt: a failure of a kind the policy retries is tried again, after a
+        short backoff, while attempts and time remain; any other failure ends at once."""
+        while True:
+            try:
+                return attempt()
+            except AppRequestError as error:
+                if (error.kind not in policy.retry_on or attempt.count >= policy.attempts
+                        or attempt.remaining() < _MIN_ATTEMPT_SECONDS):
+                    raise
+                log.debug("retrying %s %s after attempt %d: %s", attempt.method,
+                          attempt.safe_url, attempt.count, error)
+                time.sleep(attempt.backoff())
 
     def _send(self, wire: _Wire, method: str, headers: dict[str, str], body: bytes | None,
               timeout: Timeout, allowed_hosts: Sequence[str]) -> urllib3.HTTPResponse:
@@ -214,8 +227,10 @@ class _Wire:
     authorization: str | None
 
 
+@lru_cache(maxsize=512)
 def _wire(url: str) -> _Wire:
-    """Raises urllib3's LocationValueError for a URL it cannot send."""
+    """Raises urllib3's LocationValueError for a URL it cannot send. Pure, so remembered: an
+    app's answer URL is sent on every call."""
     parsed = parse_url(url)
     if not parsed.host or not parsed.scheme:
         raise urllib3.exceptions.LocationValueError(f"no host or scheme in {safe_url(url)}")
@@ -247,7 +262,7 @@ def _basic_auth(url: str) -> str | None:
 
 
 class _Attempt:
-    """One request's retry state: tenacity calls it once per attempt."""
+    """One request's retry state: called once per attempt."""
 
     def __init__(self, client: AppClient, target: str, send_url: str, method: str,
                  params: dict[str, str], auth_token: str, allowed_hosts: tuple[str, ...],
@@ -272,18 +287,11 @@ class _Attempt:
     def remaining(self) -> float:
         return self.end - time.monotonic()
 
-    def out_of_time(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self.remaining() < _MIN_ATTEMPT_SECONDS
-
-    def backoff(self, retry_state: tenacity.RetryCallState) -> float:
-        # 0.1 s, 0.2 s, 0.4 s ... capped at 1 s, and never past the end of the total time.
-        wanted = min(1.0, 0.1 * 2 ** (retry_state.attempt_number - 1))
+    def backoff(self) -> float:
+        """The pause after the attempt that just failed: 0.1 s, 0.2 s, 0.4 s ... capped at 1 s,
+        and never past the end of the total time."""
+        wanted = min(1.0, 0.1 * 2 ** (self.count - 1))
         return max(0.0, min(wanted, self.remaining() - _MIN_ATTEMPT_SECONDS))
-
-    def note_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        log.debug("retrying %s %s after attempt %d: %s", self.method, self.safe_url,
-                  retry_state.attempt_number, error)
 
     def fail(self, reason: str, kind: str, status: int | None = None) -> AppRequestError:
         return AppRequestError(self.safe_url, reason, kind, status, self.count)
@@ -359,7 +367,7 @@ class _Attempt:
         headers = dict(self.client._headers)
         if self.method == "POST":
             # A POST without params still says Content-Length: 0, and has no Content-Type.
-            body = urlencode(self.params).encode("ascii") if self.params else b""
+            body = form_encoded(self.params).encode("ascii") if self.params else b""
             headers["Content-Length"] = str(len(body))
             if body:
                 headers["Content-Type"] = _FORM
@@ -424,6 +432,17 @@ class _Attempt:
             chunks.append(chunk)
 
 
+def form_encoded(params: Mapping[str, str]) -> str:
+    """`urlencode(params)`, character for character, without quoting what needs none."""
+    return "&".join(f"{_form_quote(str(key))}={_form_quote(str(value))}"
+                    for key, value in params.items())
+
+
+def _form_quote(text: str) -> str:
+    return text if _FORM_PLAIN.fullmatch(text) else quote_plus(text)
+
+
+@lru_cache(maxsize=1024)
 def safe_url(url: str) -> str:
     """A URL fit for a log line: scheme, host, port and path; no credentials, query or fragment."""
     try:

@@ -14,6 +14,11 @@ address, or a network in CIDR form. A URL passes when
 
 The same address rule is applied again to the socket's peer at connect time (see client.py), so
 a name that resolves differently a moment later (DNS rebinding) gains nothing.
+
+Every verdict that depends on nothing but the URL and the list (the URL's shape, its host being
+listed, an IP literal being covered, an address being allowed) is remembered: an app's answer
+URL is checked on every call, and parsing it and its list's networks again cost more than the
+signatures. A name's addresses are never remembered here: each check resolves it again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from urllib3.exceptions import LocationParseError
@@ -69,6 +75,24 @@ def check_url(url: str, allowed_hosts: Sequence[str], *,
     HostUnresolvable when its host name does not resolve. Returns the addresses a host name
     resolved to, all vetted (empty for an IP literal), so the caller may connect to one of them
     without looking the name up again."""
+    allowed = tuple(allowed_hosts)
+    host, port, literal = _vetted_target(url, allowed)
+    if literal:
+        return ()
+    addresses = list(resolve(host, port))
+    if not addresses:
+        raise HostUnresolvable(host, "resolves to no address")
+    for text in addresses:
+        if not _text_address_allowed(text, allowed):
+            raise HostNotAllowed(host, f"resolves to {text}, which is not a public address and "
+                                       "is not listed in allowed_hosts")
+    return tuple(addresses)
+
+
+@lru_cache(maxsize=1024)
+def _vetted_target(url: str, allowed_hosts: tuple[str, ...]) -> tuple[str, int, bool]:
+    """(host, port, is an IP literal) of a URL that passes every check but the name's addresses;
+    raises HostNotAllowed. Pure, so remembered (a refusal is not: it raises)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
@@ -92,18 +116,16 @@ def check_url(url: str, allowed_hosts: Sequence[str], *,
     if literal is not None:
         if not _covered(literal, allowed_hosts):
             raise HostNotAllowed(host, "this address is not in the mapping's allowed_hosts")
-        return ()
+        return host, port, True
     if host.lower() not in _host_names(allowed_hosts):
         raise HostNotAllowed(host, "this host is not in the mapping's allowed_hosts")
-    addresses = list(resolve(host, port))
-    if not addresses:
-        raise HostUnresolvable(host, "resolves to no address")
-    for text in addresses:
-        address = _ip(text)
-        if address is None or not address_allowed(address, allowed_hosts):
-            raise HostNotAllowed(host, f"resolves to {text}, which is not a public address and "
-                                       "is not listed in allowed_hosts")
-    return tuple(addresses)
+    return host, port, False
+
+
+@lru_cache(maxsize=1024)
+def _text_address_allowed(text: str, allowed_hosts: tuple[str, ...]) -> bool:
+    address = _ip(text)
+    return address is not None and address_allowed(address, allowed_hosts)
 
 
 def host_listed(host: str, allowed_hosts: Sequence[str]) -> bool:
@@ -122,7 +144,7 @@ def address_allowed(address: IPAddress | str, allowed_hosts: Sequence[str]) -> b
     ip = _ip(address) if isinstance(address, str) else address
     if ip is None:
         return False
-    return _covered(ip, allowed_hosts) or _public(ip)
+    return _covered(ip, tuple(allowed_hosts)) or _public(ip)
 
 
 def _public(ip: IPAddress) -> bool:
@@ -139,7 +161,7 @@ def _unmapped(ip: IPAddress) -> IPAddress:
 
 def _covered(ip: IPAddress, allowed_hosts: Sequence[str]) -> bool:
     candidates = {ip, _unmapped(ip)}
-    for entry in allowed_hosts:
+    for entry in _ip_entries(tuple(allowed_hosts)):
         network = _network(entry)
         if network is not None and any(c.version == network.version and c in network
                                        for c in candidates):
@@ -147,10 +169,23 @@ def _covered(ip: IPAddress, allowed_hosts: Sequence[str]) -> bool:
     return False
 
 
-def _host_names(allowed_hosts: Sequence[str]) -> set[str]:
-    return {e.strip().lower().rstrip(".") for e in allowed_hosts if _network(e) is None}
+def _host_names(allowed_hosts: Sequence[str]) -> frozenset[str]:
+    return _names_listed(tuple(allowed_hosts))
 
 
+@lru_cache(maxsize=256)
+def _names_listed(allowed_hosts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(e.strip().lower().rstrip(".") for e in allowed_hosts
+                     if _network(e) is None)
+
+
+@lru_cache(maxsize=256)
+def _ip_entries(allowed_hosts: tuple[str, ...]) -> tuple[str, ...]:
+    """The IP and CIDR entries of a list (its names left out): what an address is compared to."""
+    return tuple(e for e in allowed_hosts if _network(e) is not None)
+
+
+@lru_cache(maxsize=1024)
 def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     text = entry.strip()
     if text.startswith("[") and text.endswith("]"):
@@ -161,6 +196,7 @@ def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None
         return None
 
 
+@lru_cache(maxsize=4096)
 def _ip(text: str) -> IPAddress | None:
     value = text.strip()
     if value.startswith("[") and value.endswith("]"):

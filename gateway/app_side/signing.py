@@ -18,10 +18,10 @@ That is the SDK's limit, with Plivo too; POST bodies and paths in any script are
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 ParamValue = str | Sequence[str]
@@ -44,7 +44,7 @@ def new_nonce() -> str:
 
 def plivo_signature_v2(url: str, nonce: str, auth_token: str) -> str:
     """X-Plivo-Signature-V2 for a request to `url` (query and fragment are not covered)."""
-    return _hmac_b64(auth_token, _base_url(url) + nonce)
+    return _hmac_b64(auth_token, _url_parts(url)[0] + nonce)
 
 
 def plivo_signature_v3(method: str, url: str, params: Mapping[str, ParamValue], nonce: str,
@@ -56,15 +56,13 @@ def plivo_signature_v3(method: str, url: str, params: Mapping[str, ParamValue], 
 
 def v3_signed_string(method: str, url: str, params: Mapping[str, ParamValue]) -> str:
     """The text V3 signs, before the nonce is appended. Exposed for tests and debugging."""
-    base = _base_url(url)
-    query = _query_map(urlparse(url).query)
+    base, query, pairs = _url_parts(url)
     # Only an exact upper-case GET takes the GET path in the SDK; anything else is signed as POST.
     if method == "GET":
         merged: dict[str, ParamValue] = dict(params)
         merged.update(query)
         pairs = _sorted_query_string(merged)
         return f"{base}?{pairs}" if pairs else base
-    pairs = _sorted_query_string(query)
     if not params:
         return f"{base}?{pairs}" if pairs else base
     return f"{base}?{pairs}{'.' if pairs else ''}{_sorted_params_string(params)}"
@@ -86,8 +84,16 @@ def signature_headers(method: str, url: str, params: Mapping[str, ParamValue], a
 
 
 def _hmac_b64(auth_token: str, message: str) -> str:
-    digest = hmac.new(auth_token.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.digest(auth_token.encode("utf-8"), message.encode("utf-8"), "sha256")
     return base64.b64encode(digest).decode("ascii")
+
+
+@lru_cache(maxsize=512)
+def _url_parts(url: str) -> tuple[str, dict[str, list[str]], str]:
+    """(the signed base, the query's values by name, the sorted query string) of a URL: the same
+    answer URL is signed on every call. Callers only read the map."""
+    query = _query_map(urlparse(url).query)
+    return _base_url(url), query, _sorted_query_string(query)
 
 
 def _base_url(url: str) -> str:

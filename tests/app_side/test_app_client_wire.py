@@ -8,10 +8,12 @@ import gzip
 import socket
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 
 from gateway.app_side import AppClient, AppRequestError
+from gateway.app_side.client import form_encoded
 from tests.support.customer_app import CustomerApp, Reply
 
 PARAMS = {"CallUUID": "5f0e3c1a-0000-4000-8000-000000000001", "From": "14155550123",
@@ -71,6 +73,24 @@ def test_post_is_a_form_with_its_length(client, customer_app):
     assert int(headers["Content-Length"]) > 0
     assert headers["Accept"] == "*/*"
     assert "gzip" in headers["Accept-Encoding"]
+
+
+HOSTILE_FORM = {"CallUUID": "5f0e3c1a-0000-4000-8000-000000000001", "From": "+1 415 555",
+                "CallerName": "Zoë & Jo = \"ok\"/?#%", "Digits": "*#~_.-", "Empty": "",
+                "Ünïcode key": "日本 語", "Tab\tNew\nline": "a+b\r\n"}
+
+
+def test_post_form_body_is_urlencode_exactly():
+    assert form_encoded(HOSTILE_FORM) == urlencode(HOSTILE_FORM)
+    assert form_encoded(PARAMS) == urlencode(PARAMS)
+
+
+def test_hostile_form_reaches_the_app_intact_and_signed(client, customer_app):
+    customer_app.route("/answer", "<Response/>")
+    ask(client, customer_app, customer_app.url("/answer"), params=HOSTILE_FORM)
+    received = customer_app.wait_for_request("/answer")
+    assert received.form == {key: [value] for key, value in HOSTILE_FORM.items()}
+    assert received.signatures_valid, received.signature_error
 
 
 def test_post_without_params_has_no_body_and_says_so(client, customer_app):

@@ -122,3 +122,28 @@ def test_credentials_in_a_url_do_not_hide_its_host():
     with pytest.raises(HostNotAllowed):
         check_url("https://app.example.com@evil.example.net/x", ["app.example.com"],
                   resolve=PUBLIC)
+
+
+def test_a_name_is_resolved_again_at_every_check_and_a_rebinding_is_refused():
+    # The URL's verdict is remembered; the name's addresses are not: a name that now points
+    # at a private address is refused the next time, however recently it passed.
+    answers = [["93.184.216.34"], ["10.0.0.7"]]
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return answers[len(asked) - 1]
+
+    url = "https://rebind.example.com/answer"
+    assert check_url(url, ["rebind.example.com"], resolve=rebinding) == ("93.184.216.34",)
+    with pytest.raises(HostNotAllowed, match=r"10\.0\.0\.7"):
+        check_url(url, ["rebind.example.com"], resolve=rebinding)
+    assert asked == ["rebind.example.com", "rebind.example.com"]
+
+
+def test_a_remembered_verdict_belongs_to_its_list():
+    url = "http://127.0.0.1:5000/answer"
+    assert check_url(url, ("127.0.0.1",), resolve=PUBLIC) == ()
+    with pytest.raises(HostNotAllowed, match="not in the mapping's allowed_hosts"):
+        check_url(url, ("app.example.com",), resolve=PUBLIC)
+    assert check_url(url, ["127.0.0.0/8"], resolve=PUBLIC) == ()
