@@ -80,9 +80,8 @@ class Calls:
         """Start a call the gateway has never seen: False if it has a record of it, or saw it
         end (Twilio's signature has no timestamp, so a captured voice webhook can be replayed;
         it must not start the app a second time)."""
-        if self.store.get(_ended_key(record.call_sid)) is not None:
-            return False
-        return self.store.put_if_absent(call_key(record.call_sid), record.to_dict(), CALL_TTL)
+        return self.store.put_if_absent(call_key(record.call_sid), record.to_dict(), CALL_TTL,
+                                        unless=_ended_key(record.call_sid))
 
     def save(self, record: CallRecord) -> None:
         ttl = ENDED_CALL_TTL if record.ended else CALL_TTL

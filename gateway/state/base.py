@@ -35,8 +35,10 @@ class Store(Protocol):
     def put(self, key: str, value: dict, ttl: float) -> None:
         """Overwrite the value and reset its TTL."""
 
-    def put_if_absent(self, key: str, value: dict, ttl: float) -> bool:
-        """Write only when no live value exists; True if it wrote."""
+    def put_if_absent(self, key: str, value: dict, ttl: float, *,
+                      unless: str | None = None) -> bool:
+        """Write only when no live value exists (and, with `unless`, none at that other key
+        either), atomically; True if it wrote."""
 
     def update(self, key: str, fn: Updater, ttl: float) -> dict | None:
         """Atomic read-modify-write: `fn` gets the current value (None if absent or expired)

@@ -136,20 +136,24 @@ class SqliteStore:
             self._write(conn, key, text, expires_at)
         self._wrote()
 
-    def put_if_absent(self, key: str, value: dict, ttl: float) -> bool:
+    def put_if_absent(self, key: str, value: dict, ttl: float, *,
+                      unless: str | None = None) -> bool:
         check_key(key)
         text, ttl = encode_value(value), check_ttl(ttl)
         now = time.time()
         # One statement, atomic on its own (autocommit): insert, or replace a row that has
-        # expired; a live row is left alone and no row changes. (It answered every new call:
-        # one statement instead of BEGIN, SELECT, INSERT, COMMIT.)
+        # expired; a live row is left alone and no row changes. (It answers every new call:
+        # one statement instead of BEGIN, SELECT, INSERT, COMMIT, and a SELECT before it for
+        # `unless`.) SQLite needs the WHERE of an INSERT ... SELECT ... ON CONFLICT.
         with self._errors(), self._borrowed() as conn:
             written = conn.execute(
-                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+                "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
                 " ON CONFLICT (key) DO UPDATE SET"
                 " value = excluded.value, expires_at = excluded.expires_at"
                 " WHERE kv.expires_at <= ?",
-                (key, text, now + ttl, now),
+                (key, text, now + ttl, check_key(unless) if unless is not None else None,
+                 now, now),
             ).rowcount == 1
         if written:
             self._wrote()

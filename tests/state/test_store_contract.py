@@ -116,6 +116,22 @@ def test_put_if_absent_takes_the_place_of_an_expired_value(store: Store):
     assert store.get("k") == {"new": True}
 
 
+def test_put_if_absent_unless_another_key_holds_a_value(store: Store):
+    store.put("ended:CA1", {"at": 1}, LIVE)
+    assert store.put_if_absent("call:CA1", {"new": True}, LIVE, unless="ended:CA1") is False
+    assert store.get("call:CA1") is None
+    assert store.put_if_absent("call:CA2", {"new": True}, LIVE, unless="ended:CA2") is True
+    assert store.put_if_absent("call:CA2", {"again": True}, LIVE, unless="ended:CA2") is False
+    assert store.get("call:CA2") == {"new": True}
+
+
+def test_put_if_absent_unless_an_expired_value_writes(store: Store):
+    store.put("ended:CA3", {"at": 1}, SHORT)
+    let_short_ttls_pass(store)
+    assert store.put_if_absent("call:CA3", {"new": True}, LIVE, unless="ended:CA3") is True
+    assert store.get("call:CA3") == {"new": True}
+
+
 def test_update_of_absent_key_sees_none_and_writes(store: Store):
     seen = []
 
