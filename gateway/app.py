@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     spool = Spool(os.environ.get("GATEWAY_SPOOL", "").strip() or "gateway-spool.db")
     app.extensions["gateway.spool"] = spool
     app.extensions["gateway.validator"] = RequestValidator(runtime.settings.twilio_auth_token)
+    app.extensions["gateway.twilio_key"] = runtime.settings.twilio_auth_token.encode("utf-8")
     app.register_blueprint(blueprint)
     app.register_blueprint(sounds_blueprint)  # unsigned: Twilio fetches <Play> URLs plainly
     if len(spool):  # left by a process that stopped before the store came back

@@ -12,6 +12,7 @@ an event that cannot be processed is answered 200 and spooled if the store is do
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 from collections.abc import Callable
@@ -53,12 +54,30 @@ def signed_url() -> str:
 
 
 def twilio_signed(url: str, params, signature: str) -> bool:
-    """Twilio's RequestValidator, trying first the URL exactly as requested: it is what Twilio
-    signs, and validate() always computes two signatures (with and without the port)."""
+    """The URL exactly as requested first: it is what Twilio signs. Only when that fails,
+    Twilio's RequestValidator, which tries the URL with and without its port."""
+    exact = twilio_signature(current_app.extensions["gateway.twilio_key"], url, params)
+    if hmac.compare_digest(exact.encode(), signature.encode()):
+        return True
     validator: RequestValidator = current_app.extensions["gateway.validator"]
-    exact = validator.compute_signature(url, params)
-    return hmac.compare_digest(exact.encode(), signature.encode()) or validator.validate(
-        url, params, signature)
+    return validator.validate(url, params, signature)
+
+
+def twilio_signature(key: bytes, url: str, form) -> str:
+    """X-Twilio-Signature for a POST to `url` with `form` (a MultiDict), as Twilio computes it:
+    base64(HMAC-SHA1(auth token, url + each name and value)), names sorted, a name's distinct
+    values sorted. The same as RequestValidator.compute_signature, which asks a Flask form for
+    each name's values through two failed attribute look-ups first: on every webhook, that cost
+    twice the HMAC."""
+    parts = [url]
+    for name in sorted(form.keys()):
+        values = form.getlist(name)
+        if len(values) == 1:
+            parts.append(name + values[0])
+        else:
+            parts.extend(name + value for value in sorted(set(values)))
+    digest = hmac.digest(key, "".join(parts).encode("utf-8"), "sha1")
+    return base64.b64encode(digest).decode("ascii")
 
 
 @blueprint.before_request

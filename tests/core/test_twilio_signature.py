@@ -1,0 +1,37 @@
+"""The gateway's check of X-Twilio-Signature computes what twilio's RequestValidator computes."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import ImmutableMultiDict
+
+from gateway.twilio_side.webhooks import twilio_signature
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+URL = "https://gateway.example.com/twilio/voice?step=2"
+
+FORMS = {
+    "voice webhook": [("CallSid", "CA" + "1" * 32), ("AccountSid", "AC" + "2" * 32),
+                      ("From", "+14155550111"), ("To", "+14155550100"),
+                      ("CallStatus", "ringing"), ("Direction", "inbound")],
+    "repeated names, repeated values": [("Digits", "2"), ("Digits", "1"), ("Digits", "2"),
+                                        ("A", "z"), ("A", "a")],
+    "unicode and markup": [("CallerName", "Zoë & <Jo>"), ("SpeechResult", "日本語 ok")],
+    "empty values": [("Empty", ""), ("CallSid", "CA1")],
+    "no form": [],
+}
+
+
+@pytest.mark.parametrize("pairs", FORMS.values(), ids=FORMS.keys())
+def test_signature_is_the_request_validators(pairs):
+    form = ImmutableMultiDict(pairs)
+    expected = RequestValidator(TOKEN).compute_signature(URL, form)
+    assert twilio_signature(TOKEN.encode(), URL, form) == expected
+
+
+def test_another_token_or_url_gives_another_signature():
+    form = ImmutableMultiDict(FORMS["voice webhook"])
+    signature = twilio_signature(TOKEN.encode(), URL, form)
+    assert twilio_signature(b"another token", URL, form) != signature
+    assert twilio_signature(TOKEN.encode(), URL + "&x=1", form) != signature
