@@ -98,12 +98,16 @@ def check_ttl(ttl: float) -> float:
     return float(ttl)
 
 
+# One encoder for every write: json.dumps builds a new one per call when given any option.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_value(value: dict) -> str:
     """Serialise before anything is written, so a bad value never half-writes."""
     if not isinstance(value, dict):
         raise TypeError(f"store values are dicts, not {type(value).__name__}")
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except ValueError as exc:  # NaN or infinity, which JSON cannot carry
         raise ValueError(f"store value is not valid JSON: {exc}") from exc
 
