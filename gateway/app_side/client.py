@@ -619,20 +619,47 @@ def _check_peer(sock: object, host: str) -> None:
                                    "not listed in allowed_hosts")
 
 
-class _CheckedHTTPConnection(_VettedAddress, HTTPConnection):
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _attach(self.sock)  # a kept-alive connection from the pool (None for a new one)
-        return super().request(*args, **kwargs)
+class _HeadersWithBody:
+    """A request with a body of bytes goes out in one send, headers and body together.
+
+    urllib3 sends the headers, then the body, in two sends: two packets for the app to take in
+    (on loopback, the kernel delivers each in the sender's time), on every fetch. The headers
+    are the first send of a request (`endheaders`), the body the next; the first is held and
+    sent with the second."""
+
+    _hold_headers = False
+    _held: bytes | None = None
+
+    def request(self, method, url, body=None, headers=None, **options):  # type: ignore[no-untyped-def]
+        _attach(self.sock)  # type: ignore[attr-defined]  # a kept-alive connection (None: new)
+        self._hold_headers = (isinstance(body, bytes) and bool(body)
+                              and not options.get("chunked"))
+        self._held = None
+        try:
+            super().request(method, url, body, headers, **options)  # type: ignore[misc]
+            if self._held is not None:  # no body was sent after all: the headers go alone
+                held, self._held = self._held, None
+                super().send(held)  # type: ignore[misc]
+        finally:
+            self._hold_headers, self._held = False, None
+
+    def send(self, data):  # type: ignore[no-untyped-def]
+        if self._hold_headers:
+            self._hold_headers, self._held = False, bytes(data)
+            return
+        if self._held is not None:
+            data, self._held = self._held + bytes(data), None
+        super().send(data)  # type: ignore[misc]
 
 
-class _CheckedHTTPSConnection(_VettedAddress, HTTPSConnection):
+class _CheckedHTTPConnection(_HeadersWithBody, _VettedAddress, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_HeadersWithBody, _VettedAddress, HTTPSConnection):
     def connect(self):  # type: ignore[no-untyped-def]
         super().connect()
         _attach(self.sock)  # the TLS socket took over the raw one's descriptor
-
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _attach(self.sock)
-        return super().request(*args, **kwargs)
 
 
 class _CheckedHTTPConnectionPool(HTTPConnectionPool):
