@@ -81,15 +81,22 @@ class Watchdog:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._pid = 0
+        # When the thread wakes by itself next (inf: only when notified). A new exchange wakes
+        # it only when it is due before that: deadlines are nearly always later than the ones
+        # already watched (now + the same budget), and a wake-up per exchange cost more than
+        # the rest of the watch (a thread switch, twice per voice webhook).
+        self._waking_at = float("inf")
 
     def watch(self, exchange: Exchange) -> Exchange:
         with self._wake:
             if self._pid != os.getpid():  # first use in this process (or in a forked child)
                 self._heap.clear()
+                self._waking_at = float("inf")
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
             heapq.heappush(self._heap, (exchange.deadline, next(self._order), exchange))
-            if self._heap[0][2] is exchange:  # earlier than what the thread sleeps towards
+            if exchange.deadline < self._waking_at:  # due before the thread would look again
+                self._waking_at = exchange.deadline
                 self._wake.notify()
         return exchange
 
@@ -101,12 +108,14 @@ class Watchdog:
                 while self._heap and self._heap[0][2].done:
                     heapq.heappop(self._heap)
                 if not self._heap:
+                    self._waking_at = float("inf")
                     self._wake.wait()
                     continue
                 now = time.monotonic()
                 while self._heap and self._heap[0][0] <= now:
                     due.append(heapq.heappop(self._heap)[2])
                 if not due:
+                    self._waking_at = self._heap[0][0]
                     self._wake.wait(self._heap[0][0] - now)
                     continue
             for exchange in due:
