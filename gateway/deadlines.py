@@ -72,6 +72,9 @@ def shutdown(sock, how: int) -> None:
             _socket.socket.shutdown(raw, how)
 
 
+_IDLE_LOOK = 1.0  # seconds between looks of an idle watchdog
+
+
 class Watchdog:
     """Expires `Exchange`s at their deadlines. Safe to share between threads; survives fork (a
     child starts its own thread on first use)."""
@@ -81,10 +84,10 @@ class Watchdog:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._pid = 0
-        # When the thread wakes by itself next (inf: only when notified). A new exchange wakes
-        # it only when it is due before that: deadlines are nearly always later than the ones
-        # already watched (now + the same budget), and a wake-up per exchange cost more than
-        # the rest of the watch (a thread switch, twice per voice webhook).
+        # When the thread wakes by itself next (inf: not started). A new exchange wakes it only
+        # when it is due before that: deadlines are nearly always later (now + the same budget,
+        # seconds away), and a wake-up per exchange cost more than the rest of the watch (a
+        # thread switch, twice per voice webhook).
         self._waking_at = float("inf")
 
     def watch(self, exchange: Exchange) -> Exchange:
@@ -108,8 +111,10 @@ class Watchdog:
                 while self._heap and self._heap[0][2].done:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._waking_at = float("inf")
-                    self._wake.wait()
+                    # Idle, it still looks again within a second: otherwise every exchange that
+                    # starts after the last one ended would have to wake it.
+                    self._waking_at = time.monotonic() + _IDLE_LOOK
+                    self._wake.wait(_IDLE_LOOK)
                     continue
                 now = time.monotonic()
                 while self._heap and self._heap[0][0] <= now:
