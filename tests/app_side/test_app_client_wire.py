@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
+import urllib3
 
 from gateway.app_side import AppClient, AppRequestError
 from gateway.app_side.client import form_encoded
@@ -115,6 +116,81 @@ def test_gzipped_answer_is_decoded(client, customer_app):
     customer_app.route("/answer", gzip.compress(xml.encode("utf-8")), content_type="text/xml",
                        headers={"Content-Encoding": "gzip"})
     assert ask(client, customer_app, customer_app.url("/answer")).text == xml
+
+
+class Recorder:
+    """A loopback server that keeps each request's bytes exactly as they arrived and answers
+    a small document (then closes the connection)."""
+
+    ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 11\r\n"
+              b"Connection: close\r\n\r\n<Response/>")
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5.0)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head = data.split(b"\r\n\r\n", 1)[0]
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(data) < len(head) + 4 + length:
+                    data += conn.recv(65536)
+                self.requests.append(data)
+                conn.sendall(self.ANSWER)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def as_urllib3_sends_it(recorder: Recorder, sent: bytes) -> bytes:
+    """The same request (method, target, headers in order, body) sent through urllib3's own
+    request path, as the recorder received it."""
+    head, body = sent.split(b"\r\n\r\n", 1)
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = request_line.split(" ")
+    headers = dict(line.split(": ", 1) for line in lines if not line.startswith("Host: "))
+    with urllib3.HTTPConnectionPool("127.0.0.1", recorder.port, retries=False) as pool:
+        pool.urlopen(method, target, body=body or None, headers=headers)
+    return recorder.requests[-1]
+
+
+@pytest.mark.parametrize(("method", "params"), [("POST", PARAMS), ("POST", {}), ("GET", PARAMS)],
+                         ids=["post", "post without params", "get"])
+def test_request_bytes_are_what_urllib3_writes(client, method, params):
+    recorder = Recorder()
+    try:
+        client.request(f"http://127.0.0.1:{recorder.port}/answer?x=1", method, params,
+                       auth_token="t", allowed_hosts=LOOPBACK)
+        sent = recorder.requests[-1]
+        assert b"X-Plivo-Signature-V3: " in sent
+        assert as_urllib3_sends_it(recorder, sent) == sent
+    finally:
+        recorder.close()
+
+
+def test_a_header_value_with_a_line_break_is_refused_not_written():
+    recorder = Recorder()
+    try:
+        with AppClient(extra_headers={"X-Team": "a\r\nX-Injected: 1"}) as injecting, \
+                pytest.raises(ValueError, match="header"):
+            injecting.request(f"http://127.0.0.1:{recorder.port}/answer", "POST", PARAMS,
+                              auth_token="t", allowed_hosts=LOOPBACK)
+        assert recorder.requests == []
+    finally:
+        recorder.close()
 
 
 # --- what is never sent --------------------------------------------------------------------------
