@@ -97,6 +97,8 @@ def clamp_to_budget(policy: DeliveryPolicy, seconds: float) -> DeliveryPolicy:
     """The policy shortened so that everything, retries included, ends within `seconds`
     (e.g. what is left of Twilio's 15 s webhook window). Never lengthens anything."""
     budget = max(0.0, seconds)
+    if budget >= max(policy.connect_timeout, policy.read_timeout, policy.total_timeout):
+        return policy  # nothing to shorten (policies are immutable: no copy needed)
     return replace(
         policy,
         connect_timeout=min(policy.connect_timeout, budget),

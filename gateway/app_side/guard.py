@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .client import AppRequestError, safe_url
@@ -132,6 +133,7 @@ class AppGuard:
                 del self._circuits[key]  # nothing to remember: keep the table small
 
 
+@lru_cache(maxsize=1024)  # pure, and asked twice per fetch for the same few URLs
 def _origin(url: str) -> str:
     try:
         parts = urlsplit(url)

@@ -12,6 +12,7 @@ What hosted Plivo sends (docs: "XML request", "Call status", "Event", "Applicati
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -85,13 +86,23 @@ _E164 = re.compile(r"^\+[0-9]+$")
 @lru_cache(maxsize=4096)
 def call_uuid(call_sid: str) -> str:
     """The CallUUID the app sees for a Twilio CallSid: stable, a UUID as Plivo's are."""
-    return str(uuid.uuid5(_CALL_NAMESPACE, call_sid))
+    return uuid5_text(_CALL_NAMESPACE, call_sid)
 
 
 @lru_cache(maxsize=1024)
 def conference_uuid(conference_sid: str) -> str:
     """The ConferenceUUID the app sees for a Twilio ConferenceSid."""
-    return str(uuid.uuid5(_CONFERENCE_NAMESPACE, conference_sid))
+    return uuid5_text(_CONFERENCE_NAMESPACE, conference_sid)
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` (RFC 4122: SHA-1 of the namespace and the name, with
+    the version and variant bits set), without building a UUID object: every new call asks."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def plivo_number(e164: str) -> str:

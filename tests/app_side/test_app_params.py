@@ -16,6 +16,7 @@ from gateway.app_side.params import (
     hangup_cause,
     hangup_params,
     plivo_number,
+    uuid5_text,
 )
 
 VOICE_WEBHOOK = {
@@ -172,3 +173,10 @@ def test_hangup_without_a_timestamp_uses_the_given_end():
     status = {k: v for k, v in FINAL_STATUS.items() if k != "Timestamp"}
     params = hangup_params(status, ended_at=1_496_350_112.0)
     assert params["EndTime"] == "2017-06-01 20:48:32"
+
+
+def test_uuid5_text_is_the_standard_librarys_uuid5():
+    namespace = uuid.UUID("5c0e8a52-6f3b-4d7e-9a41-3b8f2d1c7e60")
+    for name in ["CA" + "0123456789abcdef" * 2, "", "CF1", "Zoë 日本", "x" * 500,
+                 *(f"CA{n:032x}" for n in range(200))]:
+        assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
