@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import certifi
 import urllib3
@@ -64,6 +64,7 @@ from urllib3.util import Retry, Timeout, make_headers, parse_url
 
 from ..cooperative import greenlets_share_this_thread
 from ..deadlines import Exchange, deadline
+from ..formencoding import form_encoded
 from .fragment import DEFAULT_POLICY, DeliveryPolicy, FragmentError, clamp_to_budget, split_fragment
 from .hosts import (
     HostNotAllowed,
@@ -85,9 +86,6 @@ _CHUNK = 64 * 1024
 _MIN_ATTEMPT_SECONDS = 0.05
 _XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _FORM = "application/x-www-form-urlencoded"
-# What form encoding leaves as it is (urlencode's quote_plus: letters, digits and _.-~): Plivo's
-# parameters are nearly all such text (numbers, UUIDs, statuses), and need no quoting at all.
-_FORM_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 # gzip and deflate (and br/zstd when their decoders are installed): the body is decoded on reading.
 _ACCEPT_ENCODING = ", ".join(
     re.split(r",\s*", make_headers(accept_encoding=True)["accept-encoding"]))
@@ -430,16 +428,6 @@ class _Attempt:
                 raise self.fail(f"response is larger than the {self.max_bytes} bytes allowed",
                                 "other", status)
             chunks.append(chunk)
-
-
-def form_encoded(params: Mapping[str, str]) -> str:
-    """`urlencode(params)`, character for character, without quoting what needs none."""
-    return "&".join(f"{_form_quote(str(key))}={_form_quote(str(value))}"
-                    for key, value in params.items())
-
-
-def _form_quote(text: str) -> str:
-    return text if _FORM_PLAIN.fullmatch(text) else quote_plus(text)
 
 
 @lru_cache(maxsize=1024)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+
+from ..formencoding import form_encoded
 
 PLACEHOLDER_BASE = "{gateway}"
 PLACEHOLDER_MEDIA_BASE = "{gateway-wss}"
@@ -60,7 +61,7 @@ class GatewayUrls:
     media: str | None = None  # the side streams' wss:// URL when not derived from `base`
 
     def url(self, path: str, **query: str | int) -> str:
-        tail = ("?" + urlencode(query)) if query else ""
+        tail = ("?" + form_encoded(query)) if query else ""
         return self.base.rstrip("/") + path + tail
 
     def continue_(self, step: int) -> str:

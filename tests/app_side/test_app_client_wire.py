@@ -14,7 +14,7 @@ import pytest
 import urllib3
 
 from gateway.app_side import AppClient, AppRequestError
-from gateway.app_side.client import form_encoded
+from gateway.formencoding import form_encoded
 from tests.support.customer_app import CustomerApp, Reply
 
 PARAMS = {"CallUUID": "5f0e3c1a-0000-4000-8000-000000000001", "From": "14155550123",
@@ -84,6 +84,8 @@ HOSTILE_FORM = {"CallUUID": "5f0e3c1a-0000-4000-8000-000000000001", "From": "+1 
 def test_post_form_body_is_urlencode_exactly():
     assert form_encoded(HOSTILE_FORM) == urlencode(HOSTILE_FORM)
     assert form_encoded(PARAMS) == urlencode(PARAMS)
+    query = {"step": 3, "leg": 0, "rec": "r 1/2", "member": "CA1-4"}  # a callback URL's query
+    assert form_encoded(query) == urlencode(query)
 
 
 def test_hostile_form_reaches_the_app_intact_and_signed(client, customer_app):
