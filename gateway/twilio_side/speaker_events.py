@@ -11,7 +11,8 @@ limits) and Flask, and answers 204 at once when
 - the request is a signed (`X-Twilio-Signature`) form POST to the conference events URL, and
 - `ConferenceEvents.needs_no_work` says the event needs nothing: a speech-start in a room where
   nobody wants floor events (one small read), a speech-stop, mute, hold... (no read at all), and
-- no event is waiting in the spool (a spooled join may be the one that wants the floor).
+- for a speech-start, no event is waiting in the spool (a spooled join may be the one that
+  wants the floor).
 
 Everything else goes on to Flask unchanged: other events, a wrong or missing signature (refused
 and logged there), a store that does not answer (spooled there), a body that is not plain
@@ -77,6 +78,8 @@ class SpeakerEvents:
                                 environ.get("HTTP_X_TWILIO_SIGNATURE", "")):
             return False  # refused, and logged, by the full route
         try:
-            return not len(self.spool) and self.events.needs_no_work(event) is not None
+            if name == SPEECH and len(self.spool):
+                return False  # a spooled join may want the floor: the full route replays it
+            return self.events.needs_no_work(event) is not None
         except Exception:  # the store is down (the full route spools the event), or worse
             return False

@@ -186,3 +186,4 @@ def test_an_event_waiting_in_the_spool_sends_speaker_events_the_full_route(layer
     fast, _, spool, validator = layer
     spool.add("conference", {"StatusCallbackEvent": ["participant-join"]})
     assert not fast.needs_no_work(environ_for(validator, "participant-speech-start"))
+    assert fast.needs_no_work(environ_for(validator, "participant-speech-stop"))  # never work
