@@ -4,7 +4,8 @@
 Twilio reports every talk spurt of every participant. In a room where nobody asked for floor
 events they are answered 204 at once: counted in /metrics, left out of the access log. Anything
 the fast answer must not take (a wrong signature, a body that is not a plain form, a room where
-a member wants the floor, an event waiting in the spool) goes through the full route as before.
+a member wants the floor, an event waiting in the spool) goes through the full route as before;
+`test_callbacks.py::test_floor_callbacks_only_with_floor_event` pins the floor's callbacks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from gateway.spool import Spool
 from gateway.state import open_store
 from gateway.translate.context import GatewayUrls
 from gateway.twilio_side.speaker_events import SpeakerEvents
-from tests.e2e.test_callbacks import CONFERENCE, Call, actions, conference_answer, start_gateway
+from tests.e2e.test_callbacks import CONFERENCE, Call, conference_answer, start_gateway
 from tests.e2e.test_observability import samples, value
 from tests.support.customer_app import CustomerApp
 from tests.support.gateway_server import APP_AUTH_TOKEN, AUTH_TOKEN
@@ -126,22 +127,6 @@ def test_a_speaker_event_with_a_query_is_checked_over_the_url_twilio_signed(gate
     params = event_params(member, "participant-speech-start")
     assert gateway.signed_post(EVENTS + "?from=test", params).status_code == 204
     eventually(lambda: access_lines(gateway, EVENTS + "?from=test") == 1)
-
-
-def test_the_floor_still_moves_where_a_member_wants_floor_events(tmp_path):
-    with CustomerApp(auth_token=APP_AUTH_TOKEN) as app:
-        conference_answer(app, floorEvent="true")
-        app.route("/cb", body="")
-        with start_gateway(tmp_path, app) as gw:
-            call = Call(gw)
-            call.answer()
-            call.event("participant-join")
-            call.event("participant-speech-stop")  # answered at once: nothing to do
-            call.event("participant-speech-start")  # the full route: the floor callback
-            app.wait_for(lambda reqs: len([r for r in reqs if r.path == "/cb"]) >= 2,
-                         timeout=15)
-            assert actions(app) == ["enter", "floor"]
-            assert access_lines(gw, EVENTS) == 2  # the join and the floor's speech-start
 
 
 # -- the decision itself, on a real store and a real spool ---------------------------------------
