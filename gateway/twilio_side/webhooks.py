@@ -12,14 +12,11 @@ an event that cannot be processed is answered 200 and spooled if the store is do
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 from collections.abc import Callable
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, request
-from twilio.request_validator import RequestValidator
 
 from .. import messaging
 from ..app_side.params import call_uuid
@@ -36,6 +33,7 @@ from ..runner import (
 from ..state import StoreUnavailable
 from ..translate import context as paths
 from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML
+from .signature import signed_by_twilio
 from .twiml import FAILURE_HEADER, NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
@@ -53,37 +51,11 @@ def signed_url() -> str:
     return runtime().settings.public_url + request.path + (f"?{query}" if query else "")
 
 
-def twilio_signed(url: str, params, signature: str) -> bool:
-    """The URL exactly as requested first: it is what Twilio signs. Only when that fails,
-    Twilio's RequestValidator, which tries the URL with and without its port."""
-    exact = twilio_signature(current_app.extensions["gateway.twilio_key"], url, params)
-    if hmac.compare_digest(exact.encode(), signature.encode()):
-        return True
-    validator: RequestValidator = current_app.extensions["gateway.validator"]
-    return validator.validate(url, params, signature)
-
-
-def twilio_signature(key: bytes, url: str, form) -> str:
-    """X-Twilio-Signature for a POST to `url` with `form` (a MultiDict), as Twilio computes it:
-    base64(HMAC-SHA1(auth token, url + each name and value)), names sorted, a name's distinct
-    values sorted. The same as RequestValidator.compute_signature, which asks a Flask form for
-    each name's values through two failed attribute look-ups first: on every webhook, that cost
-    twice the HMAC."""
-    parts = [url]
-    for name in sorted(form.keys()):
-        values = form.getlist(name)
-        if len(values) == 1:
-            parts.append(name + values[0])
-        else:
-            parts.extend(name + value for value in sorted(set(values)))
-    digest = hmac.digest(key, "".join(parts).encode("utf-8"), "sha1")
-    return base64.b64encode(digest).decode("ascii")
-
-
 @blueprint.before_request
 def require_twilio_signature():
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not twilio_signed(signed_url(), request.form, signature):
+    if not signed_by_twilio(current_app.extensions["gateway.validator"], signed_url(),
+                            request.form, signature):
         log.warning("refused %s %s from %s: %s X-Twilio-Signature", request.method,
                     request.path, request.remote_addr, "wrong" if signature else "no")
         WEBHOOKS.labels(request.endpoint or "-", "forbidden").inc()
