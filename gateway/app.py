@@ -21,6 +21,7 @@ from .state import StoreUnavailable
 from .twilio_side.intake import BoundedBody
 from .twilio_side.signature import ImmutableTwilioForm
 from .twilio_side.speaker_events import SpeakerEvents
+from .twilio_side.voice_webhook import VoiceWebhook
 from .twilio_side.webhooks import blueprint, drain_when_store_returns, replay_spooled
 
 
@@ -41,11 +42,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     validator = RequestValidator(runtime.settings.twilio_auth_token)
     app.extensions["gateway.validator"] = validator
     # Outermost: every body is read whole, within a size and a time limit, before the signature
-    # check or anything else sees the request. Then the events that need no work are answered
-    # before Flask's request machinery (most of them are speaker events).
-    app.wsgi_app = BoundedBody(SpeakerEvents(  # type: ignore[method-assign]
-        app.wsgi_app, events=runtime.events, spool=spool, validator=validator,
-        public_url=runtime.settings.public_url))
+    # check or anything else sees the request. Then a call's first voice webhook, and the
+    # events that need no work (most of them speaker events), are answered before Flask's
+    # request machinery.
+    app.wsgi_app = BoundedBody(VoiceWebhook(  # type: ignore[method-assign]
+        SpeakerEvents(app.wsgi_app, events=runtime.events, spool=spool, validator=validator,
+                      public_url=runtime.settings.public_url),
+        runner=runtime.runner, validator=validator, public_url=runtime.settings.public_url))
     app.register_blueprint(blueprint)
     app.register_blueprint(sounds_blueprint)  # unsigned: Twilio fetches <Play> URLs plainly
     if len(spool):  # left by a process that stopped before the store came back

@@ -82,43 +82,50 @@ def voice_endpoint(on_failure: Callable[[], str] = spoken_goodbye, *, call_fails
     def decorate(handler):
         @wraps(handler)
         def wrapper(*args, **kwargs):
-            call_sid = request.form.get("CallSid", "-")
-            with log_context(**request_ids()):
-                body, outcome, failure = answer(handler, call_sid, args, kwargs)
+            body, outcome, failure = voice_answer(
+                lambda: handler(*args, **kwargs), request.form, request.path,
+                on_failure=on_failure, call_fails=call_fails)
             WEBHOOKS.labels(request.endpoint or "-", outcome).inc()
             return twiml(body, failure)
-
-        def answer(handler, call_sid, args, kwargs) -> tuple[str, str, str | None]:
-            """(TwiML, the metrics outcome, the failure the answer is marked with)."""
-            try:
-                return handler(*args, **kwargs), "ok", None
-            except UnmappedNumber as exc:
-                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return spoken_goodbye(NOT_IN_SERVICE), "unmapped", "not-in-service"
-            except ReplayedRequest as exc:
-                # Not a failed call: a copy of a request for a call that goes on elsewhere.
-                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                return HANGUP_TWIML, "replay-refused", None
-            except UnknownCall as exc:
-                log.warning("call %s: %s: %s", call_sid, request.path, exc.reason)
-                outcome = failure = "unknown-call"
-            except CannotRun as exc:
-                log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
-                outcome = "cannot-run"
-                failure = f"cannot-run; element={exc.element}; line={exc.line}"
-            except CallFailed as exc:
-                log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
-                outcome = failure = "app-failed"
-            except StoreUnavailable as exc:
-                log.error("call %s: %s: the shared store is unavailable: %s", call_sid,
-                          request.path, exc)
-                outcome = failure = "store-unavailable"
-            except Exception:
-                log.exception("call %s: %s: internal error", call_sid, request.path)
-                outcome = failure = "internal-error"
-            return on_failure(), outcome, failure if call_fails else None
         return wrapper
     return decorate
+
+
+def voice_answer(handler: Callable[[], str], form, path: str, *,
+                 on_failure: Callable[[], str] = spoken_goodbye,
+                 call_fails: bool = True) -> tuple[str, str, str | None]:
+    """(TwiML, the metrics outcome, the failure the answer is marked with) of a request Twilio
+    waits on: `handler()`'s TwiML, else the failure policy (see the module doc), its log lines
+    naming the call (`form`'s ids) and `path`. Used by the Flask routes and by
+    `voice_webhook.VoiceWebhook`, which answers the first voice webhook before Flask."""
+    call_sid = form.get("CallSid", "-")
+    with log_context(**ids_of(form)):
+        try:
+            return handler(), "ok", None
+        except UnmappedNumber as exc:
+            log.warning("call %s: %s: %s", call_sid, path, exc.reason)
+            return spoken_goodbye(NOT_IN_SERVICE), "unmapped", "not-in-service"
+        except ReplayedRequest as exc:
+            # Not a failed call: a copy of a request for a call that goes on elsewhere.
+            log.warning("call %s: %s: %s", call_sid, path, exc.reason)
+            return HANGUP_TWIML, "replay-refused", None
+        except UnknownCall as exc:
+            log.warning("call %s: %s: %s", call_sid, path, exc.reason)
+            outcome = failure = "unknown-call"
+        except CannotRun as exc:
+            log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+            outcome = "cannot-run"
+            failure = f"cannot-run; element={exc.element}; line={exc.line}"
+        except CallFailed as exc:
+            log.error("call %s: %s: %s", exc.call_sid, url_for_log(exc.url), exc.reason)
+            outcome = failure = "app-failed"
+        except StoreUnavailable as exc:
+            log.error("call %s: %s: the shared store is unavailable: %s", call_sid, path, exc)
+            outcome = failure = "store-unavailable"
+        except Exception:
+            log.exception("call %s: %s: internal error", call_sid, path)
+            outcome = failure = "internal-error"
+        return on_failure(), outcome, failure if call_fails else None
 
 
 def receive_event(kind: str, **from_url: str) -> Response:
@@ -149,9 +156,13 @@ def receive_event(kind: str, **from_url: str) -> Response:
 
 def request_ids() -> dict[str, str | None]:
     """The ids a log line of this request carries (JSON logs)."""
-    call_sid = request.form.get("CallSid")
+    return ids_of(request.form)
+
+
+def ids_of(form) -> dict[str, str | None]:
+    call_sid = form.get("CallSid")
     return {"CallSid": call_sid, "CallUUID": call_uuid(call_sid) if call_sid else None,
-            "ConferenceSid": request.form.get("ConferenceSid")}
+            "ConferenceSid": form.get("ConferenceSid")}
 
 
 def flat(params: dict[str, list[str]]) -> dict[str, str]:

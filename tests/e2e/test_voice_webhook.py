@@ -237,3 +237,25 @@ def test_twiml_over_twilios_64_kb_gets_the_apology_and_a_clear_log_line(gateway,
     params = twilio_call_params()
     assert_apology(gateway.signed_post("/twilio/voice", params))
     wait_for_log(gateway, params["CallSid"], "over Twilio's limit", "11750")
+
+
+@pytest.mark.parametrize("reply", ["menu", "500"])
+def test_webhook_answered_before_flask_gets_the_flask_routes_answer(gateway, customer_app, reply):
+    # Without a query, the first voice webhook is answered before Flask (VoiceWebhook); with
+    # one, the Flask route answers it. Same TwiML, same headers, same failure marking.
+    if reply == "menu":
+        customer_app.route("/answer", f'<Response><GetDigits action="{customer_app.url("/menu")}"'
+                           ' numDigits="1"><Speak>Press 1</Speak></GetDigits></Response>')
+    else:
+        customer_app.route("/answer", Reply("oops", status=500, content_type="text/plain"))
+    before_flask = gateway.signed_post("/twilio/voice", twilio_call_params())
+    through_flask = gateway.signed_post("/twilio/voice?via=flask", twilio_call_params())
+    assert before_flask.status_code == through_flask.status_code == 200
+    assert before_flask.content == through_flask.content
+    for header in ("Content-Type", "Content-Length", "Gateway-Call-Failed"):
+        assert before_flask.headers.get(header) == through_flask.headers.get(header)
+    if reply == "500":
+        assert before_flask.headers["Gateway-Call-Failed"] == "app-failed"
+    else:
+        assert verbs(before_flask)[0][0] == "Gather"
+    assert customer_app.count() == 2  # both reached the app, once each
