@@ -47,7 +47,10 @@ class VoiceWebhook:
         self.signed_url = public_url + VOICE_PATH
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        form = self.signed_form(environ)
+        try:
+            form = self.signed_form(environ)
+        except Exception:  # whatever it is, the Flask route answers it (and says why)
+            form = None
         if form is None:
             return self.app(environ, start_response)
         body, outcome, failure = voice_answer(lambda: self.runner.answer(form.to_dict()),
