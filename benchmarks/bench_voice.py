@@ -201,8 +201,10 @@ def compare(args, workdir: Path) -> dict:
 # Where a request's CPU goes: (label, file path suffix, function name). Cumulative CPU time of
 # every entry that matches; rows nest by indentation only (a part may call another).
 PROFILE_PARTS = (
-    ("whole request (Flask app)", "flask/app.py", "wsgi_app"),
-    ("Twilio signature check", "gateway/twilio_side/webhooks.py", "require_twilio_signature"),
+    # Flask.__call__ runs the whole WSGI stack (the gateway answers its voice webhook in a
+    # middleware before Flask's own request machinery).
+    ("whole request (WSGI app)", "flask/app.py", "__call__"),
+    ("Twilio signature check", "gateway/twilio_side/signature.py", "signed_by_twilio"),
     ("fetch: AppClient.request", "gateway/app_side/client.py", "request"),
     ("  host allow-list check", "gateway/app_side/hosts.py", "check_url"),
     ("  Plivo V2 + V3 signatures", "gateway/app_side/signing.py", "signature_headers"),
