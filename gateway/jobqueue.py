@@ -1,5 +1,10 @@
 """The job queue a store URL goes with, and the wake-up that spares the embedded one its polling.
 
+Both queues are huey's, minus revocation (`NeverRevoked`): the gateway never revokes a task (a
+job that must not run is struck off its book in the store, see `jobs`), and huey otherwise
+reads the queue's store before every task (is it revoked?) and deletes its revocation key after
+every run: on the embedded queue an exclusive transaction, in Redis a round trip, each per job.
+
 Redis mode uses huey's RedisHuey, whose workers block on the list (BRPOP): a job starts as soon
 as it is queued. huey's SQLite queue has no such wait, so its idle workers poll, and a callback
 waited for the next poll (p99 100-130 ms on an idle gateway). Here every enqueue also sends a
@@ -138,12 +143,41 @@ class WakingSqliteStorage(SqliteStorage):
         return self._listener
 
 
+REVOKE_PREFIX = "r:"  # huey's key for a revoked task: Task.revoke_id
+
+
+class NeverRevoked:
+    """huey without task revocation (mixed in before Huey or RedisHuey; see the module)."""
+
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False
+
+    def delete(self, key):
+        if key.startswith(REVOKE_PREFIX):  # the clean-up after each run: nothing to clean
+            return False
+        return super().delete(key)
+
+    def revoke(self, *args, **kwargs):
+        raise NotImplementedError("the gateway's queue does not revoke tasks: strike the job "
+                                  "off its book in the store instead")
+
+    revoke_all = revoke_by_id = revoke
+
+
+class GatewayHuey(NeverRevoked, Huey):
+    """huey's SQLite queue (storage_class: WakingSqliteStorage), never revoking."""
+
+
+class GatewayRedisHuey(NeverRevoked, RedisHuey):
+    """RedisHuey, never revoking."""
+
+
 def queue_for(store_url: str) -> Huey:
     """The huey instance that goes with a store URL (same database file, or same Redis)."""
     if store_url.startswith("sqlite:///"):
         path = Path(store_url[len("sqlite:///"):])
         queue = path.with_name(path.stem + "-queue" + (path.suffix or ".db"))
         queue.parent.mkdir(parents=True, exist_ok=True)
-        return Huey("gateway", storage_class=WakingSqliteStorage, filename=str(queue),
-                    results=False, utc=True)
-    return RedisHuey("gateway", url=store_url, results=False, utc=True)
+        return GatewayHuey("gateway", storage_class=WakingSqliteStorage, filename=str(queue),
+                           results=False, utc=True)
+    return GatewayRedisHuey("gateway", url=store_url, results=False, utc=True)
