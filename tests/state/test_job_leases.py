@@ -69,3 +69,22 @@ def test_leases_of_other_hosts_run_their_course(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     booked(store, "flush:member:e", owner=f"elsewhere.example:{os.getpid()}")
     assert jobs.claim(store, "flush:member:e") is None
+
+
+def test_a_claim_reads_what_the_job_reads_first_in_the_same_transaction(store):
+    """A flush reads its outbox in the transaction that claims it (one round trip fewer per
+    job); a job that is not taken is left exactly as it was."""
+    outbox = {"done": 0, "items": {"1": {"kind": "enter"}}}
+    store.put("outbox:member:f", outbox, 60)
+    booked(store, "flush:member:f", owner=jobs.owner(), lease_for=-1)
+    job, read = jobs.claim_reading(store, "flush:member:f", {"outbox:member:f": 60})
+    assert job is not None and job["lease_until"] > time.time()
+    assert read == {"outbox:member:f": outbox}
+    assert store.get(jobs.job_key("flush:member:f")) == job
+
+    other = f"elsewhere.example:{os.getpid()}"
+    booked(store, "flush:member:g", owner=other)
+    before = store.get(jobs.job_key("flush:member:g"))
+    job, read = jobs.claim_reading(store, "flush:member:g", {"outbox:member:g": 60})
+    assert (job, read) == (None, {"outbox:member:g": None})
+    assert store.get(jobs.job_key("flush:member:g")) == before
