@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
            # Twilio and load balancers reuse connections; gunicorn's 2 s default closes them
            # under their feet (a request on a just-closed connection fails with a reset).
            "--keep-alive", "75",
-           "--access-logfile", "-", "gateway.app:create_app()"]
+           "--access-logfile", "-", "--logger-class", "gateway.access_log.AccessLog",
+           "gateway.app:create_app()"]
     prepare_metrics_dir()
     helpers = {} if args.web_only else {
         "job worker": [sys.executable, "-m", "gateway.cli", "worker"],

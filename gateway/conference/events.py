@@ -72,11 +72,10 @@ class ConferenceEvents:
         if not conference_sid or not name:
             log.warning("conference event without ConferenceSid/StatusCallbackEvent: ignored")
             return "ignored"
-        handler = self.handlers.get(name)
-        if handler is None:  # speech-stop, mute, hold...: nothing to do, nothing to remember
-            return "not-needed"
-        if name == SPEECH and not self.members.floor_wanted(conference_sid):
-            return "no-floor-listener"  # the common case: one read, no write, nothing sent
+        skipped = self.needs_no_work(event)
+        if skipped:
+            return skipped
+        handler = self.handlers[name]
         sequence = event.get("SequenceNumber", "")
         dedupe = f"{sequence}:{event.get('CallSid', '')}" if sequence else (
             f"{event.get('CallSid', '')}:{event.get('Timestamp', '')}")
@@ -95,6 +94,18 @@ class ConferenceEvents:
         if done == "duplicate":
             log.info("conference %s: duplicate %s #%s dropped", conference_sid, name, sequence)
         return done
+
+    def needs_no_work(self, event: Mapping[str, str]) -> str | None:
+        """Why an event needs nothing done (no write, nothing sent), or None if it needs
+        processing. Speaker events are most of what Twilio sends (one per talk spurt of every
+        participant), so this is the cheap first look the web layer takes before anything else
+        (`twilio_side.speaker_events`); `handle` starts with it too."""
+        name = event.get("StatusCallbackEvent", "")
+        if name not in self.handlers:  # speech-stop, mute, hold...: nothing to do or remember
+            return "not-needed"
+        if name == SPEECH and not self.members.floor_wanted(event.get("ConferenceSid", "")):
+            return "no-floor-listener"  # the common case: one read, no write, nothing sent
+        return None
 
     def member_for(self, event: Mapping[str, str]) -> Member | None:
         label = event.get("ParticipantLabel", "")

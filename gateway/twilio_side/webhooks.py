@@ -12,13 +12,11 @@ an event that cannot be processed is answered 200 and spooled if the store is do
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, request
-from twilio.request_validator import RequestValidator
 
 from .. import messaging
 from ..app_side.params import call_uuid
@@ -35,6 +33,7 @@ from ..runner import (
 from ..state import StoreUnavailable
 from ..translate import context as paths
 from ..translate.builder import EMPTY_TWIML, HANGUP_TWIML
+from .signature import signed_by_twilio
 from .twiml import FAILURE_HEADER, NOT_IN_SERVICE, spoken_goodbye
 
 log = logging.getLogger("gateway.twilio")
@@ -52,19 +51,11 @@ def signed_url() -> str:
     return runtime().settings.public_url + request.path + (f"?{query}" if query else "")
 
 
-def twilio_signed(url: str, params, signature: str) -> bool:
-    """Twilio's RequestValidator, trying first the URL exactly as requested: it is what Twilio
-    signs, and validate() always computes two signatures (with and without the port)."""
-    validator: RequestValidator = current_app.extensions["gateway.validator"]
-    exact = validator.compute_signature(url, params)
-    return hmac.compare_digest(exact.encode(), signature.encode()) or validator.validate(
-        url, params, signature)
-
-
 @blueprint.before_request
 def require_twilio_signature():
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not twilio_signed(signed_url(), request.form, signature):
+    if not signed_by_twilio(current_app.extensions["gateway.validator"], signed_url(),
+                            request.form, signature):
         log.warning("refused %s %s from %s: %s X-Twilio-Signature", request.method,
                     request.path, request.remote_addr, "wrong" if signature else "no")
         WEBHOOKS.labels(request.endpoint or "-", "forbidden").inc()
