@@ -86,3 +86,12 @@ def test_workers_racing_for_the_queue_take_each_job_once_in_order(tmp_path: Path
     assert sorted(everything) == sorted(b"job-%d" % i for i in range(400))
     for mine in taken:
         assert mine == sorted(mine, key=lambda data: int(data[4:]))
+
+
+def test_the_embedded_queue_commits_without_an_fsync_each_time(tmp_path: Path):
+    """WAL with synchronous=NORMAL, as the store: a process crash loses nothing, and a job
+    costs no fsync (huey's default, FULL, paid two per job)."""
+    storage = jobqueue.queue_for(f"sqlite:///{tmp_path / 'state.db'}").storage
+    (mode,), = storage.sql("pragma journal_mode", results=True)
+    (synchronous,), = storage.sql("pragma synchronous", results=True)
+    assert (mode, synchronous) == ("wal", 1)  # 1: NORMAL
