@@ -46,6 +46,8 @@ def owner() -> str:
 # could not give back (the store failed with the job): it has lapsed for this process.
 _running: set[str] = set()
 _running_lock = threading.Lock()
+# Jobs whose task arrived while this process was running them (see `run_job`).
+_asked_again: set[str] = set()
 
 
 def lease_lapsed(job: dict, now: float, job_id: str | None = None, *,
@@ -247,7 +249,12 @@ RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # a failed job runs again after thes
 @huey.task()
 def run_job(job_id: str) -> None:
     with _running_lock:
-        if job_id in _running:  # this process runs it now: the run books its own next one
+        if job_id in _running:
+            # This process runs it now. A booking made before that run's end is seen by it
+            # (it queues the next run itself), but one made after its last transaction, with
+            # this task, is not: the run queues the job again once it is over, or the job
+            # would wait for the straggler sweep (5-10 s; seen in a burst of joins and leaves).
+            _asked_again.add(job_id)
             return
         _running.add(job_id)
     try:
@@ -255,6 +262,10 @@ def run_job(job_id: str) -> None:
     finally:
         with _running_lock:
             _running.discard(job_id)
+            again = job_id in _asked_again
+            _asked_again.discard(job_id)
+        if again:  # a run with nothing due claims nothing: harmless
+            queue(job_id)
 
 
 def _run(job_id: str) -> None:
