@@ -319,11 +319,16 @@ def run_speech_phase(backend: Backend, callbacks: Callbacks, round_tag: int, arg
     speech-stop each, from the burst's concurrent senders; then they leave (not measured).
     CPU per speaker event is the figure, next to the burst's CPU per join or leave."""
     participants = create_members(backend, round_tag, args.members, args.rooms)
+    missing: list[str] = []
 
     def send(shots: list[Shot], action: str) -> None:
         closed_loop(backend.url, shots, concurrency=args.concurrency, time_limit=120,
                     check=lambda status, body: status == 204)
-        callbacks.wait_for({(p.call_uuid, action) for p in participants}, args.drain_timeout)
+        late = callbacks.wait_for({(p.call_uuid, action) for p in participants},
+                                  args.drain_timeout)
+        if late:
+            missing.append(f"{len(late)} {action} callbacks never arrived within "
+                           f"{args.drain_timeout} s")
         time.sleep(0.5)  # the job worker strikes off its last flushes: not the speech's CPU
 
     send([backend.event_shot(p, "participant-join") for p in participants], "enter")
@@ -339,6 +344,7 @@ def run_speech_phase(backend: Backend, callbacks: Callbacks, round_tag: int, arg
     with callbacks.condition:
         floors = sum((p.call_uuid, "floor") in callbacks.arrived for p in participants)
     problems = [f"{floors} floor callbacks although nobody asked for them"] if floors else []
+    problems += missing
     if sent.errors:
         problems.append(f"{sent.errors} events not answered 204: {sent.first_error}")
     result = {"events": len(shots), "webhook_rps": sent.throughput,
