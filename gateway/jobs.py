@@ -3,9 +3,11 @@
 huey (its SQLite queue with a wake-up on the embedded default, see `jobqueue`; RedisHuey in
 Redis mode; both from GATEWAY_STORE_URL) runs the work; the shared store keeps the book of what
 must run (`job:<id>`), so nothing is lost when a process dies while a task is in flight (huey
-removes a task from its queue when it starts it). A job is claimed with a lease; when its handler
-finishes, the job is struck off. A sweep on worker start and every minute re-queues jobs whose
-time has come and whose lease has lapsed.
+removes a task from its queue when it starts it). A job is claimed with a lease (the claim's
+transaction also reads what the handler reads first, when its kind says what that is); when its
+handler finishes, the job is struck off. A task for a job this process is running is set aside,
+and the job queued again when that run ends. A sweep on worker start and every minute re-queues
+jobs whose time has come and whose lease has lapsed.
 
 Job kinds: `flush` (deliver a stream's callbacks in order, see `deliveries`), `end_conference`,
 `hangup_call`, `announce` (Twilio REST calls that emulate Plivo features, some on a timer).
