@@ -26,11 +26,19 @@ worker; `gateway serve` itself), plus redis-server for Redis, and is split by pr
 phase checks its callbacks: one enter and one exit per member, enter first, member IDs 1..10
 in each room; anything else is reported.
 
+The customer app (`--app`): by default `keepalive`, the benchmarks' HTTP/1.1 server
+(`answer_server.py`), which keeps connections alive as a production app does, so the job
+worker's callbacks reuse its pooled connections; each phase reports how many connections the
+app accepted while its events ran. `tests` is the tests' werkzeug app, which closes every
+connection, so each callback pays a TCP connect (the figures before 1 Dec 2026 used it). Both
+record every callback for the checks.
+
 `--profile` then runs one burst per store against a gateway whose web workers and job worker
 run under cProfile, and prints where each side spends its CPU.
 
     .venv/bin/python -m benchmarks.bench_conference_events [--rounds 3] [--rate 40] [--profile]
-        [--phases quiet paced burst speech] [--spurts 4] [--json out.json]
+        [--phases quiet paced burst speech] [--spurts 4] [--app keepalive|tests]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
+from benchmarks.answer_server import AnswerServer
 from benchmarks.load import (
     Shot,
     closed_loop,
@@ -104,15 +113,22 @@ class Callbacks:
         self.condition = threading.Condition()
 
     def __call__(self, request: RecordedRequest) -> Reply:
-        params = request.params
+        """The tests' app's handler."""
+        self.record(request.params, request.received_at)
+        return Reply("", status=200)
+
+    def record(self, params: dict[str, str], received_at: float | None = None) -> str:
+        """One callback's arrival (time.monotonic(), as the tests' app stamps it); the
+        keep-alive app calls this with the form and answers what it returns (an empty 200)."""
+        received_at = time.monotonic() if received_at is None else received_at
         key = (params.get("CallUUID", ""), params.get("ConferenceAction", ""))
         with self.condition:
             if key in self.arrived:
                 self.duplicates += 1
             else:
-                self.arrived[key] = (request.received_at, params)
+                self.arrived[key] = (received_at, params)
             self.condition.notify_all()
-        return Reply("", status=200)
+        return ""
 
     def wait_for(self, keys: set[tuple[str, str]], timeout: float) -> set[tuple[str, str]]:
         """Wait until every key arrived or `timeout` passed; returns the keys still missing."""
@@ -191,13 +207,39 @@ def room_name(round_tag: int, room_number: int) -> str:
 
 
 def answer_for(callback_url: str):
-    """The app's answer: the caller's room (from its number), with the member's callbackUrl."""
-    def answer(request: RecordedRequest) -> str:
-        number = request.params.get("From", "")
+    """The app's answer to a call's params: the caller's room (from its number), with the
+    member's callbackUrl."""
+    def answer(params: dict[str, str]) -> str:
+        number = params.get("From", "")
         round_tag, room_number = int(number[-7:-4]), int(number[-4:])
         return (f'<Response><Conference callbackUrl="{callback_url}" callbackMethod="POST">'
                 f"{room_name(round_tag, room_number)}</Conference></Response>")
     return answer
+
+
+def customer_app(kind: str, callbacks: Callbacks) -> QuietCustomerApp | AnswerServer:
+    """The app both gateways fetch answers from and deliver callbacks to (`/answer`, `/cb`):
+    `keepalive`, AnswerServer (HTTP/1.1, connections kept alive, as a production app would);
+    `tests`, the tests' CustomerApp (werkzeug; closes each connection after one answer)."""
+    if kind == "keepalive":
+        app = AnswerServer()
+        app.route("/answer", answer_for(app.url("/cb")))
+        app.route("/cb", callbacks.record)
+        return app
+    tests_app = QuietCustomerApp(auth_token=APP_AUTH_TOKEN)
+    answer = answer_for(tests_app.url("/cb"))
+    tests_app.route("/answer", handler=lambda request: answer(request.params))
+    tests_app.route("/cb", handler=callbacks)
+    return tests_app
+
+
+def app_connections(app: QuietCustomerApp | AnswerServer) -> int | None:
+    """TCP connections the app has accepted so far (None: the tests' app does not count them;
+    it takes one per request)."""
+    if isinstance(app, AnswerServer):
+        with app.lock:
+            return app.connections
+    return None
 
 
 def create_members(backend: Backend, round_tag: int, members: int, rooms: int
@@ -220,7 +262,8 @@ def create_members(backend: Backend, round_tag: int, members: int, rooms: int
     return participants
 
 
-def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int, args) -> dict:
+def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int, args,
+              app=None) -> dict:
     if kind == "speech":
         return run_speech_phase(backend, callbacks, round_tag, args)
     participants = create_members(backend, round_tag, args.members, args.rooms)
@@ -230,6 +273,7 @@ def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int,
     shots += [backend.event_shot(p, "participant-leave") for p in participants]
     expected = {tuple(s.tag.split("|")[:2]) for s in shots}
     cpu_before = backend.cpu_seconds()
+    connections_before = app_connections(app) if app is not None else None
     if kind in ("quiet", "paced"):
         sent = paced(backend.url, shots, rate=args.quiet_rate if kind == "quiet" else args.rate,
                      time_limit=120, check=lambda status, body: status == 204)
@@ -239,6 +283,7 @@ def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int,
     missing = callbacks.wait_for(expected, timeout=args.drain_timeout)
     cpu = backend.cpu_seconds()
     cpu.subtract(cpu_before)
+    connections_after = app_connections(app) if app is not None else None
     with callbacks.condition:
         arrived = {key: callbacks.arrived[key] for key in expected if key in callbacks.arrived}
     latencies = [arrived[key][0] - sent.sent_at["|".join(key) + "|"] for key in arrived]
@@ -259,6 +304,10 @@ def run_phase(backend: Backend, callbacks: Callbacks, kind: str, round_tag: int,
               "cpu_ms_per_event": 1000 * sum(cpu.values()) / max(1, len(arrived)),
               "cpu_ms_per_event_by_role": {role: 1000 * seconds / max(1, len(arrived))
                                            for role, seconds in sorted(cpu.items())},
+              # Connections the app accepted while the phase's callbacks were delivered: a
+              # handful when the job worker keeps them alive, one per callback when it does not.
+              "app_connections": (None if connections_before is None
+                                  else connections_after - connections_before),
               "problems": problems}
     backend.phases[kind].append(result)
     return result
@@ -270,11 +319,16 @@ def run_speech_phase(backend: Backend, callbacks: Callbacks, round_tag: int, arg
     speech-stop each, from the burst's concurrent senders; then they leave (not measured).
     CPU per speaker event is the figure, next to the burst's CPU per join or leave."""
     participants = create_members(backend, round_tag, args.members, args.rooms)
+    missing: list[str] = []
 
     def send(shots: list[Shot], action: str) -> None:
         closed_loop(backend.url, shots, concurrency=args.concurrency, time_limit=120,
                     check=lambda status, body: status == 204)
-        callbacks.wait_for({(p.call_uuid, action) for p in participants}, args.drain_timeout)
+        late = callbacks.wait_for({(p.call_uuid, action) for p in participants},
+                                  args.drain_timeout)
+        if late:
+            missing.append(f"{len(late)} {action} callbacks never arrived within "
+                           f"{args.drain_timeout} s")
         time.sleep(0.5)  # the job worker strikes off its last flushes: not the speech's CPU
 
     send([backend.event_shot(p, "participant-join") for p in participants], "enter")
@@ -290,6 +344,7 @@ def run_speech_phase(backend: Backend, callbacks: Callbacks, round_tag: int, arg
     with callbacks.condition:
         floors = sum((p.call_uuid, "floor") in callbacks.arrived for p in participants)
     problems = [f"{floors} floor callbacks although nobody asked for them"] if floors else []
+    problems += missing
     if sent.errors:
         problems.append(f"{sent.errors} events not answered 204: {sent.first_error}")
     result = {"events": len(shots), "webhook_rps": sent.throughput,
@@ -350,6 +405,8 @@ def summarize(backend: Backend) -> dict:
                   "median_webhook_rps": median([p["webhook_rps"]
                                                 for p in backend.phases["burst"]]),
                   "p50_ms": percentile(burst_ms, 50), "p99_ms": percentile(burst_ms, 99),
+                  "app_connections": [p.get("app_connections")
+                                      for p in backend.phases["burst"]],
                   "median_cpu_ms_per_event": median([p["cpu_ms_per_event"]
                                                      for p in backend.phases["burst"]]),
                   "median_cpu_ms_per_event_by_role": {
@@ -364,10 +421,7 @@ def summarize(backend: Backend) -> dict:
 
 def compare(args, workdir: Path) -> dict:
     callbacks = Callbacks()
-    with QuietCustomerApp(auth_token=APP_AUTH_TOKEN) as app, RedisServer(
-            workdir / "redis") as redis:
-        app.route("/answer", handler=answer_for(app.url("/cb")))
-        app.route("/cb", handler=callbacks)
+    with customer_app(args.app, callbacks) as app, RedisServer(workdir / "redis") as redis:
         apps = [app_config(app.url("/answer"))]
         sqlite_gw = GatewayServer(workdir / "sqlite", apps=apps)
         redis_gw = GatewayServer(workdir / "redis-gw", apps=apps, store_url=redis.url())
@@ -385,22 +439,26 @@ def compare(args, workdir: Path) -> dict:
                 for kind in args.phases:
                     for backend in order:
                         tag += 1
-                        phase = run_phase(backend, callbacks, kind, tag, args)
+                        phase = run_phase(backend, callbacks, kind, tag, args, app)
                         app.clear()
+                        connections = phase.get("app_connections")
                         print(f"  round {index + 1} {kind:<6} {backend.name:<6} "
                               f"{phase['events_per_s']:6.1f} events/s  callback p50 "
                               f"{phase['callback_p50_ms']:6.1f} ms  p99 "
-                              f"{phase['callback_p99_ms']:7.1f} ms"
+                              f"{phase['callback_p99_ms']:7.1f} ms  CPU "
+                              f"{phase['cpu_ms_per_event']:5.2f} ms/event"
+                              + (f"  app connections {connections}"
+                                 if connections is not None else "")
                               + (f"  PROBLEMS: {phase['problems']}" if phase["problems"] else
                                  ""), flush=True)
             duplicates = callbacks.duplicates
-            profile = (run_profiles(args, workdir, apps, redis, callbacks, tag)
+            profile = (run_profiles(args, workdir, apps, redis, callbacks, tag, app)
                        if args.profile else None)
     sqlite, redis_result = (summarize(b) for b in backends)
     return {"benchmark": "conference_events", "profile_top": profile, "rounds": args.rounds,
             "members": args.members, "rooms": args.rooms, "paced_rate": args.rate,
             "quiet_rate": args.quiet_rate, "quiet_members": args.quiet_members,
-            "concurrency": args.concurrency, "spurts": args.spurts,
+            "concurrency": args.concurrency, "spurts": args.spurts, "app": args.app,
             "sqlite": sqlite, "redis": redis_result, "duplicate_callbacks": duplicates,
             "redis_over_sqlite_events_per_s": ratio(
                 redis_result["burst"]["median_events_per_s"],
@@ -408,7 +466,7 @@ def compare(args, workdir: Path) -> dict:
 
 
 def run_profiles(args, workdir: Path, apps: list[dict], redis: RedisServer,
-                 callbacks: Callbacks, tag: int) -> str:
+                 callbacks: Callbacks, tag: int, app) -> str:
     """One burst phase per store against a gateway whose web workers and job worker run under
     cProfile (CPU clock); the top functions of each side."""
     out = io.StringIO()
@@ -424,7 +482,7 @@ def run_profiles(args, workdir: Path, apps: list[dict], redis: RedisServer,
             with web:
                 backend = Backend(f"{name}-profiled", web.url, [web.process.pid, worker.pid],
                                   redis=redis if store_url else None)
-                phase = run_phase(backend, callbacks, "burst", tag + 1, args)
+                phase = run_phase(backend, callbacks, "burst", tag + 1, args, app)
                 tag += 1
         finally:
             worker.send_signal(signal.SIGINT)  # huey: stop gracefully, then the dump
@@ -450,7 +508,8 @@ def run_profiles(args, workdir: Path, apps: list[dict], redis: RedisServer,
 
 def report(result: dict) -> str:
     lines = [f"conference events -> callbacks: {result['members']} members in "
-             f"{result['rooms']} rooms per phase, {result['rounds']} rounds, stores interleaved",
+             f"{result['rooms']} rooms per phase, {result['rounds']} rounds, stores interleaved, "
+             f"{result['app']} customer app",
              "latency from Twilio's event to the app's callback:",
              f"  {'phase':<28} {'store':<7} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
              f"{'max ms':>8} {'callbacks':>10}"]
@@ -475,6 +534,10 @@ def report(result: dict) -> str:
         roles = result[name]["burst"]["median_cpu_ms_per_event_by_role"]
         lines.append(f"  CPU ms/event of {name} by process: " + ", ".join(
             f"{role} {ms:.2f}" for role, ms in roles.items()))
+    if result["app"] == "keepalive":
+        lines.append("  connections the app accepted per burst (sqlite; redis): "
+                     f"{result['sqlite']['burst']['app_connections']}; "
+                     f"{result['redis']['burst']['app_connections']}")
     if any(result[name]["speech"]["phases"] for name in ("sqlite", "redis")):
         lines += [f"speaker events, nobody asked for floor events ({result['spurts']} talk "
                   f"spurts per member: start + stop), {result['concurrency']} senders:",
@@ -517,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="longest wait for a phase's callbacks (s)")
     parser.add_argument("--profile", action="store_true",
                         help="then profile a burst per store (web and job worker)")
+    parser.add_argument("--app", choices=("keepalive", "tests"), default="keepalive",
+                        help="customer app: a keep-alive one (benchmarks/answer_server.py; "
+                        "default) or the tests' CustomerApp (closes every connection)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-conference-") as tmp:

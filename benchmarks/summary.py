@@ -59,7 +59,8 @@ def rows(directory: Path) -> list[tuple[str, str, str, str]]:
                       "p50 / p99 ms, sqlite vs redis",
                       f"{sq['quiet']['p50_ms']:.0f} / {sq['quiet']['p99_ms']:.0f} vs "
                       f"{rd['quiet']['p50_ms']:.0f} / {rd['quiet']['p99_ms']:.0f}",
-                      f"{conference['members']} members, {conference['rounds']} rounds"))
+                      f"{conference['members']} members, {conference['rounds']} rounds, "
+                      f"{conference.get('app', 'tests')} app"))
         table.append(("", f"paced {conference['paced_rate']:g}/s: callback "
                       "p50 / p99 ms, sqlite vs redis",
                       f"{sq['paced']['p50_ms']:.0f} / {sq['paced']['p99_ms']:.0f} vs "

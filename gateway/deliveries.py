@@ -136,10 +136,16 @@ def _advanced(current: dict | None, number: int) -> dict | None:
     return current
 
 
-@handler("flush")
-def flush(runtime, stream: str) -> None:
+def _flush_reads(job_id: str) -> dict[str, float]:
+    """A flush reads its stream's outbox first: in the transaction that claims it."""
+    return {outbox_key(job_id.removeprefix(flush_job(""))): OUTBOX_TTL}
+
+
+@handler("flush", reads=_flush_reads)
+def flush(runtime, stream: str, read: dict | None = None) -> None:
+    """Deliver the stream's requests in order. `read`: the outbox as the claim read it."""
     store = runtime.store
-    box = store.get(outbox_key(stream))
+    box = read[outbox_key(stream)] if read is not None else store.get(outbox_key(stream))
     delivered = 0
     while True:
         if not box or not box["items"]:

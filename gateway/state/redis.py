@@ -139,6 +139,8 @@ class RedisStore:
                 current = {key: None if raw is None else decode_value(raw)
                            for key, raw in zip(keys, raws, strict=True)}
                 changes = check_changes(ttls, fn(dict(current)))
+                if not changes:  # MGET read them all at one instant: nothing to set
+                    return current
                 writes = []
                 for key, ms in zip(keys, millis, strict=True):
                     if key not in changes:

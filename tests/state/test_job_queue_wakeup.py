@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,35 @@ def test_queues_of_different_stores_do_not_wake_each_other(tmp_path: Path):
     other = jobqueue.wake_address(str(tmp_path / "b-queue.db"))
     assert one is not None and other is not None and one != other
     assert one.startswith("\0")  # abstract: no file to create or clean up
+
+
+def test_workers_racing_for_the_queue_take_each_job_once_in_order(tmp_path: Path):
+    """The embedded queue takes a job in one DELETE ... RETURNING: four worker connections
+    emptying it at once take every job exactly once, each in the queue's order."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    enqueue_from_another_process(url, count=400)
+    taken: list[list[bytes]] = [[] for _ in range(4)]
+
+    def work(mine: list[bytes]) -> None:
+        storage = jobqueue.queue_for(url).storage  # a connection of its own, as a process has
+        while (data := storage.dequeue()) is not None:
+            mine.append(data)
+
+    workers = [threading.Thread(target=work, args=(mine,)) for mine in taken]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    everything = [data for mine in taken for data in mine]
+    assert sorted(everything) == sorted(b"job-%d" % i for i in range(400))
+    for mine in taken:
+        assert mine == sorted(mine, key=lambda data: int(data[4:]))
+
+
+def test_the_embedded_queue_commits_without_an_fsync_each_time(tmp_path: Path):
+    """WAL with synchronous=NORMAL, as the store: a process crash loses nothing, and a job
+    costs no fsync (huey's default, FULL, paid two per job)."""
+    storage = jobqueue.queue_for(f"sqlite:///{tmp_path / 'state.db'}").storage
+    (mode,), = storage.sql("pragma journal_mode", results=True)
+    (synchronous,), = storage.sql("pragma synchronous", results=True)
+    assert (mode, synchronous) == ("wal", 1)  # 1: NORMAL

@@ -219,6 +219,16 @@ def test_update_many_deletes_keys_mapped_to_none(store: Store):
     assert store.get("outbox") == {"items": []}
 
 
+def test_update_many_that_changes_nothing_reads_and_writes_nothing(store: Store):
+    """A claim that does not take its job returns {}: what was read comes back, no TTL is
+    reset (Redis ends after its MGET)."""
+    store.put("job", {"lease": "held"}, SHORT)
+    after = store.update_many({"job": LIVE, "outbox": LIVE}, lambda current: {})
+    assert after == {"job": {"lease": "held"}, "outbox": None}
+    let_short_ttls_pass(store)
+    assert store.get("job") is None  # its short TTL ran out: nothing was written
+
+
 def test_update_many_is_all_or_nothing(store: Store):
     store.put("a", {"v": 1}, LIVE)
     with pytest.raises(ValueError):  # the second value cannot be stored: nothing is
