@@ -19,7 +19,7 @@ from .settings import Settings
 from .spool import Spool
 from .state import StoreUnavailable
 from .twilio_side.intake import BoundedBody
-from .twilio_side.signature import ImmutableTwilioForm
+from .twilio_side.signature import TwilioForm
 from .twilio_side.speaker_events import SpeakerEvents
 from .twilio_side.voice_webhook import VoiceWebhook
 from .twilio_side.webhooks import blueprint, drain_when_store_returns, replay_spooled
@@ -28,7 +28,7 @@ from .twilio_side.webhooks import blueprint, drain_when_store_returns, replay_sp
 class GatewayRequest(Request):
     """Flask's request, with forms kept in a class twilio's validator reads fastest."""
 
-    parameter_storage_class = ImmutableTwilioForm
+    parameter_storage_class = TwilioForm
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

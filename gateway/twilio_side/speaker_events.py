@@ -24,18 +24,15 @@ in a busy room these events would be most of its lines.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
-from urllib.parse import parse_qsl
 
 from ..access_log import UNLOGGED
 from ..conference.events import SPEECH
 from ..observability import WEBHOOKS
 from ..translate.context import CONFERENCE_EVENTS_PATH
-from .signature import TwilioForm, signed_by_twilio
+from .signature import signed_form
 
 ROUTE = "twilio.conference_events"  # the Flask endpoint's name, for the metric's label
-_FORM = "application/x-www-form-urlencoded"
 
 
 class SpeakerEvents:
@@ -58,28 +55,20 @@ class SpeakerEvents:
         return self.app(environ, start_response)
 
     def needs_no_work(self, environ: dict) -> bool:
-        body = environ.get("wsgi.input")
-        if (environ.get("PATH_INFO") != CONFERENCE_EVENTS_PATH
-                or environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING")
-                or not isinstance(body, io.BytesIO)  # BoundedBody reads every body first
-                or not environ.get("CONTENT_TYPE", "").startswith(_FORM)):
-            return False
         try:
-            # As werkzeug parses a form (so the signature covers the same parameters).
-            form = TwilioForm(parse_qsl(body.getvalue().decode(), keep_blank_values=True,
-                                       errors="werkzeug.url_quote"))
-        except UnicodeDecodeError:
-            return False
-        event = form.to_dict()
-        name = event.get("StatusCallbackEvent")
-        if not name or name in self.always_processed or not event.get("ConferenceSid"):
-            return False  # joins, leaves, ends...: processed by the full route
-        if not signed_by_twilio(self.validator, self.signed_url, form,
-                                environ.get("HTTP_X_TWILIO_SIGNATURE", "")):
-            return False  # refused, and logged, by the full route
-        try:
-            if name == SPEECH and len(self.spool):
+            form = signed_form(environ, CONFERENCE_EVENTS_PATH, self.validator,
+                               self.signed_url, wanted=self.maybe_no_work)
+            if form is None:
+                return False
+            event = form.to_dict()
+            if event["StatusCallbackEvent"] == SPEECH and len(self.spool):
                 return False  # a spooled join may want the floor: the full route replays it
             return self.events.needs_no_work(event) is not None
-        except Exception:  # the store is down (the full route spools the event), or worse
-            return False
+        except Exception:  # the store is down (the full route spools the event), or worse:
+            return False  # whatever it is, the full route answers it (and says why)
+
+    def maybe_no_work(self, form) -> bool:
+        """Asked before the signature: joins, leaves, ends... go the full route (no need to
+        check their signature twice)."""
+        name = form.get("StatusCallbackEvent")
+        return bool(name and name not in self.always_processed and form.get("ConferenceSid"))

@@ -21,18 +21,15 @@ the signature covers the same parameters.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
-from urllib.parse import parse_qsl
 
 from ..observability import WEBHOOKS
 from ..translate.context import VOICE_PATH
-from .signature import ImmutableTwilioForm, signed_by_twilio
+from .signature import signed_form
 from .twiml import FAILURE_HEADER
 from .webhooks import voice_answer
 
 ROUTE = "twilio.voice"  # the Flask endpoint's name, for the metric's label
-_FORM = "application/x-www-form-urlencoded"
 # As Flask's Response(body, mimetype="application/xml") says it.
 _CONTENT_TYPE = ("Content-Type", "application/xml; charset=utf-8")
 
@@ -48,7 +45,7 @@ class VoiceWebhook:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
-            form = self.signed_form(environ)
+            form = signed_form(environ, VOICE_PATH, self.validator, self.signed_url)
         except Exception:  # whatever it is, the Flask route answers it (and says why)
             form = None
         if form is None:
@@ -62,23 +59,3 @@ class VoiceWebhook:
             headers.append((FAILURE_HEADER, failure))
         start_response("200 OK", headers)
         return [data]
-
-    def signed_form(self, environ: dict) -> ImmutableTwilioForm | None:
-        """The webhook's form when this is a signed voice webhook to answer here, else None."""
-        body = environ.get("wsgi.input")
-        if (environ.get("PATH_INFO") != VOICE_PATH or environ.get("REQUEST_METHOD") != "POST"
-                or environ.get("QUERY_STRING")
-                or not isinstance(body, io.BytesIO)  # BoundedBody reads every body first
-                or not environ.get("CONTENT_TYPE", "").startswith(_FORM)):
-            return None
-        try:
-            # As werkzeug parses a form (so the signature covers the same parameters).
-            form = ImmutableTwilioForm(parse_qsl(body.getvalue().decode(),
-                                                 keep_blank_values=True,
-                                                 errors="werkzeug.url_quote"))
-        except UnicodeDecodeError:
-            return None
-        if not signed_by_twilio(self.validator, self.signed_url, form,
-                                environ.get("HTTP_X_TWILIO_SIGNATURE", "")):
-            return None  # refused, and logged, by the Flask route
-        return form

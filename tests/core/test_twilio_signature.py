@@ -6,7 +6,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import ImmutableMultiDict
 
-from gateway.twilio_side.signature import ImmutableTwilioForm, twilio_signature
+from gateway.twilio_side.signature import TwilioForm, twilio_signature
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 URL = "https://gateway.example.com/twilio/voice?step=2"
@@ -33,7 +33,7 @@ def test_signature_is_the_request_validators(pairs):
 def test_the_gateways_form_class_gives_the_same_signature():
     pairs = FORMS["repeated names, repeated values"]
     expected = RequestValidator(TOKEN).compute_signature(URL, ImmutableMultiDict(pairs))
-    assert twilio_signature(TOKEN.encode(), URL, ImmutableTwilioForm(pairs)) == expected
+    assert twilio_signature(TOKEN.encode(), URL, TwilioForm(pairs)) == expected
 
 
 def test_another_token_or_url_gives_another_signature():
