@@ -14,10 +14,11 @@ import base64
 import hmac
 import io
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import ImmutableMultiDict
+
+from ..formencoding import form_decoded
 
 
 class TwilioForm(ImmutableMultiDict):
@@ -46,8 +47,7 @@ def signed_form(environ: dict, path: str, validator: RequestValidator, signed_ur
             or not environ.get("CONTENT_TYPE", "").startswith(_FORM)):
         return None
     try:
-        form = TwilioForm(parse_qsl(body.getvalue().decode(), keep_blank_values=True,
-                                    errors="werkzeug.url_quote"))
+        form = TwilioForm(form_decoded(body.getvalue().decode()))
     except UnicodeDecodeError:
         return None
     if not wanted(form) or not signed_by_twilio(validator, signed_url, form,

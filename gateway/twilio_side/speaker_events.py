@@ -45,11 +45,12 @@ class SpeakerEvents:
         self.validator = validator
         self.signed_url = public_url + CONFERENCE_EVENTS_PATH
         self.always_processed = frozenset(events.handlers) - {SPEECH}
+        self.answered = WEBHOOKS.labels(ROUTE, "ok")  # made in the worker: after gunicorn's fork
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self.needs_no_work(environ):
             environ[UNLOGGED] = True
-            WEBHOOKS.labels(ROUTE, "ok").inc()
+            self.answered.inc()
             start_response("204 No Content", [])
             return []
         return self.app(environ, start_response)
