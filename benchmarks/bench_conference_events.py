@@ -61,15 +61,17 @@ from pathlib import Path
 from twilio.request_validator import RequestValidator
 
 from benchmarks.answer_server import AnswerServer
+from benchmarks.empty_app import SERVE_FLAGS
 from benchmarks.load import (
     Shot,
     closed_loop,
     group_cpu_by_role,
+    group_cpu_seconds,
     paced,
     process_cpu_seconds,
     twilio_shot,
 )
-from benchmarks.servers import QuietCustomerApp, profiled_gateway
+from benchmarks.servers import GunicornServer, QuietCustomerApp, profiled_gateway
 from benchmarks.stats import median, percentile, ratio
 from gateway.app_side.params import call_uuid
 from gateway.translate.context import member_label
@@ -451,6 +453,8 @@ def compare(args, workdir: Path) -> dict:
                                  if connections is not None else "")
                               + (f"  PROBLEMS: {phase['problems']}" if phase["problems"] else
                                  ""), flush=True)
+            floor = (empty_app_floor(args, workdir, backends[0], round_tag=tag + 1)
+                     if "speech" in args.phases else [])
             duplicates = callbacks.duplicates
             profile = (run_profiles(args, workdir, apps, redis, callbacks, tag, app)
                        if args.profile else None)
@@ -460,9 +464,36 @@ def compare(args, workdir: Path) -> dict:
             "quiet_rate": args.quiet_rate, "quiet_members": args.quiet_members,
             "concurrency": args.concurrency, "spurts": args.spurts, "app": args.app,
             "sqlite": sqlite, "redis": redis_result, "duplicate_callbacks": duplicates,
+            "empty_app_cpu_ms_per_request": floor,
+            "median_empty_app_cpu_ms_per_request": median(floor) if floor else float("nan"),
             "redis_over_sqlite_events_per_s": ratio(
                 redis_result["burst"]["median_events_per_s"],
                 sqlite["burst"]["median_events_per_s"])}
+
+
+def empty_app_floor(args, workdir: Path, backend: Backend, round_tag: int) -> list[float]:
+    """CPU ms per request of `empty_app` (a 204 and nothing else) under `gateway serve`'s
+    gunicorn settings, for the speech phase's requests, once per round: what any webhook costs
+    here before the gateway does anything, set beside a speaker event's cost."""
+    participants = []
+    for n in range(args.members):
+        call_sid = "CA" + uuid.uuid4().hex
+        participants.append(Participant(call_sid=call_sid, call_uuid=call_uuid(call_sid),
+                                        room=room_name(round_tag, n % args.rooms),
+                                        conference_sid="CF" + uuid.uuid4().hex))
+    figures = []
+    with GunicornServer(workdir / "empty-app", "benchmarks.empty_app:app", env={},
+                        extra=SERVE_FLAGS, name="empty-app") as server:
+        target = Backend("empty-app", server.url, [server.process.pid])
+        for _ in range(args.rounds):
+            shots = [target.event_shot(p, name, tag=str(spurt)) for spurt in range(args.spurts)
+                     for p in participants
+                     for name in ("participant-speech-start", "participant-speech-stop")]
+            before = group_cpu_seconds(server.process.pid)
+            closed_loop(server.url, shots, concurrency=args.concurrency, time_limit=120,
+                        check=lambda status, body: status == 204)
+            figures.append(1000 * (group_cpu_seconds(server.process.pid) - before) / len(shots))
+    return figures
 
 
 def run_profiles(args, workdir: Path, apps: list[dict], redis: RedisServer,
@@ -548,6 +579,9 @@ def report(result: dict) -> str:
             lines.append(f"  {name:<7} {row['median_webhook_rps']:>9.1f} "
                          f"{row['webhook_p50_ms']:>8.1f} {row['median_cpu_ms_per_event']:>13.2f} "
                          f"{row['over_burst_cpu']:>16.2f}")
+        lines.append("  the same requests to an app that only answers 204 (empty_app.py), same "
+                     f"gunicorn settings: {result['median_empty_app_cpu_ms_per_request']:.2f} "
+                     "CPU ms/request")
         for name in ("sqlite", "redis"):
             roles = result[name]["speech"]["median_cpu_ms_per_event_by_role"]
             lines.append(f"  speaker event CPU ms of {name} by process: " + ", ".join(

@@ -30,11 +30,13 @@ fi
 if [ "$QUICK" = 1 ]; then
     TRANSLATE=(--rounds 500 --warmup 100)
     VOICE=(--rounds 2 --requests 600 --seconds 3 --warmup 150)
+    VOICE_CPU=(--rounds 2 --requests 500)
     CONFERENCE=(--rounds 1)
     ISOLATION=(--quick)
 else
     TRANSLATE=(--rounds 2000 --warmup 200)
     VOICE=(--rounds 5 --requests 1500 --seconds 5 --warmup 300)
+    VOICE_CPU=(--rounds 5 --requests 2000)
     CONFERENCE=(--rounds 3)
     ISOLATION=()
 fi
@@ -55,6 +57,7 @@ step voice "$PY" -m benchmarks.bench_voice "${VOICE[@]}" "${PROFILE[@]}" \
     --json "$OUT/voice.json"
 step voice-keepalive "$PY" -m benchmarks.bench_voice --app keepalive "${VOICE[@]}" \
     --json "$OUT/voice-keepalive.json"
+step voice-cpu "$PY" -m benchmarks.bench_voice_cpu "${VOICE_CPU[@]}" --json "$OUT/voice-cpu.json"
 step conference "$PY" -m benchmarks.bench_conference_events "${CONFERENCE[@]}" \
     "${PROFILE[@]}" --json "$OUT/conference.json"
 step isolation "$PY" -m benchmarks.bench_isolation "${ISOLATION[@]}" --json "$OUT/isolation.json"
