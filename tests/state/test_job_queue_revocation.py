@@ -9,16 +9,23 @@ command counters.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 import redis
 
-from gateway.jobqueue import queue_for
+from gateway.jobqueue import GatewayRedisHuey, queue_for
 
 
 def queue_with_a_task(url: str):
+    """queue_for's queue for `url`; on Redis under a name of its own, since the tests share one
+    redis-server: a job worker of another test's gateway, killed a moment before, may still be
+    waiting on the gateway's queue there and would take the task."""
     queue = queue_for(url)
+    if isinstance(queue, GatewayRedisHuey):
+        queue = GatewayRedisHuey(f"revocation-{uuid.uuid4().hex}", url=url, results=False,
+                                 utc=True)
     ran: list[str] = []
 
     @queue.task()
