@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import os
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
 
 from .cooperative import greenlets_share_this_thread
+from .state.sqlite import retry_while_locked
 
 POLL = 0.25  # seconds an idle worker waits before looking at the queue again, woken or not
 BUSY_SECONDS = 5.0  # longest wait for the queue's lock (huey's default)
@@ -94,16 +94,7 @@ class WakingSqliteStorage(SqliteStorage):
 
     @staticmethod
     def _waiting_for_the_lock(statement):
-        deadline, pause = time.monotonic() + BUSY_SECONDS, 0.0005
-        while True:
-            try:  # refused for the lock: nothing was done (rolled back), so try again
-                return statement()
-            except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy or time.monotonic() >= deadline:
-                    raise
-                time.sleep(pause)  # gevent: a switch to the other greenlets
-                pause = min(pause * 2, 0.02)
+        return retry_while_locked(statement, BUSY_SECONDS)
 
     # -- web side ------------------------------------------------------------------------------
     def enqueue(self, data, priority=None):

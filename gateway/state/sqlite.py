@@ -25,9 +25,11 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from ..cooperative import greenlets_share_this_thread
 from .base import (
@@ -442,6 +444,30 @@ def connect(path, busy_seconds: float, **options) -> sqlite3.Connection:
     return sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, **options)
 
 
+T = TypeVar("T")
+
+
+def retry_while_locked(statement: Callable[[], T], seconds: float) -> T:
+    """`statement()`, tried again after a short sleep (under gevent, a switch to the other
+    greenlets) while SQLite refuses it for a lock held elsewhere, until `seconds` have passed
+    since the first refusal. Retrying is safe: a statement refused for a lock has done nothing.
+    The cooperative connections below, and huey's queue (`jobqueue`), wait this way."""
+    deadline = None
+    pause = 0.0005
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + seconds
+            if now >= deadline:
+                raise
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 0.02)
+
+
 class _CooperativeConnection(sqlite3.Connection):
     """A connection whose busy wait yields (gevent): SQLite gives up at once (timeout 0) and the
     statement is tried again after a short sleep, which gevent turns into a switch to the other
@@ -452,20 +478,8 @@ class _CooperativeConnection(sqlite3.Connection):
     busy_seconds = DEFAULT_BUSY_TIMEOUT
 
     def execute(self, sql, parameters=(), /):  # type: ignore[override]
-        deadline = None
-        pause = 0.0005
-        while True:
-            try:
-                return super().execute(sql, parameters)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                now = time.monotonic()
-                deadline = deadline or now + self.busy_seconds
-                if now >= deadline:
-                    raise
-                time.sleep(min(pause, deadline - now))
-                pause = min(pause * 2, 0.02)
+        return retry_while_locked(partial(sqlite3.Connection.execute, self, sql, parameters),
+                                  self.busy_seconds)
 
     @contextmanager
     def waiting_at_most(self, seconds: float) -> Iterator[None]:
