@@ -21,7 +21,7 @@ from ..translate.builder import EMPTY_TWIML
 from ..translate.conference import has_side_stream
 from ..translate.context import member_label
 from .callbacks import action_params
-from .members import Member, Members
+from .members import Member, Members, member_stream
 
 log = logging.getLogger("gateway.conference")
 
@@ -66,7 +66,7 @@ class ConferenceExit:
             transition = self.members.number_callback(member.label, "action",
                                                       only_if_joined=False)
             for number, kind in transition.numbered:
-                deliveries.enqueue(self.store, f"member:{member.label}", number,
+                deliveries.enqueue(self.store, member_stream(member.label), number,
                                    {**request, "kind": kind})
 
         return follow_action(self.runner, call, app, url=action,

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from .. import deliveries
 from .callbacks import member_callback
-from .events import member_stream
-from .members import Members
+from .members import Members, member_stream
 
 log = logging.getLogger("gateway.conference.digits")
 
@@ -73,7 +72,7 @@ class ConferenceDigits:
         url = member.settings["callback_url"]
         params = {**member_callback(member, "digits"), "ConferenceDigitsMatch": pattern}
         for number, kind in transition.numbered:
-            deliveries.enqueue(self.store, member_stream(member), number, {
+            deliveries.enqueue(self.store, member_stream(member.label), number, {
                 "url": url, "method": member.settings.get("callback_method", "POST"),
                 "app": member.app, "kind": kind, "params": params})
         return "sent"

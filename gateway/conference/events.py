@@ -34,6 +34,7 @@ from .members import (
     Room,
     floor_listeners_key,
     member_key,
+    member_stream,
     room_key,
     seen_key,
 )
@@ -43,10 +44,6 @@ log = logging.getLogger("gateway.conference")
 PARTICIPANT_GONE = {"participant_hung_up"}
 SPEECH = "participant-speech-start"
 JOIN, LEAVE = "participant-join", "participant-leave"
-
-
-def member_stream(member: Member) -> str:
-    return f"member:{member.label}"
 
 
 class ConferenceEvents:
@@ -110,14 +107,11 @@ class ConferenceEvents:
     def member_for(self, event: Mapping[str, str]) -> Member | None:
         label = event.get("ParticipantLabel", "")
         member = self.members.get(label) if label else None
-        if member is None and event.get("CallSid"):
-            call = self.calls.get(event["CallSid"])
-            if call is not None:
-                member = self.members.get(member_label(call.call_sid, call.step))
         if member is None:
-            log.warning("conference %s: %s for unknown call %s: nothing sent",
-                        event.get("ConferenceSid"), event.get("StatusCallbackEvent"),
-                        event.get("CallSid", "-"))
+            label = self.label_from_call(event)
+            member = self.members.get(label) if label else None
+        if member is None:
+            self.unknown(event)
         return member
 
     # -- participants ---------------------------------------------------------------------------
@@ -145,7 +139,7 @@ class ConferenceEvents:
         if not label:
             return self.unknown(event)
         now = time.time()
-        stream = f"member:{label}"
+        stream = member_stream(label)
         call = call_key(call_sid_of(label) or event.get("CallSid", "") or "-")
         floor = floor_listeners_key(conference_sid)
         keys = {member_key(label): MEMBER_TTL, room_key(conference_sid): ROOM_TTL,
@@ -368,7 +362,7 @@ class ConferenceEvents:
     # -- delivery ------------------------------------------------------------------------------
     def send(self, member: Member, numbered) -> None:
         if numbered:
-            deliveries.enqueue_many(self.store, member_stream(member),
+            deliveries.enqueue_many(self.store, member_stream(member.label),
                                     self.requests(member, numbered))
 
     @staticmethod

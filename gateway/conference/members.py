@@ -147,6 +147,12 @@ def member_key(label: str) -> str:
     return f"member:{label}"
 
 
+def member_stream(label: str) -> str:
+    """The delivery stream of a member's requests (its callbacks, then its room's action), sent
+    in order (`deliveries`)."""
+    return f"member:{label}"
+
+
 def room_key(conference_sid: str) -> str:
     return f"room:{conference_sid}"
 
@@ -254,7 +260,7 @@ class Members:
                 continue
             if member.state in ("pending", "joined"):
                 return member.state
-            box = self.store.get(outbox_key(f"member:{label}"))
+            box = self.store.get(outbox_key(member_stream(label)))
             if box and box["items"]:
                 return "delivering"
         return None
