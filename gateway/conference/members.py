@@ -229,20 +229,16 @@ class Members:
 
     def mark_joined(self, label: str, conference_sid: str, member_id: int,
                     callback_kinds: tuple[str, ...]) -> Transition:
-        numbered: list = []
-
         def change(m: Member):
-            numbered[:] = [m.join(conference_sid, member_id, ())]
-            return None if numbered[0] is None else (m, callback_kinds)
+            joined = m.join(conference_sid, member_id, ())
+            return None if joined is None else (m, callback_kinds)
         return self._transition(label, change, once=("enter",))
 
     def mark_left(self, label: str, callback_kinds: tuple[str, ...],
                   exit_status: str = "in-progress") -> Transition:
-        numbered: list = []
-
         def change(m: Member):
-            numbered[:] = [m.leave((), exit_status)]
-            return None if numbered[0] is None else (m, callback_kinds)
+            left = m.leave((), exit_status)
+            return None if left is None else (m, callback_kinds)
         return self._transition(label, change, once=("exit",))
 
     def remember_wait_music(self, label: str, twiml: str) -> None:
@@ -296,21 +292,12 @@ class Members:
         written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
         return Room.from_dict(written) if written else None
 
-    def enter_room(self, conference_sid: str, label: str, stay_alone: bool,
-                   opening: Room | None = None) -> Room | None:
-        """Give the member its ID (once) and count it present. `opening`: the room to create
-        if Twilio's first event for it is this join (one transaction instead of two)."""
-        def fn(current: dict | None) -> dict | None:
-            if current is None and opening is None:
-                return None
-            room = Room.from_dict(current) if current is not None else opening
-            return change(room).to_dict()
-
+    def enter_room(self, conference_sid: str, label: str, stay_alone: bool) -> Room | None:
+        """Give the member its ID (once) and count it present."""
         def change(room: Room) -> Room:
             room.enter(label, stay_alone)
             return room
-        written = self.store.update(room_key(conference_sid), fn, ROOM_TTL)
-        return Room.from_dict(written) if written else None
+        return self.update_room(conference_sid, change)
 
     def leave_room(self, conference_sid: str, label: str) -> Room | None:
         """Count the member gone; returns the room (changed or not: leaving twice is fine)."""
@@ -333,12 +320,6 @@ class Members:
             return room
         self.update_room(conference_sid, change)
         return bool(taken)
-
-    def listen_for_floor(self, conference_sid: str) -> None:
-        """A member of this room wants floor events: from now on its speaker events are
-        followed (written once per room, by the join of its first such member)."""
-        self.store.put_if_absent(floor_listeners_key(conference_sid), {"since": time.time()},
-                                 ROOM_TTL)
 
     def floor_wanted(self, conference_sid: str) -> bool:
         """Whether any member of the room ever wanted floor events: one small read, no write.
