@@ -308,7 +308,7 @@ def _run(job_id: str) -> None:
         _ended.reset(ended)
     latest = ended_with[0] if ended_with else finish(runtime.store, job_id, job)
     if latest is not None:  # booked again while it ran
-        run_job.schedule((job_id,), delay=max(0.0, latest["due_at"] - time.time()))
+        queue(job_id, latest["due_at"] - time.time())
 
 
 def release(store, job_id: str, failures: int, delay: float) -> None:
