@@ -72,25 +72,24 @@ def _write(verb: TwiML, out: list[str]) -> None:
     out.append("</" + name + ">")
 
 
-def _escape_text(text: str) -> str:
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
+# As ElementTree escapes text, and attribute values (line breaks and tabs kept as references
+# there: a parser would otherwise normalise them to spaces). `&` first, so no reference is
+# escaped again.
+_TEXT_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+_ATTRIBUTE_ESCAPES = (*_TEXT_ESCAPES, ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"),
+                      ("\t", "&#09;"))
+
+
+def _escaped(text: str, escapes: tuple[tuple[str, str], ...]) -> str:
+    for char, reference in escapes:
+        if char in text:
+            text = text.replace(char, reference)
     return text
+
+
+def _escape_text(text: str) -> str:
+    return _escaped(text, _TEXT_ESCAPES)
 
 
 def _escape_attribute(text: str) -> str:
-    text = _escape_text(text)
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    # Line breaks and tabs kept as references: a parser would otherwise normalise them to spaces.
-    if "\r" in text:
-        text = text.replace("\r", "&#13;")
-    if "\n" in text:
-        text = text.replace("\n", "&#10;")
-    if "\t" in text:
-        text = text.replace("\t", "&#09;")
-    return text
+    return _escaped(text, _ATTRIBUTE_ESCAPES)
