@@ -537,6 +537,14 @@ def run_profiles(args, workdir: Path, apps: list[dict], redis: RedisServer,
     return out.getvalue()
 
 
+def cpu_by_process(result: dict, phase: str, figure: str) -> list[str]:
+    """A phase's median CPU per event split by process, a line per store."""
+    return [f"  {figure} of {name} by process: " + ", ".join(
+        f"{role} {ms:.2f}" for role, ms in
+        result[name][phase]["median_cpu_ms_per_event_by_role"].items())
+        for name in ("sqlite", "redis")]
+
+
 def report(result: dict) -> str:
     lines = [f"conference events -> callbacks: {result['members']} members in "
              f"{result['rooms']} rooms per phase, {result['rounds']} rounds, stores interleaved, "
@@ -561,10 +569,7 @@ def report(result: dict) -> str:
                      f"{row['median_webhook_rps']:>10.1f} {row['p50_ms']:>8.1f} "
                      f"{row['p99_ms']:>8.1f} {row['median_cpu_ms_per_event']:>13.2f} "
                      f"{row['callbacks']:>10}")
-    for name in ("sqlite", "redis"):
-        roles = result[name]["burst"]["median_cpu_ms_per_event_by_role"]
-        lines.append(f"  CPU ms/event of {name} by process: " + ", ".join(
-            f"{role} {ms:.2f}" for role, ms in roles.items()))
+    lines += cpu_by_process(result, "burst", "CPU ms/event")
     if result["app"] == "keepalive":
         lines.append("  connections the app accepted per burst (sqlite; redis): "
                      f"{result['sqlite']['burst']['app_connections']}; "
@@ -582,10 +587,7 @@ def report(result: dict) -> str:
         lines.append("  the same requests to an app that only answers 204 (empty_app.py), same "
                      f"gunicorn settings: {result['median_empty_app_cpu_ms_per_request']:.2f} "
                      "CPU ms/request")
-        for name in ("sqlite", "redis"):
-            roles = result[name]["speech"]["median_cpu_ms_per_event_by_role"]
-            lines.append(f"  speaker event CPU ms of {name} by process: " + ", ".join(
-                f"{role} {ms:.2f}" for role, ms in roles.items()))
+        lines += cpu_by_process(result, "speech", "speaker event CPU ms")
     lines.append(f"redis/sqlite sustained events/s: {result['redis_over_sqlite_events_per_s']:.2f}"
                  f"; duplicate callbacks: {result['duplicate_callbacks']}")
     for name in ("sqlite", "redis"):
