@@ -11,6 +11,12 @@ reader) is reading, and the owner sees that its `Exchange` expired and says so.
 Shutting down (not closing) is what is safe from another thread: the file descriptor stays the
 owner's, so it cannot be reused under its feet. The shutdown goes to the raw socket beneath any
 TLS wrapper, which is left alone (its state belongs to the reading thread).
+
+Under gevent's monkey-patching (the web workers), in the thread that runs gevent's event loop,
+an exchange is timed by the loop itself instead (`LoopExchange`: one timer, started and closed,
+no lock, no heap): every request reads its body under a deadline, and the watchdog's locks,
+heap and Condition cost a speaker event more than its signature check. The timer's callback
+does what the watchdog would: it shuts the socket down.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+
+from .cooperative import greenlets_share_this_thread
 
 
 class Exchange:
@@ -60,6 +67,40 @@ class Exchange:
         with self._lock:
             self.done = True
             self._sock = None
+
+
+class LoopExchange(Exchange):
+    """An exchange timed by gevent's event loop (see the module doc). Every greenlet that can
+    touch it runs in the loop's thread, and none can switch inside these methods, so it needs
+    no lock."""
+
+    __slots__ = ("_timer",)
+
+    def __init__(self, deadline: float, how: int, loop):
+        self.deadline = deadline
+        self.how = how
+        self.expired = False
+        self.done = False
+        self._sock = None
+        self._timer = loop.timer(max(0.0, deadline - time.monotonic()), ref=False)
+        self._timer.start(self.expire, update=True)  # from now, not from the loop's last turn
+
+    def attach(self, sock) -> None:
+        self._sock = sock
+        if self.expired:
+            shutdown(sock, self.how)
+
+    def expire(self) -> None:
+        if self.done:
+            return
+        self.expired = True
+        if self._sock is not None:
+            shutdown(self._sock, self.how)
+
+    def finish(self) -> None:
+        self.done = True
+        self._sock = None
+        self._timer.close()
 
 
 def shutdown(sock, how: int) -> None:
@@ -130,13 +171,38 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
-@contextlib.contextmanager
+class Deadline:
+    """The context manager `deadline()` returns: the exchange is watched from construction and
+    finished on leaving the block."""
+
+    __slots__ = ("exchange",)
+
+    def __init__(self, exchange: Exchange):
+        self.exchange = exchange
+
+    def __enter__(self) -> Exchange:
+        return self.exchange
+
+    def __exit__(self, *exc_info) -> None:
+        self.exchange.finish()
+
+
 def deadline(at: float, *, how: int = socket.SHUT_RDWR,
-             watchdog: Watchdog = WATCHDOG) -> Iterator[Exchange]:
+             watchdog: Watchdog | None = None) -> Deadline:
     """`with deadline(t) as exchange: exchange.attach(sock); ...`: the socket is shut down at
-    time.monotonic() == t if the block is still running."""
-    exchange = watchdog.watch(Exchange(at, how))
-    try:
-        yield exchange
-    finally:
-        exchange.finish()
+    time.monotonic() == t if the block is still running. Timed by gevent's loop in its thread
+    under monkey-patching, else by `watchdog` (the process's by default)."""
+    loop = _event_loop() if watchdog is None else None
+    if loop is not None:
+        return Deadline(LoopExchange(at, how, loop))
+    return Deadline((watchdog or WATCHDOG).watch(Exchange(at, how)))
+
+
+def _event_loop():
+    """gevent's event loop when this code runs in the thread that runs it (the web workers'
+    greenlets), else None."""
+    if not greenlets_share_this_thread():
+        return None
+    from gevent import get_hub  # imported only where gevent already is
+    loop = get_hub().loop
+    return loop if loop.default else None  # only the main thread's loop is always running

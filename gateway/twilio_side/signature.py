@@ -16,7 +16,7 @@ import io
 from collections.abc import Callable
 
 from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from ..formencoding import form_decoded
 
@@ -33,31 +33,34 @@ _FORM = "application/x-www-form-urlencoded"
 
 
 def signed_form(environ: dict, path: str, validator: RequestValidator, signed_url: str,
-                wanted: Callable[[TwilioForm], bool] = lambda form: True) -> TwilioForm | None:
+                wanted: Callable[[dict[str, str]], bool] = lambda form: True,
+                ) -> dict[str, str] | None:
     """The form of a signed webhook Twilio POSTed to `path`, read from a WSGI environ before
-    Flask sees the request (`voice_webhook`, `speaker_events`); None when it is not one to
-    answer there: another path or method, a query, a body not yet read whole by
-    `intake.BoundedBody`, not plain URL-encoded UTF-8, not `wanted`, or a signature that is not
-    Twilio's for `signed_url` (the Flask route then refuses it, and logs why). The form is parsed
-    as werkzeug parses it, so the signature covers the parameters Flask would see. `wanted` is
-    asked before the signature is computed."""
+    Flask sees the request (`voice_webhook`, `speaker_events`), as a plain dict; None when it is
+    not one to answer there: another path or method, a query, a body not yet read whole by
+    `intake.BoundedBody`, not plain URL-encoded UTF-8, a name given twice (Twilio never does;
+    Flask's route reads every value), not `wanted`, or a signature that is not Twilio's for
+    `signed_url` (the Flask route then refuses it, and logs why). The form is parsed as werkzeug
+    parses it, so the signature covers the parameters Flask would see. `wanted` is asked before
+    the signature is computed."""
     body = environ.get("wsgi.input")
     if (environ.get("PATH_INFO") != path or environ.get("REQUEST_METHOD") != "POST"
             or environ.get("QUERY_STRING") or not isinstance(body, io.BytesIO)
             or not environ.get("CONTENT_TYPE", "").startswith(_FORM)):
         return None
     try:
-        form = TwilioForm(form_decoded(body.getvalue().decode()))
+        pairs = form_decoded(body.getvalue().decode())
     except UnicodeDecodeError:
         return None
-    if not wanted(form) or not signed_by_twilio(validator, signed_url, form,
-                                                 environ.get("HTTP_X_TWILIO_SIGNATURE", "")):
+    form = dict(pairs)
+    if len(form) != len(pairs) or not wanted(form) or not signed_by_twilio(
+            validator, signed_url, form, environ.get("HTTP_X_TWILIO_SIGNATURE", "")):
         return None
     return form
 
 
 def signed_by_twilio(validator: RequestValidator, url: str, params, signature: str) -> bool:
-    """Whether `signature` is Twilio's for `url` and `params` (a `TwilioForm` is quickest).
+    """Whether `signature` is Twilio's for `url` and `params` (a `TwilioForm`, or a dict).
 
     The URL exactly as requested is tried first: it is what Twilio signs, and `validate()` always
     computes two signatures (with the port and without)."""
@@ -69,15 +72,19 @@ def signed_by_twilio(validator: RequestValidator, url: str, params, signature: s
 
 
 def twilio_signature(key: bytes, url: str, form) -> str:
-    """X-Twilio-Signature for a POST to `url` with `form` (a werkzeug MultiDict) under `key`
-    (the Auth Token's bytes): base64(HMAC-SHA1(key, url + each name and value)), names sorted,
-    a name's distinct values sorted, as `RequestValidator.compute_signature` computes it."""
+    """X-Twilio-Signature for a POST to `url` with `form` (a werkzeug MultiDict, or a dict of
+    one value per name) under `key` (the Auth Token's bytes): base64(HMAC-SHA1(key, url + each
+    name and value)), names sorted, a name's distinct values sorted, as
+    `RequestValidator.compute_signature` computes it."""
     parts = [url]
-    for name in sorted(form.keys()):
-        values = form.getlist(name)
-        if len(values) == 1:
-            parts.append(name + values[0])
-        else:
-            parts.extend(name + value for value in sorted(set(values)))
+    if isinstance(form, MultiDict):
+        for name in sorted(form.keys()):
+            values = form.getlist(name)
+            if len(values) == 1:
+                parts.append(name + values[0])
+            else:
+                parts.extend(name + value for value in sorted(set(values)))
+    else:
+        parts.extend(name + value for name, value in sorted(form.items()))
     digest = hmac.digest(key, "".join(parts).encode("utf-8"), "sha1")
     return base64.b64encode(digest).decode("ascii")

@@ -16,10 +16,10 @@ limits) and Flask, and answers 204 at once when
 
 Everything else goes on to Flask unchanged: other events, a wrong or missing signature (refused
 and logged there), a store that does not answer (spooled there), a body that is not plain
-URL-encoded UTF-8. The form is parsed as Flask parses it, so the signature is checked over the
-same parameters. Answered here, an event is counted in `gateway_webhooks_total` as Flask's
-route would count it, and is left out of gunicorn's access log (`access_log.AccessLog`):
-in a busy room these events would be most of its lines.
+URL-encoded UTF-8, a name given twice. The form is parsed as Flask parses it, so the signature
+is checked over the same parameters. Answered here, an event is counted in
+`gateway_webhooks_total` as Flask's route would count it, and is left out of gunicorn's access
+log (`access_log.AccessLog`): in a busy room these events would be most of its lines.
 """
 
 from __future__ import annotations
@@ -61,10 +61,9 @@ class SpeakerEvents:
                                self.signed_url, wanted=self.maybe_no_work)
             if form is None:
                 return False
-            event = form.to_dict()
-            if event["StatusCallbackEvent"] == SPEECH and len(self.spool):
+            if form["StatusCallbackEvent"] == SPEECH and len(self.spool):
                 return False  # a spooled join may want the floor: the full route replays it
-            return self.events.needs_no_work(event) is not None
+            return self.events.needs_no_work(form) is not None
         except Exception:  # the store is down (the full route spools the event), or worse:
             return False  # whatever it is, the full route answers it (and says why)
 

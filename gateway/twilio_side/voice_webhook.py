@@ -50,7 +50,7 @@ class VoiceWebhook:
             form = None
         if form is None:
             return self.app(environ, start_response)
-        body, outcome, failure = voice_answer(lambda: self.runner.answer(form.to_dict()),
+        body, outcome, failure = voice_answer(lambda: self.runner.answer(form),
                                               form, VOICE_PATH)
         WEBHOOKS.labels(ROUTE, outcome).inc()
         data = body.encode("utf-8")

@@ -41,3 +41,13 @@ def test_another_token_or_url_gives_another_signature():
     signature = twilio_signature(TOKEN.encode(), URL, form)
     assert twilio_signature(b"another token", URL, form) != signature
     assert twilio_signature(TOKEN.encode(), URL + "&x=1", form) != signature
+
+
+@pytest.mark.parametrize("name", [name for name, pairs in FORMS.items()
+                                  if len(dict(pairs)) == len(pairs)])
+def test_a_plain_dict_of_the_form_gives_the_same_signature(name):
+    """The webhooks answered before Flask keep a form whose names are all distinct (as Twilio
+    sends them) in a dict."""
+    pairs = FORMS[name]
+    expected = RequestValidator(TOKEN).compute_signature(URL, dict(pairs))
+    assert twilio_signature(TOKEN.encode(), URL, dict(pairs)) == expected

@@ -16,6 +16,7 @@ import time
 import pytest
 import requests
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 
 from gateway.conference.events import ConferenceEvents
@@ -172,3 +173,18 @@ def test_an_event_waiting_in_the_spool_sends_speaker_events_the_full_route(layer
     spool.add("conference", {"StatusCallbackEvent": ["participant-join"]})
     assert not fast.needs_no_work(environ_for(validator, "participant-speech-start"))
     assert fast.needs_no_work(environ_for(validator, "participant-speech-stop"))  # never work
+
+
+def test_an_event_with_a_name_given_twice_goes_the_full_route(layer):
+    """Twilio never repeats a name; Flask's route, which keeps every value, judges one that
+    does (its signature covers both values)."""
+    fast, _, _, validator = layer
+    params = [("ConferenceSid", CONFERENCE), ("StatusCallbackEvent", "participant-speech-stop"),
+              ("CallSid", "CA1"), ("Muted", "false"), ("Muted", "true")]
+    signature = validator.compute_signature("https://gw.example.com" + EVENTS,
+                                            MultiDict(params))
+    environ = EnvironBuilder(path=EVENTS, method="POST", data=MultiDict(params),
+                             headers={"X-Twilio-Signature": signature}).get_environ()
+    environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read())
+    assert not fast.needs_no_work(environ)
+    assert fast(environ, lambda status, headers: None) == [b"full route"]
