@@ -131,12 +131,24 @@ class SqliteStore:
             ).fetchone()
         return None if row is None else decode_value(row[0])
 
-    def put(self, key: str, value: dict, ttl: float) -> None:
+    def put(self, key: str, value: dict, ttl: float, *, unless: str | None = None) -> bool:
         check_key(key)
-        text, expires_at = encode_value(value), time.time() + check_ttl(ttl)
+        text, now = encode_value(value), time.time()
+        expires_at = now + check_ttl(ttl)
         with self._errors(), self._borrowed() as conn:
-            self._write(conn, key, text, expires_at)
+            if unless is None:
+                self._write(conn, key, text, expires_at)
+            # One statement, atomic on its own (autocommit), as in put_if_absent: it saves
+            # every answered call, so no BEGIN, SELECT, INSERT, COMMIT.
+            elif conn.execute(
+                    "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    " value = excluded.value, expires_at = excluded.expires_at",
+                    (key, text, expires_at, check_key(unless), now)).rowcount != 1:
+                return False
         self._wrote()
+        return True
 
     def put_if_absent(self, key: str, value: dict, ttl: float, *,
                       unless: str | None = None) -> bool:
