@@ -3,9 +3,10 @@
 One database file in WAL mode, so readers never wait for the writer. Each operation borrows one
 of its process's idle connections (or opens one) and gives it back: a connection never crosses a
 fork and is never used by two threads or greenlets at once, and none is opened per request;
-writers that read first (`put_if_absent`, `update`, `incr`) take the write lock up
-front with `BEGIN IMMEDIATE`, so two workers cannot both read the old value. Waiting for that
-lock is bounded by `busy_timeout`; past it the caller gets `StoreUnavailable`.
+writers that read first (`update`, `update_many`, `incr`) take the write lock up front with
+`BEGIN IMMEDIATE`, so two workers cannot both read the old value (`put_if_absent` and a `put`
+with `unless` are one statement each, atomic on their own). Waiting for that lock is bounded
+by `busy_timeout`; past it the caller gets `StoreUnavailable`.
 
 Under gevent (gunicorn's gevent workers) SQLite's own busy wait would sleep inside C code and
 stall every greenlet of the process while another process holds the write lock; there the
