@@ -84,8 +84,20 @@ class Calls:
                                         unless=_ended_key(record.call_sid))
 
     def save(self, record: CallRecord) -> None:
-        ttl = ENDED_CALL_TTL if record.ended else CALL_TTL
-        self.store.put(call_key(record.call_sid), record.to_dict(), ttl)
+        """Store the record as this request leaves it, without ever undoing the call's end.
+
+        A caller may hang up while a slow app is still answering: Twilio's final status is
+        processed (`mark_ended`, the hangup request queued) before the request that loaded
+        this copy saves it. A plain overwrite would then clear `ended` and `hangup_queued`
+        (a repeated final status would queue a second hangup request) and keep the record
+        26 h instead of 1. So the write is refused once the end is marked, in the same
+        statement (one round trip, as before, for every call that has not ended), and only
+        then is the copy merged into what the end left (`_after_the_end`)."""
+        key, ttl = call_key(record.call_sid), ENDED_CALL_TTL if record.ended else CALL_TTL
+        if self.store.put(key, record.to_dict(), ttl, unless=_ended_key(record.call_sid)):
+            return
+        saved = record.to_dict()
+        self.store.update(key, lambda current: _after_the_end(current, saved), ENDED_CALL_TTL)
 
     def reserve_record_action(self, call_sid: str, key: str, number: int) -> bool:
         """The call ended while its `<Record>` KEY had not reported: its action takes place
@@ -124,26 +136,51 @@ class Calls:
         return reserved[0] if reserved else None
 
     def mark_ended(self, call_sid: str) -> CallRecord | None:
-        """Atomically flag the call as ended; returns it until its hangup request is queued
-        (`mark_hangup_queued`), None after. An end processed half-way (the store failing
-        between the flag and the hangup request: the spool replays the event) is processed
-        again instead of being taken for Twilio's duplicate."""
+        """Atomically flag the call as ended and mark its end; returns it until its hangup
+        request is queued (`mark_hangup_queued`), None after. An end processed half-way (the
+        store failing between the flag and the hangup request: the spool replays the event)
+        is processed again instead of being taken for Twilio's duplicate.
+
+        The flag and the `ended:` marker are written in one transaction, so no save falls
+        between them: a save before it is read and flagged by it; a save after it finds the
+        marker and merges into the flagged record (`save`). (Flag first and marker second,
+        a save in between would overwrite the flag unchecked; marker first and flag second
+        would be safe too, but would mark calls the gateway never knew.) An unknown call
+        gets no marker: a voice webhook served after its final status still starts it."""
+        record, marker = call_key(call_sid), _ended_key(call_sid)
+        ended_at = time.time()
         first: list[bool] = []
 
-        def end(current: dict | None) -> dict | None:
+        def end(current: dict[str, dict | None]) -> dict[str, dict | None]:
             first.clear()
-            if current is None or current.get("hangup_queued"):
-                return current
+            call = current[record]
+            if call is None or call.get("hangup_queued"):
+                return {}
             first.append(True)
-            return {**current, "ended": True}
+            return {record: {**call, "ended": True}, marker: {"ended_at": ended_at}}
 
-        data = self.store.update(call_key(call_sid), end, ENDED_CALL_TTL)
-        if data and first:
-            self.store.put(_ended_key(call_sid), {"ended_at": time.time()}, ENDED_MARK_TTL)
-            return CallRecord.from_dict(data)
-        return None
+        data = self.store.update_many({record: ENDED_CALL_TTL, marker: ENDED_MARK_TTL}, end)
+        return CallRecord.from_dict(data[record]) if first else None
 
     def mark_hangup_queued(self, call_sid: str) -> None:
         def queued(current: dict | None) -> dict | None:
             return {**current, "hangup_queued": True} if current else None
         self.store.update(call_key(call_sid), queued, ENDED_CALL_TTL)
+
+
+def _after_the_end(current: dict | None, saved: dict) -> dict | None:
+    """A copy saved after the call's end was marked: its changes, with what the end wrote
+    into the record kept (the flags, and each `<Record>`'s place kept before the hangup
+    request and its "reported" mark). None, writing nothing, once the record has expired."""
+    if current is None:
+        return None
+    records = {**current.get("records", {}), **saved.get("records", {})}
+    for name, kept in current.get("records", {}).items():
+        settings = dict(records[name])
+        if kept.get("answered"):
+            settings["answered"] = True
+        if kept.get("action_number") is not None:
+            settings["action_number"] = kept["action_number"]
+        records[name] = settings
+    return {**saved, "ended": True, "records": records,
+            "hangup_queued": bool(current.get("hangup_queued") or saved.get("hangup_queued"))}

@@ -32,8 +32,10 @@ class Store(Protocol):
 
     def get(self, key: str) -> dict | None: ...
 
-    def put(self, key: str, value: dict, ttl: float) -> None:
-        """Overwrite the value and reset its TTL."""
+    def put(self, key: str, value: dict, ttl: float, *, unless: str | None = None) -> bool:
+        """Overwrite the value and reset its TTL; with `unless`, only while no live value is
+        at that other key, atomically (a call's record is saved unless its end is marked).
+        True if it wrote."""
 
     def put_if_absent(self, key: str, value: dict, ttl: float, *,
                       unless: str | None = None) -> bool:

@@ -69,10 +69,17 @@ return 1
 """
 
 # SET NX, unless another key holds a value: a call's record is claimed unless its end is marked.
-_SET_UNLESS = """
+_SET_NX_UNLESS = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
 return 0
+"""
+
+# SET, unless another key holds a value: a call's record is saved unless its end is marked.
+_SET_UNLESS = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
 
 # Replies that mean "Redis is there but cannot serve now", as opposed to a bug in a command.
@@ -96,6 +103,7 @@ class RedisStore:
         self._counters = namespace + "c:"
         # redis-py sends the script by its SHA and loads it once when Redis does not know it.
         self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
+        self._set_nx_unless = self._redis.register_script(_SET_NX_UNLESS)
         self._set_unless = self._redis.register_script(_SET_UNLESS)
 
     def __repr__(self) -> str:
@@ -108,10 +116,14 @@ class RedisStore:
             raw = self._redis.get(self._values + check_key(key))
         return None if raw is None else decode_value(raw)
 
-    def put(self, key: str, value: dict, ttl: float) -> None:
+    def put(self, key: str, value: dict, ttl: float, *, unless: str | None = None) -> bool:
         name, text, ms = self._values + check_key(key), encode_value(value), _millis(ttl)
         with self._errors():
-            self._redis.set(name, text, px=ms)
+            if unless is None:
+                self._redis.set(name, text, px=ms)
+                return True
+            other = self._values + check_key(unless)
+            return bool(self._set_unless(keys=[name, other], args=[text, ms]))
 
     def put_if_absent(self, key: str, value: dict, ttl: float, *,
                       unless: str | None = None) -> bool:
@@ -120,7 +132,7 @@ class RedisStore:
             if unless is None:
                 return bool(self._redis.set(name, text, px=ms, nx=True))
             other = self._values + check_key(unless)
-            return bool(self._set_unless(keys=[name, other], args=[text, ms]))
+            return bool(self._set_nx_unless(keys=[name, other], args=[text, ms]))
 
     def update(self, key: str, fn: Updater, ttl: float) -> dict | None:
         def one(current: dict[str, dict | None]) -> dict[str, dict | None]:

@@ -3,9 +3,10 @@
 One database file in WAL mode, so readers never wait for the writer. Each operation borrows one
 of its process's idle connections (or opens one) and gives it back: a connection never crosses a
 fork and is never used by two threads or greenlets at once, and none is opened per request;
-writers that read first (`put_if_absent`, `update`, `incr`) take the write lock up
-front with `BEGIN IMMEDIATE`, so two workers cannot both read the old value. Waiting for that
-lock is bounded by `busy_timeout`; past it the caller gets `StoreUnavailable`.
+writers that read first (`update`, `update_many`, `incr`) take the write lock up front with
+`BEGIN IMMEDIATE`, so two workers cannot both read the old value (`put_if_absent` and a `put`
+with `unless` are one statement each, atomic on their own). Waiting for that lock is bounded
+by `busy_timeout`; past it the caller gets `StoreUnavailable`.
 
 Under gevent (gunicorn's gevent workers) SQLite's own busy wait would sleep inside C code and
 stall every greenlet of the process while another process holds the write lock; there the
@@ -131,12 +132,24 @@ class SqliteStore:
             ).fetchone()
         return None if row is None else decode_value(row[0])
 
-    def put(self, key: str, value: dict, ttl: float) -> None:
+    def put(self, key: str, value: dict, ttl: float, *, unless: str | None = None) -> bool:
         check_key(key)
-        text, expires_at = encode_value(value), time.time() + check_ttl(ttl)
+        text, now = encode_value(value), time.time()
+        expires_at = now + check_ttl(ttl)
         with self._errors(), self._borrowed() as conn:
-            self._write(conn, key, text, expires_at)
+            if unless is None:
+                self._write(conn, key, text, expires_at)
+            # One statement, atomic on its own (autocommit), as in put_if_absent: it saves
+            # every answered call, so no BEGIN, SELECT, INSERT, COMMIT.
+            elif conn.execute(
+                    "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    " value = excluded.value, expires_at = excluded.expires_at",
+                    (key, text, expires_at, check_key(unless), now)).rowcount != 1:
+                return False
         self._wrote()
+        return True
 
     def put_if_absent(self, key: str, value: dict, ttl: float, *,
                       unless: str | None = None) -> bool:

@@ -4,8 +4,10 @@ Plivo request for a call happens at most once per Twilio event."""
 
 from __future__ import annotations
 
+import threading
 import time
 
+import requests
 from lxml import etree
 
 from tests.support.gateway_server import twilio_call_params
@@ -59,3 +61,37 @@ def test_a_replayed_redirect_continuation_fetches_nothing_twice(gateway, custome
     assert verbs(gateway.signed_post("/twilio/continue?step=1", params)) == ["Say"]
     assert verbs(gateway.signed_post("/twilio/continue?step=1", params)) == ["Hangup"]
     assert customer_app.count("/next") == before + 1
+
+
+def test_a_final_status_during_a_slow_first_answer_sends_one_hangup_request(gateway,
+                                                                            customer_app):
+    """The caller hangs up while the app is still answering the first voice webhook: the
+    gateway saves the call after translating that answer, after the end was processed. The
+    save must not undo the end, or Twilio's repeated final status sends a second hangup."""
+    answer_may_go = threading.Event()
+
+    def slow_answer(_request) -> str:
+        answer_may_go.wait(10)
+        return "<Response><Speak>Hello</Speak></Response>"
+
+    customer_app.route("/answer", handler=slow_answer)
+    params = twilio_call_params()
+    voice_url = gateway.url + "/twilio/voice"
+    signature = gateway.validator.compute_signature(voice_url, params)
+    answered: list[requests.Response] = []
+    webhook = threading.Thread(target=lambda: answered.append(requests.post(
+        voice_url, data=params, headers={"X-Twilio-Signature": signature}, timeout=20)))
+    webhook.start()
+    try:
+        call_uuid = customer_app.wait_for_request("/answer").params["CallUUID"]
+        assert gateway.signed_post("/twilio/status", final_status(params)).status_code == 204
+        customer_app.wait_for_request("/hangup")
+    finally:
+        answer_may_go.set()
+        webhook.join(20)
+    assert verbs(answered[0]) == ["Say"]  # Twilio has no call left to play it to
+
+    assert gateway.signed_post("/twilio/status", final_status(params)).status_code == 204
+    time.sleep(1.0)  # a second hangup request would be delivered by now
+    assert len([r for r in customer_app.requests_to("/hangup")
+                if r.params["CallUUID"] == call_uuid]) == 1

@@ -26,6 +26,7 @@ def every_operation(store: Store) -> dict[str, Callable[[], object]]:
     return {
         "get": lambda: store.get("k"),
         "put": lambda: store.put("k", {"v": 2}, LIVE),
+        "put unless": lambda: store.put("k", {"v": 2}, LIVE, unless="other"),
         "put_if_absent": lambda: store.put_if_absent("other", {}, LIVE),
         "update": lambda: store.update("k", lambda v: {"v": 3}, LIVE),
         "incr": lambda: store.incr("c", LIVE),

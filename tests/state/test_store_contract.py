@@ -132,6 +132,37 @@ def test_put_if_absent_unless_an_expired_value_writes(store: Store):
     assert store.get("call:CA3") == {"new": True}
 
 
+def test_put_unless_writes_and_overwrites_while_the_other_key_is_empty(store: Store):
+    assert store.put("call:CA4", {"step": 1}, LIVE, unless="ended:CA4") is True
+    assert store.put("call:CA4", {"step": 2}, LIVE, unless="ended:CA4") is True
+    assert store.get("call:CA4") == {"step": 2}
+
+
+def test_put_unless_is_refused_once_the_other_key_holds_a_value(store: Store):
+    store.put("call:CA5", {"ended": True}, LIVE)
+    store.put("ended:CA5", {"at": 1}, LIVE)
+    assert store.put("call:CA5", {"ended": False}, LIVE, unless="ended:CA5") is False
+    assert store.get("call:CA5") == {"ended": True}
+    assert store.put("call:CA6", {"new": True}, LIVE, unless="ended:CA6") is True
+
+
+def test_put_unless_an_expired_value_writes(store: Store):
+    store.put("ended:CA7", {"at": 1}, SHORT)
+    let_short_ttls_pass(store)
+    assert store.put("call:CA7", {"new": True}, LIVE, unless="ended:CA7") is True
+    assert store.get("call:CA7") == {"new": True}
+
+
+def test_put_unless_sets_the_ttl_it_is_given(store: Store):
+    store.put("call:CA8", {"v": 1}, LIVE)
+    assert store.put("call:CA8", {"v": 2}, SHORT, unless="ended:CA8") is True
+    store.put("call:CA9", {"v": 1}, SHORT)
+    assert store.put("call:CA9", {"v": 2}, LIVE, unless="ended:CA9") is True
+    let_short_ttls_pass(store)
+    assert store.get("call:CA8") is None
+    assert store.get("call:CA9") == {"v": 2}
+
+
 def test_update_of_absent_key_sees_none_and_writes(store: Store):
     seen = []
 
