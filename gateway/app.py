@@ -11,6 +11,7 @@ import os
 from flask import Flask, Request, Response, jsonify
 from twilio.request_validator import RequestValidator
 
+from .gunicorn_worker import EARLY
 from .ivr.beep import blueprint as sounds_blueprint
 from .observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .observability import render_metrics
@@ -20,7 +21,7 @@ from .spool import Spool
 from .state import StoreUnavailable
 from .twilio_side.intake import BoundedBody
 from .twilio_side.signature import TwilioForm
-from .twilio_side.speaker_events import SpeakerEvents
+from .twilio_side.speaker_events import EarlyAnswers, SpeakerEvents
 from .twilio_side.voice_webhook import VoiceWebhook
 from .twilio_side.webhooks import blueprint, drain_when_store_returns, replay_spooled
 
@@ -45,10 +46,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # check or anything else sees the request. Then a call's first voice webhook, and the
     # events that need no work (most of them speaker events), are answered before Flask's
     # request machinery.
-    app.wsgi_app = BoundedBody(VoiceWebhook(  # type: ignore[method-assign]
-        SpeakerEvents(app.wsgi_app, events=runtime.events, spool=spool, validator=validator,
-                      public_url=runtime.settings.public_url),
-        runner=runtime.runner, validator=validator, public_url=runtime.settings.public_url))
+    speaker = SpeakerEvents(app.wsgi_app, events=runtime.events, spool=spool,
+                            validator=validator, public_url=runtime.settings.public_url)
+    intake = BoundedBody(VoiceWebhook(speaker, runner=runtime.runner, validator=validator,
+                                      public_url=runtime.settings.public_url))
+    app.wsgi_app = intake  # type: ignore[method-assign]
+    # gateway serve's web workers answer the speaker events that need no work themselves.
+    app.extensions[EARLY] = EarlyAnswers(intake, speaker)
     app.register_blueprint(blueprint)
     app.register_blueprint(sounds_blueprint)  # unsigned: Twilio fetches <Play> URLs plainly
     if len(spool):  # left by a process that stopped before the store came back

@@ -49,26 +49,37 @@ class BoundedBody:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in _WITH_BODY:
             return self.app(environ, start_response)
-        announced = (environ.get("CONTENT_LENGTH") or "").strip()
-        if announced.isdigit() and int(announced) > self.max_bytes:
-            return self.refuse(environ, start_response, "413 Content Too Large",
-                               f"a body of {announced} bytes announced (limit {self.max_bytes})")
-        # No length: chunked, or no body at all; either way read to the end, up to the limit.
-        wanted = int(announced) if announced.isdigit() else self.max_bytes + 1
-        body, problem = self.read(environ, wanted)
+        stream = environ.get("wsgi.input")
+        if isinstance(stream, RefusedBody):  # judged before WSGI (`gunicorn_worker`)
+            return self.refuse(environ, start_response, stream.status, stream.reason)
+        body, problem = self.read_whole(environ)
         if problem:
             return self.refuse(environ, start_response, *problem)
-        if len(body) > self.max_bytes:
-            return self.refuse(environ, start_response, "413 Content Too Large",
-                               f"a body over {self.max_bytes} bytes (chunked)")
-        if announced.isdigit() and len(body) < wanted:
-            return self.refuse(environ, start_response, "400 Bad Request",
-                               f"the body stopped after {len(body)} of {wanted} bytes")
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)  # it is all here now, with a length
         environ["wsgi.input_terminated"] = True
         return self.app(environ, start_response)
+
+    def read_whole(self, environ: dict) -> tuple[bytes, tuple[str, str] | None]:
+        """(the whole body, None), or (what was read, (status, reason)) when it must be
+        refused: too large (announced, or read), too slow, or stopped short. Reads
+        `environ["wsgi.input"]` (and `environ["gunicorn.socket"]` for the deadline)."""
+        announced = (environ.get("CONTENT_LENGTH") or "").strip()
+        if announced.isdigit() and int(announced) > self.max_bytes:
+            return b"", ("413 Content Too Large",
+                         f"a body of {announced} bytes announced (limit {self.max_bytes})")
+        # No length: chunked, or no body at all; either way read to the end, up to the limit.
+        wanted = int(announced) if announced.isdigit() else self.max_bytes + 1
+        body, problem = self.read(environ, wanted)
+        if problem:
+            return body, problem
+        if len(body) > self.max_bytes:
+            return body, ("413 Content Too Large", f"a body over {self.max_bytes} bytes (chunked)")
+        if announced.isdigit() and len(body) < wanted:
+            return body, ("400 Bad Request",
+                          f"the body stopped after {len(body)} of {wanted} bytes")
+        return body, None
 
     def read(self, environ: dict, wanted: int) -> tuple[bytes, tuple[str, str] | None]:
         """(what arrived, None) or (what arrived, (status, reason)) when the time ran out."""
@@ -111,3 +122,15 @@ class BoundedBody:
         start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
                                 ("Content-Length", str(len(text))), ("Connection", "close")])
         return [text]
+
+
+class RefusedBody(io.BytesIO):
+    """A request's body that was read, and judged, before WSGI (`gunicorn_worker` reads the
+    body of a request it may answer itself with `BoundedBody.read_whole`): handed on as the
+    request's `wsgi.input`, so that `BoundedBody` answers the refusal as it would have, with its
+    log line and gunicorn's access line, without reading again."""
+
+    def __init__(self, read: bytes, status: str, reason: str):
+        super().__init__(read)
+        self.status = status
+        self.reason = reason

@@ -14,6 +14,11 @@ limits) and Flask, and answers 204 at once when
 - for a speech-start, no event is waiting in the spool (a spooled join may be the one that
   wants the floor).
 
+Under `gateway serve` (gunicorn's gevent workers) the same decision is taken earlier still, by
+the web worker itself, before gunicorn builds the WSGI request (`EarlyAnswers`, asked by
+`gunicorn_worker.GeventWorker`): the body is read by `intake.BoundedBody.read_whole`, within the
+same limits, and a refusal found while reading is handed on to be answered as usual.
+
 Everything else goes on to Flask unchanged: other events, a wrong or missing signature (refused
 and logged there), a store that does not answer (spooled there), a body that is not plain
 URL-encoded UTF-8, a name given twice. The form is parsed as Flask parses it, so the signature
@@ -24,12 +29,14 @@ log (`access_log.AccessLog`): in a busy room these events would be most of its l
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 
 from ..access_log import UNLOGGED
 from ..conference.events import SPEECH
 from ..observability import WEBHOOKS
 from ..translate.context import CONFERENCE_EVENTS_PATH
+from .intake import BoundedBody, RefusedBody
 from .signature import signed_form
 
 ROUTE = "twilio.conference_events"  # the Flask endpoint's name, for the metric's label
@@ -72,3 +79,28 @@ class SpeakerEvents:
         check their signature twice)."""
         name = form.get("StatusCallbackEvent")
         return bool(name and name not in self.always_processed and form.get("ConferenceSid"))
+
+
+class EarlyAnswers:
+    """The speaker events `gunicorn_worker.GeventWorker` answers itself, before WSGI (see the
+    module doc): `path` is the only one it asks about."""
+
+    path = CONFERENCE_EVENTS_PATH
+
+    def __init__(self, intake: BoundedBody, speaker: SpeakerEvents):
+        self.intake = intake
+        self.speaker = speaker
+
+    def needs_no_work(self, environ: dict) -> bool:
+        """Read the body (`environ["wsgi.input"]`, within `intake`'s limits) and judge the
+        event: True, counted, when a 204 is the whole answer. Either way the body as read is
+        left in `environ["wsgi.input"]`: in memory, or as the refusal `intake` will answer."""
+        body, problem = self.intake.read_whole(environ)
+        if problem:
+            environ["wsgi.input"] = RefusedBody(body, *problem)
+            return False
+        environ["wsgi.input"] = io.BytesIO(body)
+        if not self.speaker.needs_no_work(environ):
+            return False
+        self.speaker.answered.inc()
+        return True
