@@ -18,7 +18,9 @@ keeps the connection; the app reads the body within its limits and judges the ev
 writes a 204 as gunicorn would (Server, Date, Connection), or hands the request, with the body
 as read, to gunicorn's usual path (`req.body`), where a refusal judged while reading is answered
 and logged as before. Only plain HTTP/1.1 POSTs with one Content-Length, one Content-Type and at
-most one X-Twilio-Signature are looked at; anything else goes the usual path untouched.
+most one X-Twilio-Signature are looked at; anything else goes the usual path untouched. Like
+the access log, gunicorn's `pre_request` and `post_request` hooks (the gateway sets none) are
+not called for the requests answered early.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class GeventWorker(_GunicornGeventWorker):
     def init_process(self) -> None:
         self._idle: set = set()  # client sockets waiting for a request (first, or next)
         self._early = None
-        self._date = (0, "")  # (second, Date header): formatted once a second, not per answer
+        self._date = (0, b"")  # (second, Date header): formatted once a second, not per answer
         super().init_process()
 
     def load_wsgi(self) -> None:
