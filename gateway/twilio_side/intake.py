@@ -84,6 +84,8 @@ class BoundedBody:
     def read(self, environ: dict, wanted: int) -> tuple[bytes, tuple[str, str] | None]:
         """(what arrived, None) or (what arrived, (status, reason)) when the time ran out."""
         stream = environ["wsgi.input"]
+        if isinstance(stream, io.BytesIO):  # read already, before WSGI: nothing to wait for
+            return stream.read(wanted), None
         chunks: list[bytes] = []
         size = 0
         with deadline(time.monotonic() + self.seconds, how=socket.SHUT_RD) as exchange:

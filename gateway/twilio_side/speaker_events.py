@@ -30,6 +30,7 @@ log (`access_log.AccessLog`): in a busy room these events would be most of its l
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable
 
 from ..access_log import UNLOGGED
@@ -100,7 +101,19 @@ class EarlyAnswers:
             environ["wsgi.input"] = RefusedBody(body, *problem)
             return False
         environ["wsgi.input"] = io.BytesIO(body)
+        if _named_event(body) in self.speaker.always_processed:
+            return False  # a join, a leave...: not worth decoding the form twice
         if not self.speaker.needs_no_work(environ):
             return False
         self.speaker.answered.inc()
         return True
+
+
+_EVENT_NAME = re.compile(rb"(?:^|&)StatusCallbackEvent=([A-Za-z-]*)(?:&|$)")
+
+
+def _named_event(body: bytes) -> str | None:
+    """The event a form body names, when it names it plainly (as Twilio writes it); else None
+    (the decision then reads the whole form)."""
+    found = _EVENT_NAME.search(body)
+    return found.group(1).decode() if found else None

@@ -24,7 +24,8 @@ from gateway.conference.members import Members, floor_listeners_key
 from gateway.spool import Spool
 from gateway.state import open_store
 from gateway.translate.context import GatewayUrls
-from gateway.twilio_side.speaker_events import SpeakerEvents
+from gateway.twilio_side.intake import BoundedBody, RefusedBody
+from gateway.twilio_side.speaker_events import EarlyAnswers, SpeakerEvents
 from tests.e2e.test_callbacks import CONFERENCE, Call, conference_answer, start_gateway
 from tests.e2e.test_observability import samples, value
 from tests.support.customer_app import CustomerApp
@@ -188,3 +189,24 @@ def test_an_event_with_a_name_given_twice_goes_the_full_route(layer):
     environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read())
     assert not fast.needs_no_work(environ)
     assert fast(environ, lambda status, headers: None) == [b"full route"]
+
+
+def test_the_web_workers_early_answers_take_the_same_decision(layer):
+    """`EarlyAnswers` (asked by gateway serve's web worker before WSGI) reads the body within
+    the intake's limits and leaves it, as read, for the usual path."""
+    fast, _, _, validator = layer
+    early = EarlyAnswers(BoundedBody(fast), fast)
+    for name, answered in (("participant-speech-stop", True), ("participant-speech-start", True),
+                           ("participant-join", False), ("conference-end", False)):
+        environ = environ_for(validator, name)
+        body = environ["wsgi.input"].getvalue()
+        assert early.needs_no_work(environ) is answered, name
+        assert environ["wsgi.input"].getvalue() == body  # handed on whole
+    forged = environ_for(validator, "participant-speech-stop")
+    forged["HTTP_X_TWILIO_SIGNATURE"] = "forged"
+    assert not early.needs_no_work(forged)  # the usual path refuses it, and logs why
+    too_large = environ_for(validator, "participant-speech-stop")
+    too_large["CONTENT_LENGTH"] = str(10 * 1024 * 1024)
+    assert not early.needs_no_work(too_large)
+    assert isinstance(too_large["wsgi.input"], RefusedBody)
+    assert too_large["wsgi.input"].status == "413 Content Too Large"
