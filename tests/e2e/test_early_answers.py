@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -17,7 +18,6 @@ import pytest
 from tests.e2e.test_callbacks import Call, conference_answer, start_gateway
 from tests.e2e.test_speaker_events import (
     EVENTS,
-    access_lines,
     event_params,
     eventually,
     webhooks_ok,
@@ -54,7 +54,8 @@ def member(gateway, app) -> Call:
 def request_bytes(gateway, member: Call, name: str, *, path: str = EVENTS,
                   signature: str | None = None, headers: bytes = b"",
                   version: bytes = b"HTTP/1.1") -> bytes:
-    """A speaker event as Twilio POSTs it, signed for `path` unless `signature` is given."""
+    """A speaker event as Twilio POSTs it, signed for `path` unless `signature` is given.
+    `headers`: more header lines (a User-Agent names a test's requests in the access log)."""
     params = event_params(member, name)
     body = urlencode(params).encode()
     if signature is None:
@@ -114,20 +115,26 @@ def test_an_early_answer_is_the_answer_of_the_usual_path(gateway, member):
 
 def test_one_kept_alive_connection_carries_early_answers_and_usual_requests_in_turn(
         gateway, member):
-    counted, logged = webhooks_ok(gateway), access_lines(gateway, EVENTS)
+    name = "kept-alive-" + uuid.uuid4().hex  # its requests' User-Agent, in the access log
+    agent = f"User-Agent: {name}\r\n".encode()
+    counted = webhooks_ok(gateway)
     with connection(gateway) as sock:
-        sock.sendall(request_bytes(gateway, member, "participant-speech-start"))
+        sock.sendall(request_bytes(gateway, member, "participant-speech-start", headers=agent))
         assert read_answer(sock)[0] == "HTTP/1.1 204 No Content"
         sock.sendall(request_bytes(gateway, member, "participant-speech-stop",
-                                   signature="forged"))
+                                   signature="forged", headers=agent))
         assert read_answer(sock)[0].startswith("HTTP/1.1 403")  # refused on the usual path
-        sock.sendall(request_bytes(gateway, member, "participant-speech-stop"))
+        sock.sendall(request_bytes(gateway, member, "participant-speech-stop", headers=agent))
         assert read_answer(sock)[0] == "HTTP/1.1 204 No Content"
-        sock.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n" + agent + b"\r\n")
         status, _, body = read_answer(sock)
         assert status == "HTTP/1.1 200 OK" and b'"ok"' in body
     eventually(lambda: webhooks_ok(gateway) == counted + 2)
-    eventually(lambda: access_lines(gateway, EVENTS) == logged + 1)  # the refusal only
+    # One connection's lines are written in turn, each before its next request is read: once
+    # the last request's line is there, every earlier one that was going to be is too.
+    wait_for_log(gateway, '"GET /livez', name)
+    logged = [line for line in gateway.logs().splitlines() if name in line]
+    assert len(logged) == 2 and '" 403 ' in logged[0], logged  # the refusal, and /livez
 
 
 def test_an_event_asking_to_close_is_answered_and_its_connection_closed(gateway, member):
@@ -149,9 +156,10 @@ def test_a_repeated_signature_header_goes_the_usual_way_and_is_refused(gateway, 
 
 
 def test_a_slow_event_body_is_refused_and_logged_as_any_slow_body(gateway):
-    logged = access_lines(gateway, EVENTS)
+    agent = "slow-" + uuid.uuid4().hex
     with connection(gateway) as sock:
         sock.sendall(b"POST /twilio/conference/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"User-Agent: %s\r\n" % agent.encode() +
                      b"Content-Type: application/x-www-form-urlencoded\r\n"
                      b"Content-Length: 500\r\n\r\nStatusCallbackEvent=participant-speech")
         began = time.monotonic()
@@ -161,7 +169,7 @@ def test_a_slow_event_body_is_refused_and_logged_as_any_slow_body(gateway):
         assert b"not complete within 2 s" in body
         assert closed_by_server(sock)  # nothing more is read from it
     wait_for_log(gateway, "refused POST /twilio/conference/events", "not complete within 2 s")
-    eventually(lambda: access_lines(gateway, EVENTS) == logged + 1)
+    wait_for_log(gateway, '"POST /twilio/conference/events HTTP/1.1" 408', agent)
 
 
 def test_an_event_announcing_a_body_over_the_limit_is_refused_at_once(gateway):
