@@ -117,9 +117,10 @@ class Calls:
         self.store.update(call_key(call_sid), reserve, ENDED_CALL_TTL)
         return bool(won)
 
-    def claim_record_action(self, call_sid: str, key: str) -> int | None:
+    def claim_record_action(self, call_sid: str, key: str, *, ended: bool = False) -> int | None:
         """The `<Record>` KEY reported (Twilio's action): atomically marked answered; returns
-        the outbox place reserved for its action when the call's end came first."""
+        the outbox place reserved for its action when the call's end came first. `ended`: the
+        caller saw the call ended, so its record keeps the ended call's shorter TTL."""
         reserved: list[int] = []
 
         def claim(current: dict | None) -> dict | None:
@@ -132,7 +133,7 @@ class Calls:
             records = {**current["records"], key: {**settings, "answered": True}}
             return {**current, "records": records}
 
-        self.store.update(call_key(call_sid), claim, CALL_TTL)
+        self.store.update(call_key(call_sid), claim, ENDED_CALL_TTL if ended else CALL_TTL)
         return reserved[0] if reserved else None
 
     def mark_ended(self, call_sid: str) -> CallRecord | None:

@@ -77,7 +77,7 @@ class Voicemail:
             log.warning("call %s: Record %r is not one the gateway knows; going on", call_sid,
                         key)
             return self.runner.continue_document(call, app, deadline)
-        reserved = self.calls.claim_record_action(call_sid, key)
+        reserved = self.calls.claim_record_action(call_sid, key, ended=call.ended)
         settings["answered"] = True  # also in this copy, which the runner may save
 
         def in_order(request: dict | None) -> None:

@@ -110,6 +110,18 @@ def test_a_late_save_keeps_the_place_kept_for_a_records_action(store):
     assert calls.claim_record_action("CA3", "r1") == kept
 
 
+def test_a_records_action_after_the_end_keeps_the_ended_calls_ttl(store, store_url):
+    calls = Calls(store)
+    call = new_call("CA6")
+    call.records = {"r1": {"kind": "here", "action": "http://127.0.0.1:9/done"}}
+    assert calls.claim(call)
+    assert end(calls, store, "CA6") == "hangup"
+    kept = calls.get("CA6").records["r1"]["action_number"]
+    assert calls.claim_record_action("CA6", "r1", ended=True) == kept
+    assert calls.get("CA6").records["r1"]["answered"]
+    assert seconds_left(store_url, call_key("CA6")) <= ENDED_CALL_TTL
+
+
 def test_an_unknown_calls_end_marks_nothing(store):
     calls = Calls(store)
     assert end(calls, store, "CA4") == "unknown"
