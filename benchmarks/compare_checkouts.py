@@ -15,7 +15,9 @@ server's process group's CPU read around it. Two loads:
     .venv/bin/python -m benchmarks.compare_checkouts --load speaker|voice [--rounds 8]
         [--requests 5000] CHECKOUT[=VAR=VALUE] CHECKOUT...
 
-Both checkouts run in this repository's virtualenv (the dependencies must be the same).
+Both checkouts run in this repository's virtualenv (the dependencies must be the same). Give
+one checkout twice (`A A=X=1`) to see how far two servers of the same code fall apart in
+that run: a difference smaller than that says nothing.
 """
 
 from __future__ import annotations
