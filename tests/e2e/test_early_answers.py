@@ -10,6 +10,7 @@ import email.utils
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -66,9 +67,13 @@ def request_bytes(gateway, member: Call, name: str, *, path: str = EVENTS,
             % (path.encode(), version, len(body), signature.encode(), headers, body))
 
 
+# Bytes read past one answer, by socket: the start of the next one (pipelined answers).
+_UNREAD: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_answer(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
     """One HTTP response: (status line, headers by lower-case name, body)."""
-    data = b""
+    data = _UNREAD.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(4096)
         assert chunk, f"connection closed after {data!r}"
@@ -79,7 +84,8 @@ def read_answer(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
     length = int(headers.get("content-length", "0"))
     while len(rest) < length:
         rest += sock.recv(4096)
-    return status, headers, rest
+    _UNREAD[sock] = rest[length:]
+    return status, headers, rest[:length]
 
 
 def connection(gateway) -> socket.socket:
@@ -179,3 +185,17 @@ def test_an_event_announcing_a_body_over_the_limit_is_refused_at_once(gateway):
                      b"Content-Length: 100000\r\n\r\nStatusCallbackEvent=x")
         assert read_answer(sock)[0] == "HTTP/1.1 413 Content Too Large"
         assert closed_by_server(sock)
+
+
+def test_pipelined_events_are_answered_in_turn(gateway, member):
+    """Two requests in one write: the first one's body is read to its length and no further,
+    so the second is parsed and answered after it, early or not."""
+    with connection(gateway) as sock:
+        sock.sendall(request_bytes(gateway, member, "participant-speech-stop")
+                     + request_bytes(gateway, member, "participant-speech-stop",
+                                     signature="forged")
+                     + request_bytes(gateway, member, "participant-speech-start"))
+        answers = [read_answer(sock)[0] for _ in range(3)]
+    assert answers[0] == "HTTP/1.1 204 No Content"
+    assert answers[1].startswith("HTTP/1.1 403")
+    assert answers[2] == "HTTP/1.1 204 No Content"
