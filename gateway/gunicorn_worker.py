@@ -103,7 +103,7 @@ class GeventWorker(_GunicornGeventWorker):
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
-        close = req.should_close() or not self.alive
+        close = req.should_close() or not self.alive or not self.cfg.keepalive  # as gunicorn
         sock.sendall(b"HTTP/1.1 204 No Content\r\nServer: %s\r\nDate: %s\r\nConnection: %s\r\n\r\n"
                      % (SERVER.encode(), self._http_date(), b"close" if close else b"keep-alive"))
         if close:
