@@ -64,6 +64,11 @@ class SpeakerEvents:
         return self.app(environ, start_response)
 
     def needs_no_work(self, environ: dict) -> bool:
+        if environ.get("PATH_INFO") != CONFERENCE_EVENTS_PATH:
+            return False
+        body = environ.get("wsgi.input")
+        if isinstance(body, io.BytesIO) and _named_event(body.getvalue()) in self.always_processed:
+            return False  # a join, a leave...: the full route, without decoding the form here
         try:
             form = signed_form(environ, CONFERENCE_EVENTS_PATH, self.validator,
                                self.signed_url, wanted=self.maybe_no_work)
@@ -76,8 +81,8 @@ class SpeakerEvents:
             return False  # whatever it is, the full route answers it (and says why)
 
     def maybe_no_work(self, form) -> bool:
-        """Asked before the signature: joins, leaves, ends... go the full route (no need to
-        check their signature twice)."""
+        """Asked before the signature, of a form whose event `_named_event` could not read:
+        joins, leaves, ends... go the full route (no need to check their signature twice)."""
         name = form.get("StatusCallbackEvent")
         return bool(name and name not in self.always_processed and form.get("ConferenceSid"))
 
@@ -101,8 +106,6 @@ class EarlyAnswers:
             environ["wsgi.input"] = RefusedBody(body, *problem)
             return False
         environ["wsgi.input"] = io.BytesIO(body)
-        if _named_event(body) in self.speaker.always_processed:
-            return False  # a join, a leave...: not worth decoding the form twice
         if not self.speaker.needs_no_work(environ):
             return False
         self.speaker.answered.inc()
