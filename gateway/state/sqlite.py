@@ -58,6 +58,14 @@ OPPORTUNISTIC_PURGE_WAIT_MS = 50
 SCAN_BATCH = 200
 MAX_IDLE = 32  # idle connections a process keeps for reuse
 
+# Write KEY (value, expires_at) unless a live row holds the key named 4th (none when it is
+# NULL): one statement, atomic on its own (autocommit). SQLite needs the WHERE of an INSERT ...
+# SELECT ... ON CONFLICT. `put_if_absent` adds a WHERE to the update: only an expired row.
+_INSERT_UNLESS = (
+    "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
+    " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv ("
     " key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)",
@@ -139,14 +147,9 @@ class SqliteStore:
         with self._errors(), self._borrowed() as conn:
             if unless is None:
                 self._write(conn, key, text, expires_at)
-            # One statement, atomic on its own (autocommit), as in put_if_absent: it saves
-            # every answered call, so no BEGIN, SELECT, INSERT, COMMIT.
-            elif conn.execute(
-                    "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
-                    " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
-                    " ON CONFLICT (key) DO UPDATE SET"
-                    " value = excluded.value, expires_at = excluded.expires_at",
-                    (key, text, expires_at, check_key(unless), now)).rowcount != 1:
+            # It saves every answered call: one statement, as put_if_absent.
+            elif conn.execute(_INSERT_UNLESS, (key, text, expires_at, check_key(unless),
+                                               now)).rowcount != 1:
                 return False
         self._wrote()
         return True
@@ -156,17 +159,12 @@ class SqliteStore:
         check_key(key)
         text, ttl = encode_value(value), check_ttl(ttl)
         now = time.time()
-        # One statement, atomic on its own (autocommit): insert, or replace a row that has
-        # expired; a live row is left alone and no row changes. (It answers every new call:
-        # one statement instead of BEGIN, SELECT, INSERT, COMMIT, and a SELECT before it for
-        # `unless`.) SQLite needs the WHERE of an INSERT ... SELECT ... ON CONFLICT.
+        # Insert, or replace a row that has expired; a live row is left alone and no row
+        # changes. (It answers every new call: one statement instead of BEGIN, SELECT, INSERT,
+        # COMMIT, and a SELECT before it for `unless`.)
         with self._errors(), self._borrowed() as conn:
             written = conn.execute(
-                "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
-                " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
-                " ON CONFLICT (key) DO UPDATE SET"
-                " value = excluded.value, expires_at = excluded.expires_at"
-                " WHERE kv.expires_at <= ?",
+                _INSERT_UNLESS + " WHERE kv.expires_at <= ?",
                 (key, text, now + ttl, check_key(unless) if unless is not None else None,
                  now, now),
             ).rowcount == 1
