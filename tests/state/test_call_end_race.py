@@ -94,16 +94,22 @@ def test_a_save_before_the_end_is_flagged_by_it(store, store_url):
     assert seconds_left(store_url, call_key("CA2")) <= ENDED_CALL_TTL
 
 
+def ended_during_its_record(calls: Calls, store, call_sid: str) -> tuple[CallRecord, int]:
+    """A call whose caller hung up during its `<Record>` "r1": the copy loaded before the end,
+    and the place the end kept for the Record's action before the hangup request."""
+    call = new_call(call_sid)
+    call.records = {"r1": {"kind": "here", "action": "http://127.0.0.1:9/done"}}
+    assert calls.claim(call)
+    assert end(calls, store, call_sid) == "hangup"
+    return call, calls.get(call_sid).records["r1"]["action_number"]
+
+
 def test_a_late_save_keeps_the_place_kept_for_a_records_action(store):
     """The caller hung up during `<Record>`: the end kept a place for the Record's action
     before the hangup request; a copy saved afterwards must not lose it (the action would
     then be queued after the hangup request, and the kept place left empty)."""
     calls = Calls(store)
-    call = new_call("CA3")
-    call.records = {"r1": {"kind": "here", "action": "http://127.0.0.1:9/done"}}
-    assert calls.claim(call)
-    assert end(calls, store, "CA3") == "hangup"
-    kept = calls.get("CA3").records["r1"]["action_number"]
+    call, kept = ended_during_its_record(calls, store, "CA3")
     call.step = 2
     calls.save(call)
     assert calls.get("CA3").records["r1"]["action_number"] == kept
@@ -112,11 +118,7 @@ def test_a_late_save_keeps_the_place_kept_for_a_records_action(store):
 
 def test_a_records_action_after_the_end_keeps_the_ended_calls_ttl(store, store_url):
     calls = Calls(store)
-    call = new_call("CA6")
-    call.records = {"r1": {"kind": "here", "action": "http://127.0.0.1:9/done"}}
-    assert calls.claim(call)
-    assert end(calls, store, "CA6") == "hangup"
-    kept = calls.get("CA6").records["r1"]["action_number"]
+    _, kept = ended_during_its_record(calls, store, "CA6")
     assert calls.claim_record_action("CA6", "r1", ended=True) == kept
     assert calls.get("CA6").records["r1"]["answered"]
     assert seconds_left(store_url, call_key("CA6")) <= ENDED_CALL_TTL
