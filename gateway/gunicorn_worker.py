@@ -92,7 +92,7 @@ class GeventWorker(_GunicornGeventWorker):
                         "REMOTE_ADDR": addr[0] if isinstance(addr, tuple) else str(addr),
                         "wsgi.input": req.body, "gunicorn.socket": sock})
         try:
-            answered = early.needs_no_work(environ)
+            answered = early.answers(environ)
         except Exception:  # a bug: the usual path answers (and the app logs what it finds)
             log.exception("answering %s before WSGI failed", req.path)
             answered = False

@@ -97,10 +97,11 @@ class EarlyAnswers:
         self.intake = intake
         self.speaker = speaker
 
-    def needs_no_work(self, environ: dict) -> bool:
+    def answers(self, environ: dict) -> bool:
         """Read the body (`environ["wsgi.input"]`, within `intake`'s limits) and judge the
-        event: True, counted, when a 204 is the whole answer. Either way the body as read is
-        left in `environ["wsgi.input"]`: in memory, or as the refusal `intake` will answer."""
+        event: True, counted, when a 204 is the whole answer (the worker writes it). Either
+        way the body as read is left in `environ["wsgi.input"]`: in memory, or as the
+        refusal `intake` will answer."""
         body, problem = self.intake.read_whole(environ)
         if problem:
             environ["wsgi.input"] = RefusedBody(body, *problem)

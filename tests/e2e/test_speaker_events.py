@@ -364,13 +364,13 @@ def test_the_web_workers_early_answers_take_the_same_decision(layer):
                            ("participant-join", False), ("conference-end", False)):
         environ = environ_for(validator, name)
         body = environ["wsgi.input"].getvalue()
-        assert early.needs_no_work(environ) is answered, name
+        assert early.answers(environ) is answered, name
         assert environ["wsgi.input"].getvalue() == body  # handed on whole
     forged = environ_for(validator, "participant-speech-stop")
     forged["HTTP_X_TWILIO_SIGNATURE"] = "forged"
-    assert not early.needs_no_work(forged)  # the usual path refuses it, and logs why
+    assert not early.answers(forged)  # the usual path refuses it, and logs why
     too_large = environ_for(validator, "participant-speech-stop")
     too_large["CONTENT_LENGTH"] = str(10 * 1024 * 1024)
-    assert not early.needs_no_work(too_large)
+    assert not early.answers(too_large)
     assert isinstance(too_large["wsgi.input"], RefusedBody)
     assert too_large["wsgi.input"].status == "413 Content Too Large"
