@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import glob
 import json
 import logging
 import os
@@ -84,11 +85,32 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return family
 
 
+class _SizedFiles(multiprocess.MultiProcessCollector):
+    """prometheus-client's multiprocess collector, without the files that are still empty.
+
+    A process creates its file and only then sizes it, so a scrape can meet a file of 0
+    bytes, and one that a process killed in that moment leaves for good. Read, such a file
+    raises and fails the whole scrape with a 500 (prometheus/client_python#1199). It holds no
+    value yet, and a file once sized is never made smaller."""
+
+    def __init__(self, registry: CollectorRegistry, path: str):
+        super().__init__(registry, path)
+        self.directory = path
+
+    def collect(self):
+        files = []
+        for name in glob.glob(os.path.join(self.directory, "*.db")):
+            with contextlib.suppress(OSError):  # gone since the listing
+                if os.path.getsize(name):
+                    files.append(name)
+        return self.merge(files, accumulate=True)
+
+
 def render_metrics(store, spool=None) -> bytes:
     """The text exposition of every counter (all processes when multiprocess) and the gauges."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+        _SizedFiles(registry, os.environ["PROMETHEUS_MULTIPROC_DIR"])
     else:
         from prometheus_client import REGISTRY
         registry = REGISTRY

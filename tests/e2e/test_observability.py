@@ -96,3 +96,17 @@ def test_json_log_lines_carry_the_call_ids(tmp_path, app):
         assert failure, gw.logs()[-2000:]
         assert failure[0]["CallSid"] == call.sid
         assert len(failure[0]["CallUUID"]) == 36 and failure[0]["logger"] == "gateway.twilio"
+
+
+def test_a_metrics_file_left_empty_does_not_fail_the_scrape(tmp_path, app):
+    """A process creates its metrics file before sizing it: a scrape can meet it empty, and a
+    process killed in that moment leaves it so for good (prometheus/client_python#1199)."""
+    conference_answer(app)
+    metrics_dir = tmp_path / "metrics"
+    with GatewayServer(tmp_path / "gw", apps=[app_config(app.url("/answer"))],
+                       env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as gw:
+        (metrics_dir / "counter_4194304.db").touch()  # a pid that will not come back
+        (metrics_dir / "histogram_4194304.db").touch()
+        assert Call(gw).answer().status_code == 200
+        found = samples(gw)  # 200, and what the live processes counted
+        assert value(found, "gateway_webhooks_total", route="twilio.voice", outcome="ok") == 1
