@@ -146,8 +146,10 @@ class Calls:
         between them: a save before it is read and flagged by it; a save after it finds the
         marker and merges into the flagged record (`save`). (Flag first and marker second,
         a save in between would overwrite the flag unchecked; marker first and flag second
-        would be safe too, but would mark calls the gateway never knew.) An unknown call
-        gets no marker: a voice webhook served after its final status still starts it."""
+        would be safe too.) An unknown call gets the marker alone: Twilio has said it is
+        over, so a voice webhook for it served afterwards (a worker that stalled before its
+        claim, or a replay of one lost with a killed worker) must not start the app, which
+        would then never get a hangup request."""
         record, marker = call_key(call_sid), _ended_key(call_sid)
         ended_at = time.time()
         first: list[bool] = []
@@ -155,7 +157,9 @@ class Calls:
         def end(current: dict[str, dict | None]) -> dict[str, dict | None]:
             first.clear()
             call = current[record]
-            if call is None or call.get("hangup_queued"):
+            if call is None:
+                return {} if current[marker] else {marker: {"ended_at": ended_at}}
+            if call.get("hangup_queued"):
                 return {}
             first.append(True)
             return {record: {**call, "ended": True}, marker: {"ended_at": ended_at}}

@@ -40,7 +40,8 @@ def call_ended(twilio: Mapping[str, str], *, calls: Calls, mappings: Mappings, s
     if call is None:
         existing = calls.get(call_sid)
         if existing is None:
-            log.warning("call %s: status callback for an unknown call: nothing sent", call_sid)
+            log.warning("call %s: status callback for an unknown call: nothing sent; a voice "
+                        "webhook for it from now on is refused", call_sid)
             return "unknown"
         return "duplicate"
     app = mappings.app_named(call.app)

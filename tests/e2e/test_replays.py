@@ -51,6 +51,20 @@ def test_a_call_that_has_ended_is_not_brought_back_by_replays(gateway, customer_
     assert "refused" in gateway.logs()
 
 
+def test_a_voice_webhook_served_after_its_calls_end_never_starts_the_app(gateway,
+                                                                          customer_app):
+    """The final status was handled first (the worker holding the voice webhook stalled, or
+    the voice webhook was lost with a killed worker and replayed later): Twilio has said the
+    call is over, so the app is not started; it would never get a hangup request."""
+    customer_app.route("/answer", "<Response><Speak>Hello</Speak></Response>")
+    params = twilio_call_params()
+    before = customer_app.count("/answer")
+    assert gateway.signed_post("/twilio/status", final_status(params)).status_code == 204
+    assert verbs(gateway.signed_post("/twilio/voice", params)) == ["Hangup"]
+    assert customer_app.count("/answer") == before
+    assert f"call {params['CallSid']}: status callback for an unknown call" in gateway.logs()
+
+
 def test_a_replayed_redirect_continuation_fetches_nothing_twice(gateway, customer_app):
     customer_app.route("/answer", "<Response><Redirect>" + customer_app.url("/next")
                        + "</Redirect></Response>")

@@ -124,12 +124,14 @@ def test_a_records_action_after_the_end_keeps_the_ended_calls_ttl(store, store_u
     assert seconds_left(store_url, call_key("CA6")) <= ENDED_CALL_TTL
 
 
-def test_an_unknown_calls_end_marks_nothing(store):
+def test_an_unknown_calls_end_refuses_its_later_voice_webhook(store):
+    """Twilio said the call is over before any worker claimed it: a voice webhook for it
+    served afterwards must not start the app (it would never get a hangup request)."""
     calls = Calls(store)
     assert end(calls, store, "CA4") == "unknown"
-    # Its voice webhook, served after the status callback, still starts the call.
-    assert calls.claim(new_call("CA4"))
-    assert calls.get("CA4").ended is False
+    assert not calls.claim(new_call("CA4"))
+    assert calls.get("CA4") is None
+    assert end(calls, store, "CA4") == "unknown"  # the same end again changes nothing
 
 
 def test_a_live_call_is_saved_with_the_live_ttl(store, store_url):
