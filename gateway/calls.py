@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .state import Store
+from .state import Store, without_defaults
 
 CALL_TTL = 26 * 3600.0       # longer than Twilio's longest call (24 h with the setting on)
 ENDED_CALL_TTL = 3600.0      # kept a while after the end, for late callbacks
@@ -47,9 +47,9 @@ class CallRecord:
                 and not settings.get("answered") and settings.get("action_number") is None]
 
     def to_dict(self) -> dict:
-        # A shallow copy: the value is serialised at once (dataclasses.asdict deep-copies,
-        # which cost more than the rest of the write).
-        return dict(self.__dict__)
+        # A shallow copy (dataclasses.asdict deep-copies, which cost more than the rest of the
+        # write), without the fields still at their default (`from_dict` restores them).
+        return without_defaults(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> CallRecord:

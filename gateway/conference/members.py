@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass, field
 
 from ..deliveries import outbox_key
-from ..state import Store
+from ..plivoxml.elements.conference import Conference
+from ..plivoxml.parser import default_values
+from ..state import Store, without_defaults
 from ..translate.context import call_sid_of
 
 JOIN_LEAVE = ("enter", "exit")  # callbacks numbered once per member
@@ -46,7 +48,16 @@ class Member:
     wait_twiml: str | None = None   # the translated waitSound, fetched once
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)  # shallow: serialised at once (asdict deep-copies, slowly)
+        # Shallow (asdict deep-copies, slowly), without what is still at its default: fields,
+        # and the Conference's attributes the app left as Plivo's (`from_dict` restores both).
+        # A member travels in its call's record, written on every answer, and is written at
+        # every event: half its size was defaults.
+        data = without_defaults(self)
+        data["settings"] = {
+            name: value for name, value in self.settings.items()
+            if name not in SETTING_DEFAULTS or _json_shape(value) != _json_shape(
+                SETTING_DEFAULTS[name])}
+        return data
 
     def number(self, kinds: tuple[str, ...], once: tuple[str, ...] = ()
                ) -> tuple[tuple[int, str], ...]:
@@ -83,7 +94,21 @@ class Member:
 
     @classmethod
     def from_dict(cls, data: dict) -> Member:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["settings"] = {**SETTING_DEFAULTS, **data.get("settings", {})}
+        return cls(**known)
+
+
+def _json_shape(value: object) -> object:
+    """A value as JSON gives it back (settings are compared stored or not)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+# The Conference attributes a member keeps (model field names), at Plivo's defaults (immutable
+# values, shared by every member read back). A default changed here would apply to members
+# already stored without that attribute.
+SETTING_DEFAULTS = {Conference.field_for(name): value
+                    for name, value in default_values(Conference).items()}
 
 
 @dataclass
@@ -104,7 +129,7 @@ class Room:
     recording: dict | None = None    # Twilio's recording parameters, once known
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return without_defaults(self)  # `from_dict` restores the defaults
 
     def enter(self, label: str, stay_alone: bool) -> None:
         """Give the member its ID (once) and count it present."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Store, StoreUnavailable, Updater, mask_url
+from .base import Store, StoreUnavailable, Updater, mask_url, without_defaults
 
-__all__ = ["ACCEPTED_FORMS", "Store", "StoreUnavailable", "Updater", "open_store"]
+__all__ = ["ACCEPTED_FORMS", "Store", "StoreUnavailable", "Updater", "open_store",
+           "without_defaults"]
 
 ACCEPTED_FORMS = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, "

@@ -8,6 +8,8 @@ single place those shared rules live, so the backends cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -116,6 +118,27 @@ def encode_value(value: dict) -> str:
 
 def decode_value(text: str | bytes) -> dict:
     return json.loads(text)
+
+
+def without_defaults(record) -> dict:
+    """A dataclass record as a store value: its fields, less those still at their declared
+    default, which the record's constructor gives back when the value is read (`cls(**value)`).
+    A shallow copy, serialised at once. Size is what a write costs: SQLite writes a call's
+    2 kB record in twice the time of a 0.6 kB one (more pages split, more WAL written)."""
+    defaults = _declared_defaults(type(record))
+    return {name: value for name, value in record.__dict__.items()
+            if name not in defaults or value != defaults[name]}
+
+
+@functools.cache
+def _declared_defaults(cls: type) -> dict[str, object]:
+    defaults: dict[str, object] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory in (dict, list):  # not time.time and the like: never "default"
+            defaults[f.name] = f.default_factory()
+    return defaults
 
 
 def mask_url(url: str) -> str:

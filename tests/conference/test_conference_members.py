@@ -130,3 +130,42 @@ def test_pending_member_travels_in_its_call_record_until_asked_for(store):
     assert members.mark_joined(label, CONFERENCE, 1, ("enter",)).changed
     assert members.get(member_label("CA" + "1" * 32, 1)) is None  # another step: not this one
     assert members.get("not-a-label") is None
+
+
+def test_a_member_is_stored_without_plivos_defaults_and_read_back_whole(store):
+    """Half a member was defaults, written with every answer and every event: only what
+    differs from Plivo's defaults (and from the record's own) is stored."""
+    from dataclasses import fields
+
+    from gateway.calls import CallRecord, Calls
+    from gateway.plivoxml.elements.conference import Conference
+    from gateway.plivoxml.parser import parse_document
+    from gateway.translate.context import member_label
+
+    conference = parse_document('<Response><Conference maxMembers="20" callbackUrl='
+                                '"http://a/cb" digitsMatch="12,345">Room</Conference>'
+                                '</Response>').steps[0]
+    assert isinstance(conference, Conference)
+    settings = {f.name: getattr(conference, f.name) for f in fields(conference)
+                if f.name not in ("line", "body")}
+    call_sid = "CA" + "2" * 32
+    label = member_label(call_sid, 1)
+    pending = Member(label=label, call_sid=call_sid, step=1, app="support", room="Room",
+                     twilio_room="plivo-MA1-x", settings=settings, call_params={"CallUUID": "u"})
+    Calls(store).save(CallRecord(call_sid=call_sid, app="support", call_uuid="u", params={},
+                                 step=1, member=pending.to_dict(), member_labels=[label]))
+
+    stored = store.get(f"call:{call_sid}")
+    assert stored["member"]["settings"] == {"max_members": 20, "callback_url": "http://a/cb",
+                                            "digits_match": ["12", "345"]}
+    assert "state" not in stored["member"] and "ended" not in stored
+    members = Members(store, Calls(store))
+    found = members.get(label)
+    assert found.settings == {**settings, "digits_match": ["12", "345"]}
+    assert found.settings["time_limit"] == 0 and found.settings["transcription_method"] == "GET"
+    assert found.state == "pending" and found.numbers == {} and found.exit_status == "in-progress"
+    assert Calls(store).get(call_sid).ended is False
+
+    joined = members.mark_joined(label, CONFERENCE, 1, ("enter",))
+    assert joined.changed and members.get(label).state == "joined"
+    assert store.get(f"member:{label}")["state"] == "joined"  # no longer the default: stored
