@@ -79,14 +79,15 @@ def test_side_streams_default_to_the_public_url_and_the_next_port():
 def test_serve_refuses_to_start_and_names_the_variable(tmp_path):
     env = {k: v for k, v in GOOD.items() if k != "TWILIO_AUTH_TOKEN"}
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], env={
-        **env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+        **env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path)  # where the default store (and its job queue) would be
     assert result.returncode == 2
     assert "TWILIO_AUTH_TOKEN: is not set" in result.stderr
 
 
-def test_the_side_stream_server_refuses_to_start_and_names_the_variable():
+def test_the_side_stream_server_refuses_to_start_and_names_the_variable(tmp_path):
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "media"], env={
         **GOOD, "GATEWAY_MEDIA_URL": "https://gw.example.com/twilio/media",
-        "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+        "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 2
     assert "GATEWAY_MEDIA_URL" in result.stderr and "wss://" in result.stderr
