@@ -32,7 +32,14 @@ from .observability import DELIVERIES, log_context
 
 log = logging.getLogger("gateway.deliveries")
 
-OUTBOX_TTL = 7 * 24 * 3600.0
+# A stream's outbox, and its numbering, live 48 h after their last write. Delivered requests
+# leave at once and those that failed for good are kept apart (`failed:`, 30 days), so what
+# stays is the watermark (`done`) that recognises a request sent again (a duplicate join
+# re-stages its enter): it must outlive every record that can add to the stream, each kept
+# 26 h after its own last write (a member, a room, a call), which comes before the outbox's.
+# (7 days before: at 30 calls/s that kept 18 million emptied outboxes.) A request the job
+# worker has not delivered within 48 h (the worker down that long) is lost with it.
+OUTBOX_TTL = 48 * 3600.0
 FAILED_TTL = 30 * 24 * 3600.0
 GAP_WAIT = 15.0  # a numbered request that never reached the outbox is skipped after this
 # How long a request that must follow members' callbacks (the call's hangup) waits for them: a
