@@ -11,7 +11,10 @@ by `busy_timeout`; past it the caller gets `StoreUnavailable`.
 Under gevent (gunicorn's gevent workers) SQLite's own busy wait would sleep inside C code and
 stall every greenlet of the process while another process holds the write lock; there the
 connection waits in Python instead (`_CooperativeConnection`), with sleeps that let the other
-greenlets run, up to the same `busy_timeout`.
+greenlets run, up to the same `busy_timeout`. Single-statement writes (`put`, `put_if_absent`)
+that find the lock taken wait together and are committed in one transaction (group commit,
+`_Batch`): with two web workers writing every call's claim and save, one statement in ten found
+the lock taken, and each then waited, took the lock and committed on its own.
 
 Expiry is by wall-clock time (the only clock every process shares): expired rows are invisible at
 once and deleted in small batches every few hundred writes or every minute, by whichever process
@@ -65,6 +68,11 @@ _INSERT_UNLESS = (
     "INSERT INTO kv (key, value, expires_at) SELECT ?, ?, ?"
     " WHERE NOT EXISTS (SELECT 1 FROM kv WHERE key = ? AND expires_at > ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")
+
+_INSERT_UNLESS_EXPIRED = _INSERT_UNLESS + " WHERE kv.expires_at <= ?"
+_UPSERT = ("INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+           " ON CONFLICT (key) DO UPDATE SET"
+           " value = excluded.value, expires_at = excluded.expires_at")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv ("
@@ -125,6 +133,7 @@ class SqliteStore:
         self._writes = 0
         self._last_purge = time.time()
         self._closed = False
+        self._waiting: _Batch | None = None  # writes of this process waiting for the lock
         self._create()
 
     def __repr__(self) -> str:
@@ -144,12 +153,12 @@ class SqliteStore:
         check_key(key)
         text, now = encode_value(value), time.time()
         expires_at = now + check_ttl(ttl)
-        with self._errors(), self._borrowed() as conn:
+        with self._errors():
             if unless is None:
-                self._write(conn, key, text, expires_at)
+                self._one_statement(_UPSERT, (key, text, expires_at))
             # It saves every answered call: one statement, as put_if_absent.
-            elif conn.execute(_INSERT_UNLESS, (key, text, expires_at, check_key(unless),
-                                               now)).rowcount != 1:
+            elif self._one_statement(_INSERT_UNLESS, (key, text, expires_at, check_key(unless),
+                                                      now)) != 1:
                 return False
         self._wrote()
         return True
@@ -162,12 +171,11 @@ class SqliteStore:
         # Insert, or replace a row that has expired; a live row is left alone and no row
         # changes. (It answers every new call: one statement instead of BEGIN, SELECT, INSERT,
         # COMMIT, and a SELECT before it for `unless`.)
-        with self._errors(), self._borrowed() as conn:
-            written = conn.execute(
-                _INSERT_UNLESS + " WHERE kv.expires_at <= ?",
+        with self._errors():
+            written = self._one_statement(
+                _INSERT_UNLESS_EXPIRED,
                 (key, text, now + ttl, check_key(unless) if unless is not None else None,
-                 now, now),
-            ).rowcount == 1
+                 now, now)) == 1
         if written:
             self._wrote()
         return written
@@ -399,12 +407,32 @@ class SqliteStore:
 
     @staticmethod
     def _write(conn: sqlite3.Connection, key: str, text: str, expires_at: float) -> None:
-        conn.execute(
-            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET"
-            " value = excluded.value, expires_at = excluded.expires_at",
-            (key, text, expires_at),
-        )
+        conn.execute(_UPSERT, (key, text, expires_at))
+
+    def _one_statement(self, sql: str, parameters: tuple) -> int:
+        """A write that is one statement (a `put`, a `put_if_absent`); its row count. Under
+        gevent, one that finds SQLite's write lock held by another process waits with the
+        others of this process that find it so meanwhile, and the first of them commits them
+        all in one transaction once it has the lock: one lock taken and one commit instead of
+        one each (group commit). Each statement keeps its own outcome (its row count), and
+        all of them land or none."""
+        batch = self._waiting
+        if batch is not None and batch.thread == threading.get_native_id():
+            return batch.join(sql, parameters)
+        with self._borrowed() as conn:
+            if not isinstance(conn, _CooperativeConnection):
+                return conn.execute(sql, parameters).rowcount
+            try:
+                return sqlite3.Connection.execute(conn, sql, parameters).rowcount
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            batch = self._waiting = _Batch(sql, parameters)
+            try:
+                return batch.lead(conn, self)
+            finally:
+                if self._waiting is batch:
+                    self._waiting = None
 
     def _wrote(self) -> None:
         """Count a write; now and then, delete expired rows (best effort)."""
@@ -458,6 +486,11 @@ def connect(path, busy_seconds: float, **options) -> sqlite3.Connection:
 T = TypeVar("T")
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Refused for a lock held elsewhere (retrying is safe: the statement did nothing)."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def retry_while_locked(statement: Callable[[], T], seconds: float) -> T:
     """`statement()`, tried again after a short sleep (under gevent, a switch to the other
     greenlets) while SQLite refuses it for a lock held elsewhere, until `seconds` have passed
@@ -469,7 +502,7 @@ def retry_while_locked(statement: Callable[[], T], seconds: float) -> T:
         try:
             return statement()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _is_busy(exc):
                 raise
             now = time.monotonic()
             deadline = deadline or now + seconds
@@ -477,6 +510,54 @@ def retry_while_locked(statement: Callable[[], T], seconds: float) -> T:
                 raise
             time.sleep(min(pause, deadline - now))
             pause = min(pause * 2, 0.02)
+
+
+class _Batch:
+    """Single-statement writes of one process's greenlets, waiting together for SQLite's write
+    lock (see `SqliteStore._one_statement`). The first one leads: it waits for the lock,
+    cooperatively, then runs them all, in the order they came, in one transaction."""
+
+    def __init__(self, sql: str, parameters: tuple):
+        self.statements: list[tuple[str, tuple]] = [(sql, parameters)]
+        self.row_counts: list[int] = []
+        self.thread = threading.get_native_id()  # greenlets of this thread only
+        self.done = threading.Event()  # gevent's, under its monkey-patching
+        self.failure: str | None = None
+
+    def join(self, sql: str, parameters: tuple) -> int:
+        index = len(self.statements)
+        self.statements.append((sql, parameters))
+        self.done.wait()
+        if self.failure is not None:
+            raise sqlite3.OperationalError(self.failure)
+        return self.row_counts[index]
+
+    def lead(self, conn: _CooperativeConnection, store: SqliteStore) -> int:
+        try:
+            time.sleep(0.0005)  # it was just refused: let the holder finish, the others come
+            retry_while_locked(partial(self._begin, conn, store), conn.busy_seconds)
+            try:
+                for sql, parameters in self.statements:
+                    self.row_counts.append(
+                        sqlite3.Connection.execute(conn, sql, parameters).rowcount)
+                sqlite3.Connection.execute(conn, "COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        sqlite3.Connection.execute(conn, "ROLLBACK")
+                raise
+        except BaseException as exc:
+            self.failure = f"{exc} (the writes waiting with it were not made)" if isinstance(
+                exc, sqlite3.Error) else "the write leading this one was interrupted"
+            raise
+        finally:
+            self.done.set()
+        return self.row_counts[0]
+
+    def _begin(self, conn: _CooperativeConnection, store: SqliteStore) -> None:
+        sqlite3.Connection.execute(conn, "BEGIN IMMEDIATE")
+        if store._waiting is self:  # closed: it runs now, without a switch to anyone else
+            store._waiting = None
 
 
 class _CooperativeConnection(sqlite3.Connection):

@@ -89,3 +89,102 @@ def test_a_job_queued_while_the_worker_holds_the_queue_lets_the_other_greenlets_
     assert result["value"] == 1  # the job is queued once the lock is free
     assert result["waited"] >= 0.3
     assert result["ticks_while_waiting"] >= 10
+
+
+# Several greenlets of one process write while another process holds the lock: they wait
+# together, and the first commits them all in one transaction (group commit), each keeping its
+# own outcome. The child reports each write's outcome and, once all are done, the store.
+WAITING_TOGETHER = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+    import json, sys
+    import gevent
+    from gateway.state import StoreUnavailable
+    from gateway.state.sqlite import SqliteStore
+
+    store = SqliteStore(sys.argv[1], busy_timeout=float(sys.argv[2]))
+    store.put("call:CA0", {"step": 0}, 60)          # already there
+    store.put("ended:CA3", {"ended_at": 1.0}, 60)   # the end of CA3 is marked
+    writes = {
+        "claim CA1": lambda: store.put_if_absent("call:CA1", {"step": 1}, 60),
+        "claim CA0 again": lambda: store.put_if_absent("call:CA0", {"step": 99}, 60),
+        "save CA2": lambda: store.put("call:CA2", {"step": 2}, 60, unless="ended:CA2"),
+        "save CA3 after its end": lambda: store.put("call:CA3", {"step": 3}, 60,
+                                                    unless="ended:CA3"),
+        "first of two": lambda: store.put("room:R", {"n": 1}, 60),
+        "second of two": lambda: store.put("room:R", {"n": 2}, 60),
+    }
+    def outcome(write):
+        try:
+            return write()
+        except StoreUnavailable:
+            return "unavailable"
+    print("ready", flush=True)
+    sys.stdin.readline()  # the parent holds the write lock now
+    greenlets = {name: gevent.spawn(outcome, write) for name, write in writes.items()}
+    gevent.sleep(0.2)
+    waiting = sum(not g.ready() for g in greenlets.values())
+    gevent.joinall(list(greenlets.values()))
+    keys = ["call:CA0", "call:CA1", "call:CA2", "call:CA3", "room:R"]
+    print(json.dumps({"waiting": waiting,
+                      "outcomes": {name: g.value for name, g in greenlets.items()},
+                      "values": {key: store.get(key) for key in keys}}), flush=True)
+""")
+
+
+def commits_in_wal(path: Path) -> int:
+    """Transactions committed in the database's write-ahead log (since it last started over):
+    its frames that end a transaction, of the log's current generation (its salts)."""
+    data = Path(f"{path}-wal").read_bytes()
+    page_size = int.from_bytes(data[8:12], "big")
+    salts = data[16:24]
+    commits, offset = 0, 32
+    while offset + 24 + page_size <= len(data):
+        header = data[offset:offset + 24]
+        if header[8:16] != salts:
+            break
+        commits += int.from_bytes(header[4:8], "big") != 0  # the database's size: a commit
+        offset += 24 + page_size
+    return commits
+
+
+def writes_waiting_together(path: Path, hold: float, busy_timeout: float) -> dict:
+    child = subprocess.Popen([sys.executable, "-c", WAITING_TOGETHER, str(path),
+                              str(busy_timeout)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        before = commits_in_wal(path)
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(hold)
+        holder.execute("COMMIT")
+        holder.close()
+        result = json.loads(child.stdout.readline())
+        after = commits_in_wal(path) if Path(f"{path}-wal").exists() else None  # checkpointed
+        return {**result, "commits": None if after is None else after - before}
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def test_writes_waiting_for_the_lock_together_land_each_with_its_own_outcome(tmp_path: Path):
+    result = writes_waiting_together(tmp_path / "gateway.db", hold=0.5, busy_timeout=5.0)
+    assert result["waiting"] == 6  # none could write while the other process held the lock
+    assert result["commits"] == 1  # all six in one transaction
+    assert result["outcomes"] == {"claim CA1": True, "claim CA0 again": False,
+                                  "save CA2": True, "save CA3 after its end": False,
+                                  "first of two": True, "second of two": True}
+    assert result["values"] == {"call:CA0": {"step": 0}, "call:CA1": {"step": 1},
+                                "call:CA2": {"step": 2}, "call:CA3": None,
+                                "room:R": {"n": 2}}  # in the order they came
+
+
+def test_writes_waiting_together_past_the_busy_timeout_all_fail_and_none_lands(tmp_path: Path):
+    result = writes_waiting_together(tmp_path / "gateway.db", hold=1.5, busy_timeout=0.5)
+    assert set(result["outcomes"].values()) == {"unavailable"}
+    assert result["values"] == {"call:CA0": {"step": 0}, "call:CA1": None, "call:CA2": None,
+                                "call:CA3": None, "room:R": None}
