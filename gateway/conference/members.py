@@ -53,10 +53,8 @@ class Member:
         # A member travels in its call's record, written on every answer, and is written at
         # every event: half its size was defaults.
         data = without_defaults(self)
-        data["settings"] = {
-            name: value for name, value in self.settings.items()
-            if name not in SETTING_DEFAULTS or _json_shape(value) != _json_shape(
-                SETTING_DEFAULTS[name])}
+        data["settings"] = {name: value for name, value in self.settings.items()
+                            if _json_shape(value) != _STORED_DEFAULTS.get(name, _NONE)}
         return data
 
     def number(self, kinds: tuple[str, ...], once: tuple[str, ...] = ()
@@ -109,6 +107,8 @@ def _json_shape(value: object) -> object:
 # already stored without that attribute.
 SETTING_DEFAULTS = {Conference.field_for(name): value
                     for name, value in default_values(Conference).items()}
+_STORED_DEFAULTS = {name: _json_shape(value) for name, value in SETTING_DEFAULTS.items()}
+_NONE = object()  # no default: always stored
 
 
 @dataclass
