@@ -5,7 +5,8 @@ machine only a comparison within one run tells: each checkout (a git worktree; `
 sets one environment variable for that server, e.g. a switch under test) is served by `gateway
 serve --web-only` with its own code (`PYTHONPATH`), and rounds alternate between them (A B B A
 A B ...), each round the same number of signed webhooks from 16 concurrent senders, with the
-server's process group's CPU read around it. Two loads:
+server's process group's CPU read around it (and each round's answered requests per second
+reported beside, a noisier figure: the load generator and the app share the cores). Two loads:
 
 - `speaker`: speaker events in a room nobody asked floor events of (half speech-start, half
   speech-stop), as `bench_conference_events`' speech phase sends them;
@@ -66,8 +67,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="compare-checkouts-"))
     make_shots, answered = ((speaker_shots, lambda status, body: status == 204)
                             if args.load == "speaker" else (
-                            lambda url, n, v: shots(url, n, v), gateway_answered))
+                            shots, gateway_answered))
     cpu: dict[str, list[float]] = {spec: [] for spec in args.checkouts}
+    throughput: dict[str, list[float]] = {spec: [] for spec in args.checkouts}
     with ExitStack() as stack:
         app = stack.enter_context(AnswerServer())
         app.route("/answer", *documents("conference", app))
@@ -94,6 +96,7 @@ def main() -> None:
                                       check=answered)
                 cpu[spec].append(1000 * (group_cpu_seconds(server.process.pid) - before)
                                  / max(1, outcome.ok))
+                throughput[spec].append(outcome.throughput)
                 if outcome.errors:
                     print(f"  {spec}: {outcome.errors} errors ({outcome.first_error})")
                 app.clear()
@@ -101,7 +104,8 @@ def main() -> None:
           "alternately:")
     for spec in args.checkouts:
         rounds = " ".join(f"{x:.3f}" for x in cpu[spec])
-        print(f"  {spec}: median {median(cpu[spec]):.3f}  ({rounds})")
+        print(f"  {spec}: median {median(cpu[spec]):.3f}  ({rounds}); "
+              f"{median(throughput[spec]):.0f} answered/s (median)")
 
 
 if __name__ == "__main__":
